@@ -1,0 +1,23 @@
+"""Liger/IRIS imager Data Reduction System: stpipe steps that turn raw frames into calibrated L2b frames."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("liger_iris_pipeline")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+from .assign_wcs.assign_wcs_step import AssignWcsStep  # noqa: E402
+from .dark_current.dark_current_step import DarkCurrentStep  # noqa: E402
+from .dq_init.dq_init_step import DQInitStep  # noqa: E402
+from .flat_field.flat_field_step import FlatFieldStep  # noqa: E402
+from .pipeline.process_imager_l2 import ProcessImagerL2Pipeline  # noqa: E402
+
+__all__ = [
+    "AssignWcsStep",
+    "DQInitStep",
+    "DarkCurrentStep",
+    "FlatFieldStep",
+    "ProcessImagerL2Pipeline",
+    "__version__",
+]

@@ -1,0 +1,70 @@
+"""``tmtrun``: run a step or pipeline on a file, like jwst's ``strun``, with one-line errors.
+
+    tmtrun <alias | ClassName | package.Class | config.cfg> <input.fits> [--output-dir DIR] [--<param>=<value> ...]
+
+Aliases: dq_init, dark_current, flat_field, assign_wcs, process_imager_l2. Parameters may be written
+with dashes or underscores (``--output-dir`` = ``--output_dir``); sub-step parameters of a pipeline as
+``--steps.flat_field.skip=true``. Exit status 0 on success, 1 with ``tmtrun: error: <file>: <problem>``.
+"""
+
+import logging
+import re
+import sys
+
+import stpipe
+from stpipe import _cmdline
+
+# stpipe's own options, spelled with dashes.
+_STPIPE_OPTIONS = {"--log-level", "--log-file", "--log-stream", "--save-parameters", "--disable-crds-steppars"}
+_OPTION = re.compile(r"^(--[A-Za-z][\w.-]*)(=.*)?$", re.DOTALL)
+
+
+def normalize_options(args):
+    """Spell step parameters with underscores, as stpipe's argument parser expects."""
+    normalized = []
+    for arg in args:
+        match = _OPTION.match(arg)
+        if match and match.group(1) not in _STPIPE_OPTIONS:
+            arg = "--" + match.group(1)[2:].replace("-", "_") + (match.group(2) or "")
+        normalized.append(arg)
+    return normalized
+
+
+def resolve_step(identifier):
+    """A bare class name exported by the package (``FlatFieldStep``) becomes its importable path."""
+    import liger_iris_pipeline
+
+    candidate = getattr(liger_iris_pipeline, identifier, None)
+    if isinstance(candidate, type) and issubclass(candidate, stpipe.Step):
+        return f"liger_iris_pipeline.{identifier}"
+    return identifier
+
+
+def main(argv=None):
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help") and len(args) == 1:
+        print(__doc__)
+        return 0
+    args = normalize_options(args)
+    positional = [i for i, arg in enumerate(args) if not arg.startswith("-")]
+    if positional:
+        args[positional[0]] = resolve_step(args[positional[0]])
+    try:
+        _cmdline.step_from_cmdline(args)
+    except SystemExit as exit_:  # argparse: --help, or a bad option it already reported
+        return exit_.code if isinstance(exit_.code, int) else 1
+    except Exception as error:  # every failure becomes one line naming the file and the problem
+        logging.shutdown()
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"tmtrun: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run():
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

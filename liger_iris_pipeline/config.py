@@ -1,0 +1,20 @@
+"""The default parameter files (.cfg) shipped with the package."""
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).parent
+_CONFIGS = {
+    "dq_init": _PACKAGE / "dq_init" / "dq_init.cfg",
+    "dark_current": _PACKAGE / "dark_current" / "dark_current.cfg",
+    "flat_field": _PACKAGE / "flat_field" / "flat_field.cfg",
+    "assign_wcs": _PACKAGE / "assign_wcs" / "assign_wcs.cfg",
+    "process_imager_l2": _PACKAGE / "pipeline" / "process_imager_l2.cfg",
+}
+
+
+def default_config(alias):
+    """Path (a string, as stpipe's config reader wants) of the shipped .cfg of the step or pipeline ``alias``."""
+    try:
+        return str(_CONFIGS[alias])
+    except KeyError:
+        raise KeyError(f"no shipped config for {alias!r}; known: {', '.join(_CONFIGS)}") from None

@@ -1,0 +1,49 @@
+"""DarkCurrentStep: subtract the dark reference from a count-rate frame."""
+
+from ..base_step import LigerIrisStep, StepInputError
+from ..datamodels import DarkModel
+from .dark_sub import dark_rate, subtract_dark
+
+__all__ = ["DarkCurrentStep"]
+
+RATE_UNITS = ("DN/s", "DN / s")
+COUNT_UNITS = ("DN",)
+
+
+class DarkCurrentStep(LigerIrisStep):
+    """Subtract the ``dark`` reference: a rate (BUNIT DN/s) directly, counts (BUNIT DN) divided by its EXPTIME."""
+
+    class_alias = "dark_current"
+    spec = """
+    suffix = string(default='dark')  # Dark-subtracted (L2a) product
+    """
+    reference_file_types = ["dark"]
+
+    def process(self, input_data):
+        model = self.open_input(input_data)
+        dark = self.reference_model(model, "dark", DarkModel)
+        if dark is None:
+            self.record(model, "SKIPPED")
+            return model
+        with dark:
+            rate, rate_err = dark_rate(
+                self.reference_window(model, dark, dark.data),
+                self.reference_window(model, dark, dark.err),
+                self._counts_exposure_time(dark),
+            )
+            subtract_dark(model.data, model.err, model.dq, rate, rate_err, self.reference_window(model, dark, dark.dq))
+        self.record(model, "COMPLETE")
+        return model
+
+    @staticmethod
+    def _counts_exposure_time(dark):
+        """None for a dark rate; the dark's exposure time for dark counts."""
+        unit = dark.meta.bunit_data or "DN/s"
+        if unit in RATE_UNITS:
+            return None
+        if unit in COUNT_UNITS:
+            exposure_time = dark.meta.exposure.exposure_time
+            if not exposure_time or exposure_time <= 0:
+                raise StepInputError(f"{dark.meta.filename}: dark in DN needs a positive EXPTIME, got {exposure_time}")
+            return exposure_time
+        raise StepInputError(f"{dark.meta.filename}: dark BUNIT {unit!r} is neither DN/s nor DN")

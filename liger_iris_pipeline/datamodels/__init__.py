@@ -1,0 +1,25 @@
+"""Data models of the Liger/IRIS imager DRS (stdatamodels, with our own YAML schemas)."""
+
+from .. import dqflags
+from .models import (
+    DarkModel,
+    DataModelError,
+    FlatModel,
+    ImagerModel,
+    LigerIrisDataModel,
+    MaskModel,
+    open,
+    require_meta,
+)
+
+__all__ = [
+    "DarkModel",
+    "DataModelError",
+    "FlatModel",
+    "ImagerModel",
+    "LigerIrisDataModel",
+    "MaskModel",
+    "dqflags",
+    "open",
+    "require_meta",
+]

@@ -1,0 +1,225 @@
+"""stdatamodels data models of the Liger/IRIS imager products and references."""
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
+from stdatamodels import DataModel
+
+from .integration import SCHEMA_URI_PREFIX
+
+__all__ = [
+    "DataModelError",
+    "LigerIrisDataModel",
+    "ImagerModel",
+    "DarkModel",
+    "FlatModel",
+    "MaskModel",
+    "open",
+    "require_meta",
+]
+
+
+class DataModelError(ValueError):
+    """A file that cannot be used as the model it should be; the message names the file."""
+
+
+class LigerIrisDataModel(DataModel):
+    """Base of every model: CRDS observatory, required keywords, atomic saving."""
+
+    #: Metadata paths (below ``meta``) a file must carry to be usable.
+    required_meta = ("instrument.name", "instrument.detector")
+    #: CRDS reference type, for models that are references.
+    reftype = None
+
+    def __init__(self, init=None, **kwargs):
+        super().__init__(init, **kwargs)
+        self._allocate_companion_arrays()
+
+    def _allocate_companion_arrays(self):
+        """Give ERR/DQ default arrays shaped like the primary array when a file or caller left them out."""
+        primary = self.get_primary_array_name()
+        if not primary or self.instance.get(primary) is None:
+            return
+        for name in ("err", "dq", "data"):
+            if name != primary and name in self.schema["properties"] and self.instance.get(name) is None:
+                setattr(self, name, self.get_default(name))
+
+    @property
+    def crds_observatory(self):
+        return "ligeriri"
+
+    def get_crds_parameters(self):
+        """Flat ``meta.*`` scalars, the parameters CRDS selects references on."""
+        return {
+            key: value
+            for key, value in self.to_flat_dict(include_arrays=False).items()
+            if key.startswith("meta.") and isinstance(value, (str, int, float, bool))
+        }
+
+    def on_save(self, path=None):
+        super().on_save(path)
+        final_name = getattr(self, "_final_filename", None)
+        if final_name:
+            self.meta.filename = final_name
+
+    def save(self, path, dir_path=None, *args, **kwargs):
+        """Write to a temporary file beside ``path`` and rename it, so no half-written product exists."""
+        path = Path(dir_path, Path(path).name) if dir_path else Path(path)
+        try:
+            descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        except OSError as error:
+            raise DataModelError(f"{path}: cannot write ({error.strerror})") from error
+        os.close(descriptor)
+        self._final_filename = path.name
+        try:
+            super().save(temporary, *args, **kwargs)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        finally:
+            self._final_filename = None
+        return str(path)
+
+    def missing_meta(self, paths):
+        """The FITS keywords (or meta paths) of ``paths`` that have no value."""
+        missing = []
+        for path in paths:
+            node = self.meta
+            for part in path.split("."):
+                node = getattr(node, part, None)
+                if node is None:
+                    break
+            if node is None:
+                missing.append(self.fits_keyword(f"meta.{path}") or f"meta.{path}")
+        return missing
+
+    def fits_keyword(self, path):
+        """The FITS keyword the schema gives the dotted model ``path``, or None."""
+        node = self.schema
+        for part in path.split("."):
+            node = node.get("properties", {}).get(part, {})
+        return node.get("fits_keyword")
+
+
+def require_meta(model, paths, filename=None):
+    """Raise DataModelError naming the file and every keyword of ``paths`` that ``model`` lacks."""
+    missing = model.missing_meta(paths)
+    if missing:
+        name = filename or model.meta.filename or "<in memory>"
+        raise DataModelError(f"{name}: missing required keyword(s) {', '.join(missing)}")
+
+
+class ImagerModel(LigerIrisDataModel):
+    """An imager frame: SCI (float32), ERR (float32), DQ (uint32) and metadata."""
+
+    schema_url = SCHEMA_URI_PREFIX + "imager.schema"
+    required_meta = (
+        "instrument.name",
+        "instrument.detector",
+        "exposure.type",
+        "exposure.exposure_time",
+        "observation.date",
+        "observation.time",
+    )
+
+
+class _ReferenceModel(LigerIrisDataModel):
+    required_meta = ("instrument.name", "instrument.detector", "reftype")
+
+    def on_init(self, init):
+        super().on_init(init)
+        if self.meta.reftype is None:
+            self.meta.reftype = self.reftype.upper()
+
+
+class DarkModel(_ReferenceModel):
+    """Dark current reference: rate in DN/s (BUNIT ``DN/s``) or counts in DN over EXPTIME (BUNIT ``DN``)."""
+
+    schema_url = SCHEMA_URI_PREFIX + "dark.schema"
+    reftype = "dark"
+
+
+class FlatModel(_ReferenceModel):
+    """Pixel flat-field reference: relative response normalised to a mean of one."""
+
+    schema_url = SCHEMA_URI_PREFIX + "flat.schema"
+    reftype = "flat"
+
+
+class MaskModel(_ReferenceModel):
+    """Bad pixel mask reference: DQ flags to OR into every frame."""
+
+    schema_url = SCHEMA_URI_PREFIX + "mask.schema"
+    reftype = "mask"
+
+    def get_primary_array_name(self):
+        return "dq"
+
+
+MODEL_CLASSES = {cls.__name__: cls for cls in (ImagerModel, DarkModel, FlatModel, MaskModel)}
+
+
+def open(init, model_class=None):  # noqa: A001 - mirrors stdatamodels/jwst ``datamodels.open``
+    """Open a FITS file (or pass through a model) as the data model its DATAMODL keyword names.
+
+    Raises DataModelError, naming the file, when it is not FITS, lacks its arrays or required keywords,
+    or its arrays do not agree in shape.
+    """
+    if isinstance(init, DataModel):
+        return init
+    path = Path(init)
+    if not path.is_file():
+        raise DataModelError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings(), fits.open(path, memmap=False, lazy_load_hdus=False) as hdulist:
+            # astropy only warns about a truncated or corrupt file, and pads missing data with zeros.
+            warnings.simplefilter("error", AstropyUserWarning)
+            hdulist.verify("exception")
+            model_type = hdulist[0].header.get("DATAMODL")
+            cls = model_class or MODEL_CLASSES.get(model_type, ImagerModel)
+            model = cls(hdulist)
+    except DataModelError:
+        raise
+    except Exception as error:  # astropy raises many types for a broken file
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataModelError(f"{path}: not a readable FITS file ({reason})") from error
+    model.meta.filename = path.name
+    try:
+        check_model(model, path.name)
+    except DataModelError:
+        model.close()
+        raise
+    _to_native_byte_order(model)
+    return model
+
+
+def _to_native_byte_order(model):
+    """FITS arrays read big-endian; native arrays make every later operation faster."""
+    for name in ("data", "err", "dq"):
+        array = model.instance.get(name)
+        if array is not None and not array.dtype.isnative:
+            setattr(model, name, array.astype(array.dtype.newbyteorder("="), copy=False))
+
+
+def check_model(model, filename):
+    """Check that ``model`` has its primary array, required keywords and consistent array shapes."""
+    primary = model.get_primary_array_name()
+    if model.instance.get(primary) is None:
+        extension = model.schema["properties"][primary].get("fits_hdu", primary.upper())
+        raise DataModelError(f"{filename}: no {extension} extension")
+    require_meta(model, model.required_meta, filename)
+    shape = getattr(model, primary).shape
+    if len(shape) != 2:
+        raise DataModelError(f"{filename}: {primary.upper()} is {len(shape)}-D, expected a 2-D image")
+    for name in ("data", "err", "dq"):
+        array = model.instance.get(name)
+        if array is not None and array.shape != shape:
+            raise DataModelError(f"{filename}: {name.upper()} shape {array.shape} differs from {primary.upper()} {shape}")
+    window = (model.meta.subarray.ysize, model.meta.subarray.xsize)
+    if None not in window and tuple(window) != shape:
+        raise DataModelError(f"{filename}: array shape {shape} differs from SUBSIZE2 x SUBSIZE1 {window}")

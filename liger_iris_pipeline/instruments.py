@@ -1,0 +1,18 @@
+"""Nominal properties of the Liger and IRIS imagers (design.md, "Instruments")."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Imager:
+    instrument: str
+    telescope: str
+    detector: str
+    size: int  # pixels per side
+    pixel_scale: float  # arcsec/pixel
+
+
+IMAGERS = {
+    "IRIS": Imager("IRIS", "TMT", "IMG1", 4096, 0.004),
+    "LIGER": Imager("LIGER", "Keck-I", "IMG", 2048, 0.010),
+}

@@ -1,0 +1,11 @@
+"""stpipe entry point: the steps and pipelines ``tmtrun``/``strun`` know by alias."""
+
+
+def get_steps():
+    return [
+        ("liger_iris_pipeline.DQInitStep", "dq_init", False),
+        ("liger_iris_pipeline.DarkCurrentStep", "dark_current", False),
+        ("liger_iris_pipeline.FlatFieldStep", "flat_field", False),
+        ("liger_iris_pipeline.AssignWcsStep", "assign_wcs", False),
+        ("liger_iris_pipeline.ProcessImagerL2Pipeline", "process_imager_l2", True),
+    ]

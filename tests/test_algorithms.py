@@ -1,0 +1,71 @@
+"""The plain-numpy algorithms against arrays computed by hand."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from liger_iris_pipeline.dark_current.dark_sub import dark_rate, subtract_dark
+from liger_iris_pipeline.dq_init.dq_initialization import initialize_dq
+from liger_iris_pipeline.dqflags import pixel
+from liger_iris_pipeline.flat_field.flat_field import apply_flat
+
+DO_NOT_USE, DEAD, HOT = pixel["DO_NOT_USE"], pixel["DEAD"], pixel["HOT"]
+NO_FLAT_FIELD, UNRELIABLE_FLAT, UNRELIABLE_DARK = pixel["NO_FLAT_FIELD"], pixel["UNRELIABLE_FLAT"], pixel["UNRELIABLE_DARK"]
+SATURATED = pixel["SATURATED"]
+
+
+def f32(values):
+    return np.array(values, dtype=np.float32)
+
+
+def u32(values):
+    return np.array(values, dtype=np.uint32)
+
+
+def test_initialize_dq_ors_mask_and_keeps_existing_flags():
+    sci = f32([[1, 2], [np.nan, 4]])
+    dq = u32([[SATURATED, 0], [0, 0]])
+    mask = u32([[DEAD | DO_NOT_USE, 0], [0, HOT]])
+    initialize_dq(sci, dq, mask)
+    assert_array_equal(dq, [[SATURATED | DEAD | DO_NOT_USE, 0], [DO_NOT_USE, HOT]])
+
+
+def test_subtract_dark_values_errors_and_flags():
+    sci, err, dq = f32([[10, 10, 10]]), f32([[3, 0, 1]]), u32([[SATURATED, 0, 0]])
+    dark, dark_err, dark_dq = f32([[2, 1.5, np.nan]]), f32([[4, 0.5, 1]]), u32([[0, HOT, 0]])
+    subtract_dark(sci, err, dq, dark, dark_err, dark_dq)
+    # SCI - D; sqrt(3^2 + 4^2) = 5; a NaN dark is not subtracted, adds no error and flags the pixel.
+    assert_allclose(sci, [[8, 8.5, 10]])
+    assert_allclose(err, [[5, 0.5, 1]])
+    assert_array_equal(dq, [[SATURATED, HOT, UNRELIABLE_DARK | DO_NOT_USE]])
+
+
+def test_dark_counts_become_a_rate():
+    counts, counts_err = f32([[20, 40]]), f32([[2, 4]])
+    rate, rate_err = dark_rate(counts, counts_err, counts_exposure_time=20.0)
+    assert_allclose(rate, [[1, 2]])
+    assert_allclose(rate_err, [[0.1, 0.2]])
+    same_rate, _ = dark_rate(counts, counts_err, counts_exposure_time=None)
+    assert same_rate is counts
+    with pytest.raises(ValueError, match="positive"):
+        dark_rate(counts, counts_err, counts_exposure_time=0)
+
+
+def test_apply_flat_values_and_error_propagation():
+    sci, err, dq = f32([[8, 6]]), f32([[2, 3]]), u32([[0, SATURATED]])
+    flat, flat_err, flat_dq = f32([[2, 0.5]]), f32([[0.1, 0.05]]), u32([[UNRELIABLE_FLAT, 0]])
+    apply_flat(sci, err, dq, flat, flat_err, flat_dq)
+    # SCI/F = 4, 12;  ERR = sqrt((2/2)^2 + (4*0.1/2)^2) = sqrt(1.04); sqrt((3/0.5)^2 + (12*0.05/0.5)^2) = sqrt(37.44)
+    assert_allclose(sci, [[4, 12]])
+    assert_allclose(err, [[np.sqrt(1.04), np.sqrt(37.44)]], rtol=1e-6)
+    assert_array_equal(dq, [[UNRELIABLE_FLAT, SATURATED]])
+
+
+def test_apply_flat_zero_negative_and_nan_flat_leave_pixel_and_flag_it():
+    sci, err, dq = f32([[5, 6, 7, 8]]), f32([[1, 1, 1, 1]]), u32([[0, 0, HOT, 0]])
+    flat, flat_err = f32([[0, -1, np.nan, 2]]), f32([[0.1, 0.1, 0.1, np.nan]])
+    apply_flat(sci, err, dq, flat, flat_err, u32([[0, 0, 0, 0]]))
+    assert_allclose(sci, [[5, 6, 7, 4]])
+    assert_allclose(err, [[1, 1, 1, 0.5]])  # a NaN flat error adds nothing but marks the flat unreliable
+    no_flat = NO_FLAT_FIELD | DO_NOT_USE
+    assert_array_equal(dq, [[no_flat, no_flat, HOT | no_flat, UNRELIABLE_FLAT]])

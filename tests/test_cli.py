@@ -1,0 +1,110 @@
+"""``tmtrun`` from the shell: exit status, outputs, and one-line errors that name the file."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from frames import SHAPE, file_digest, make_frame, make_reference
+from liger_iris_pipeline import datamodels
+
+TMTRUN = str(Path(sys.executable).parent / "tmtrun")
+RAW_NAME = "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001.fits"
+
+
+def tmtrun(*args, cwd=None):
+    return subprocess.run([TMTRUN, *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def reference_options(paths):
+    return [
+        f"--steps.dq_init.override_mask={paths['mask']}",
+        f"--steps.dark_current.override_dark={paths['dark']}",
+        f"--steps.flat_field.override_flat={paths['flat']}",
+    ]
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("tmtrun: error: ")
+    for fragment in fragments:
+        assert fragment in last_line
+
+
+def test_pipeline_by_alias_writes_the_cal_frame(calibration_files, tmp_path):
+    out = tmp_path / "out"
+    result = tmtrun("process_imager_l2", calibration_files["raw"], "--output-dir", out, *reference_options(calibration_files))
+    assert result.returncode == 0, result.stderr
+    with datamodels.open(out / RAW_NAME.replace(".fits", "_cal.fits")) as cal:
+        assert cal.meta.cal_step.flat_field == "COMPLETE"
+        assert cal.data[0, 0] == pytest.approx((10 - 2) / 0.5)
+
+
+def test_step_by_class_name_with_cfg_parameter(calibration_files, tmp_path):
+    result = tmtrun(
+        "FlatFieldStep", calibration_files["raw"], f"--output-dir={tmp_path}", f"--override-flat={calibration_files['flat']}"
+    )
+    assert result.returncode == 0, result.stderr
+    with datamodels.open(tmp_path / RAW_NAME.replace(".fits", "_flat.fits")) as flat:
+        assert flat.data[0, 0] == pytest.approx(20.0)
+
+
+def test_pipeline_from_cfg_file_with_a_skipped_step(calibration_files, tmp_path):
+    cfg = tmp_path / "l2.cfg"
+    cfg.write_text('class = "liger_iris_pipeline.ProcessImagerL2Pipeline"\n[steps]\n  [[dark_current]]\n    skip = True\n')
+    result = tmtrun(cfg, calibration_files["raw"], "--output-dir", tmp_path, *reference_options(calibration_files))
+    assert result.returncode == 0, result.stderr
+    assert fits.getheader(tmp_path / RAW_NAME.replace(".fits", "_cal.fits"))["S_DARK"] == "SKIPPED"
+
+
+def test_non_fits_input(tmp_path):
+    notes = tmp_path / "notes.fits"
+    notes.write_text("not pixels")
+    result = tmtrun("dq_init", notes, "--override-mask=N/A", "--output-dir", tmp_path / "out")
+    assert_one_line_error(result, "notes.fits", "not a readable FITS file")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_missing_keyword(tmp_path):
+    path = tmp_path / RAW_NAME
+    make_frame(np.zeros(SHAPE)).save(path)
+    with fits.open(path, mode="update") as hdulist:
+        del hdulist["ASDF"]
+        del hdulist[0].header["DETECTOR"]
+    digest = file_digest(path)
+    result = tmtrun("assign_wcs", path, "--output-dir", tmp_path)
+    assert_one_line_error(result, RAW_NAME, "missing required keyword(s) DETECTOR")
+    assert file_digest(path) == digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RAW_NAME]
+
+
+def test_reference_of_wrong_shape(calibration_files, tmp_path):
+    wrong = tmp_path / "wrong_dark.fits"
+    make_reference(datamodels.DarkModel, "DARK", data=np.zeros((4, 4), np.float32)).save(wrong)
+    digest = file_digest(calibration_files["raw"])
+    out = tmp_path / "out"
+    out.mkdir()
+    options = reference_options(calibration_files)
+    options[1] = f"--steps.dark_current.override_dark={wrong}"
+    result = tmtrun("process_imager_l2", calibration_files["raw"], "--output-dir", out, *options)
+    assert_one_line_error(result, "wrong_dark.fits", "does not match")
+    assert file_digest(calibration_files["raw"]) == digest
+    assert list(out.iterdir()) == []
+
+
+def test_read_only_output_directory(calibration_files, read_only_dir):
+    digest = file_digest(calibration_files["raw"])
+    result = tmtrun("process_imager_l2", calibration_files["raw"], "--output-dir", read_only_dir, *reference_options(calibration_files))
+    assert_one_line_error(result, f"{read_only_dir.name}/{RAW_NAME.replace('.fits', '_cal.fits')}", "cannot write")
+    assert file_digest(calibration_files["raw"]) == digest
+    assert list(read_only_dir.iterdir()) == []
+
+
+def test_unknown_step():
+    result = tmtrun("no_such_step", "x.fits")
+    assert result.returncode != 0
+    assert "no_such_step" in result.stderr.strip().splitlines()[-1]
