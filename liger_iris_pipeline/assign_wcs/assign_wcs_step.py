@@ -37,9 +37,12 @@ class AssignWcsStep(LigerIrisStep):
 
     @staticmethod
     def _reference_pixel(model, detector_size):
-        """1-based (x, y) of the detector centre in this frame's pixels (a subarray's window moves it)."""
+        """1-based (x, y) of the detector centre in this frame's pixels (a subarray's window moves it).
+
+        A frame without a window, or with SUBARRAY = FULL, is the whole detector, whatever its size.
+        """
         sub = model.meta.subarray
-        if None in (sub.xstart, sub.ystart):
+        if sub.name in (None, "FULL") or None in (sub.xstart, sub.ystart):
             ny, nx = model.data.shape
             return (nx + 1) / 2.0, (ny + 1) / 2.0
         centre = (detector_size + 1) / 2.0
