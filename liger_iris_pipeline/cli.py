@@ -7,7 +7,8 @@ with dashes or underscores (``--output-dir`` = ``--output_dir``); sub-step param
 ``--steps.flat_field.skip=true``. Exit status 0 on success, 1 with ``tmtrun: error: <file>: <problem>``.
 """
 
-import logging
+import contextlib
+import io
 import re
 import sys
 
@@ -49,15 +50,19 @@ def main(argv=None):
     positional = [i for i, arg in enumerate(args) if not arg.startswith("-")]
     if positional:
         args[positional[0]] = resolve_step(args[positional[0]])
+    # stpipe prints a multi-line banner on failure; hold its stdout so an error stays one line.
+    held = io.StringIO()
     try:
-        _cmdline.step_from_cmdline(args)
+        with contextlib.redirect_stdout(held):
+            _cmdline.step_from_cmdline(args)
     except SystemExit as exit_:  # argparse: --help, or a bad option it already reported
+        sys.stdout.write(held.getvalue())
         return exit_.code if isinstance(exit_.code, int) else 1
     except Exception as error:  # every failure becomes one line naming the file and the problem
-        logging.shutdown()
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"tmtrun: error: {message}", file=sys.stderr)
         return 1
+    sys.stdout.write(held.getvalue())
     return 0
 
 
