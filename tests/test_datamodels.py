@@ -1,5 +1,7 @@
 """Data models: schemas, round trips, and the errors a bad file gets."""
 
+import os
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -114,9 +116,17 @@ def test_failed_save_leaves_no_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(datamodels.ImagerModel, "to_fits", fail_midway)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(DataModelError, match="frame_cal.fits: cannot write \\(disk full\\)"):
         frame.save(tmp_path / "frame_cal.fits")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_saved_file_gets_the_usual_permissions(tmp_path):
+    path = tmp_path / "frame.fits"
+    make_frame(np.zeros(SHAPE)).save(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_save_to_read_only_directory_is_named(read_only_dir):

@@ -1,7 +1,7 @@
 """stdatamodels data models of the Liger/IRIS imager products and references."""
 
 import os
-import tempfile
+import uuid
 import warnings
 from pathlib import Path
 
@@ -69,17 +69,17 @@ class LigerIrisDataModel(DataModel):
     def save(self, path, dir_path=None, *args, **kwargs):
         """Write to a temporary file beside ``path`` and rename it, so no half-written product exists."""
         path = Path(dir_path, Path(path).name) if dir_path else Path(path)
-        try:
-            descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-        except OSError as error:
-            raise DataModelError(f"{path}: cannot write ({error.strerror})") from error
-        os.close(descriptor)
+        # A hidden name in the same directory (so the rename is atomic), created with the usual permissions.
+        temporary = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
         self._final_filename = path.name
         try:
-            super().save(temporary, *args, **kwargs)
+            super().save(str(temporary), *args, **kwargs)
             os.replace(temporary, path)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise DataModelError(f"{path}: cannot write ({error.strerror or error})") from error
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
         finally:
             self._final_filename = None
