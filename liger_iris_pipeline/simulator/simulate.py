@@ -1,0 +1,384 @@
+"""Simulate one observation: raw count-rate frames, matching mask/dark/flat references, and their truth.
+
+Every quantity is a rate in DN/s. With the scene S (``scene.py``), the true flat F and dark D
+(``detector.py``), exposure time t, gain g (e-/DN) and read noise r (DN), each raw frame is
+
+    SCI = Poisson(g (F S + D) t) / (g t) + (r / t) N(0, 1)
+    ERR = sqrt(max(SCI, 0) / (g t) + (r / t)**2),    DQ = 0
+
+so a perfect calibration, (SCI - D) / F, recovers S. The references are the truth plus a small
+measurement error: dark SCI = D + N(0, 0.002) with ERR 0.002 DN/s, flat SCI = F + N(0, 0.002) with ERR 0.002
+(exactly 0 on dead pixels, so the flat-field step flags them).
+
+Geometry: the detector centre, 1-based pixel ((nx + 1) / 2, (ny + 1) / 2), points at the exposure's
+(RA_PNT, DEC_PNT); +Y lies PA_DET east of north, and at PA_DET = 0 east is -X. Sky coordinates come from an
+astropy TAN WCS written in the CROTA form (CDELT1 = -s, CDELT2 = s, CROTA2 = -PA_DET), deliberately not the
+pipeline's PC-matrix form, so the catalogue is an independent check of the pipeline's WCS. Raw frames
+carry no WCS keywords, only the pointing and PIXSCALE. Exposure 1 points at ``pointing``; later exposures
+are dithered by up to ``MAX_DITHER_PIXELS`` in x and y, converted to pointing offsets, and see the same stars
+(same RA/Dec) at their own x/y.
+
+Files written to ``output_dir`` (``<obs>`` = ``{semester}-{program}-{observation}_{IRIS|Liger}_{detector}``):
+
+- ``<obs>_SCI_LVL1_{exposure:04d}.fits``: raw frame (ImagerModel, BUNIT DN/s).
+- ``<obs>_SCI_LVL1_{exposure:04d}_catalog.ecsv``: stars (id, ra, dec, x, y, flux) in that exposure: ra/dec
+  in deg (ICRS), x/y 0-based pixel centres, flux the total DN/s of the star. Table meta: sigma_pixels,
+  fwhm_pixels, sky_rate, exposure_time, gain, read_noise, pixel_scale, pointing_ra/dec, pa_deg, exposure.
+- ``<obs>_SCI_LVL1_{exposure:04d}_truth.fits``: the noise-free scene S (ImagerModel: SCI = S in DN/s,
+  ERR = 0, DQ = 0, metadata as the raw frame).
+- ``<obs>_truth_flat.fits``, ``<obs>_truth_dark.fits``: the true F and D without measurement error
+  (FlatModel / DarkModel, ERR = 0, DQ as the references).
+- ``{IRIS|Liger}_{detector}_{MASK|DARK|FLAT}_20200101T000000_1.fits``: the references.
+
+Random numbers come from independent streams spawned from ``seed`` (detector, scene, references, and one
+per exposure), so the detector, stars and first exposures do not change with ``n_exposures``.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+from astropy.table import Table
+from astropy.time import Time
+from astropy.wcs import WCS
+
+from .. import datamodels
+from ..instruments import IMAGERS, Imager
+from . import detector, scene
+
+#: Instrument names as spelled in file names.
+FILE_INSTRUMENT = {"IRIS": "IRIS", "LIGER": "Liger"}
+#: Default PSF width: about lambda / D in Ks on TMT (30 m) and Keck (10 m).
+DEFAULT_FWHM_ARCSEC = {"IRIS": 0.016, "LIGER": 0.050}
+#: Default star density: one star per this many pixels.
+PIXELS_PER_STAR = 64 * 64
+MAX_DITHER_PIXELS = 4.0
+#: Closest a star comes to a frame edge in the undithered frame: 10 pixels plus the largest dither.
+STAR_MARGIN = 10 + int(np.ceil(MAX_DITHER_PIXELS)) + 1
+#: Time between the starts of consecutive exposures, beyond the exposure time [s].
+EXPOSURE_OVERHEAD = 10.0
+REFERENCE_ERROR = {"dark": 0.002, "flat": 0.002}  # DN/s, relative response
+USEAFTER = "2020-01-01T00:00:00"
+REFERENCE_VERSION = 1
+ORIGIN = "liger_iris_pipeline simulator"
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9]+$")
+
+
+@dataclass(frozen=True)
+class SimulatedObservation:
+    """Paths of everything ``simulate_observation`` wrote; per-exposure tuples are in exposure order."""
+
+    raw: tuple[Path, ...]
+    catalogs: tuple[Path, ...]
+    truth: tuple[Path, ...]
+    mask: Path
+    dark: Path
+    flat: Path
+    true_flat: Path
+    true_dark: Path
+
+    def all_paths(self):
+        """Every written path: per exposure raw, catalogue, truth; then references and detector truth."""
+        per_exposure = [path for paths in zip(self.raw, self.catalogs, self.truth) for path in paths]
+        return [*per_exposure, self.mask, self.dark, self.flat, self.true_flat, self.true_dark]
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every exposure of the observation shares."""
+
+    imager: Imager
+    shape: tuple[int, int]
+    filter_name: str
+    program: str
+    observation: str
+    exposure_time: float
+    gain: float
+    read_noise: float
+    sky_rate: float
+    sigma: float  # Gaussian PSF width [pixels]
+    target: tuple[float, float]  # nominal pointing (RA, Dec) [deg]
+    pa_deg: float
+
+
+def simulate_observation(
+    output_dir,
+    instrument="IRIS",
+    size=None,
+    n_exposures=1,
+    seed=0,
+    n_stars=None,
+    exposure_time=60.0,
+    sky_rate=5.0,
+    fwhm_arcsec=None,
+    flux_range=(50.0, 5.0e4),
+    flux_power_index=2.0,
+    filter_name="Ks",
+    program="P001",
+    observation="001",
+    semester="2027A",
+    date="2027-05-01T08:00:00",
+    pointing=(150.0, 2.0),
+    pa_deg=0.0,
+    gain=2.0,
+    read_noise=3.0,
+):
+    """Write ``n_exposures`` raw frames of a random star field, their references and truth to ``output_dir``.
+
+    ``size`` (pixels per side) defaults to the full detector; ``n_stars`` to one star per 64 x 64 pixels;
+    ``fwhm_arcsec`` to the diffraction limit in Ks (IRIS 0.016", LIGER 0.050"). Fluxes (DN/s) follow
+    dN/dF ~ F**-flux_power_index within ``flux_range``. Raises ValueError for a bad parameter.
+    Returns a SimulatedObservation of the written paths.
+    """
+    instrument = str(instrument).upper()
+    if instrument not in IMAGERS:
+        raise ValueError(f"instrument must be one of {', '.join(IMAGERS)}, got {instrument!r}")
+    imager = IMAGERS[instrument]
+    size = imager.size if size is None else size
+    n_stars = size * size // PIXELS_PER_STAR if n_stars is None else n_stars
+    fwhm_arcsec = DEFAULT_FWHM_ARCSEC[instrument] if fwhm_arcsec is None else fwhm_arcsec
+    _check_parameters(size, n_exposures, n_stars, exposure_time, sky_rate, fwhm_arcsec, gain, read_noise)
+    size, n_exposures, n_stars = int(size), int(n_exposures), int(n_stars)
+    for name, value in (("program", program), ("observation", observation), ("semester", semester)):
+        if not _IDENTIFIER.match(str(value)):
+            raise ValueError(f"{name} must be letters and digits only, got {value!r}")
+    ra, dec = float(pointing[0]) % 360.0, float(pointing[1])
+    if not -90.0 < dec < 90.0:
+        raise ValueError(f"pointing declination must be within (-90, 90) deg, got {dec}")
+    start = Time(date, format="isot", scale="utc")
+    setup = _Setup(
+        imager=imager,
+        shape=(size, size),
+        filter_name=filter_name,
+        program=str(program),
+        observation=str(observation),
+        exposure_time=float(exposure_time),
+        gain=float(gain),
+        read_noise=float(read_noise),
+        sky_rate=float(sky_rate),
+        sigma=fwhm_arcsec / imager.pixel_scale / scene.FWHM_PER_SIGMA,
+        target=(ra, dec),
+        pa_deg=float(pa_deg),
+    )
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    prefix = f"{semester}-{program}-{observation}_{FILE_INSTRUMENT[instrument]}_{imager.detector}"
+
+    detector_stream, scene_stream, reference_stream, noise_stream = np.random.SeedSequence(seed).spawn(4)
+    true_detector = detector.make_detector(np.random.default_rng(detector_stream), setup.shape)
+    scene_rng = np.random.default_rng(scene_stream)
+    x, y = scene.random_positions(scene_rng, n_stars, setup.shape, STAR_MARGIN)
+    flux = scene.power_law_fluxes(scene_rng, n_stars, flux_range, flux_power_index)
+    nominal_wcs = tan_wcs(setup.target, setup.pa_deg, imager.pixel_scale, setup.shape)
+    star_ra, star_dec = nominal_wcs.all_pix2world(x, y, 0)
+    dithers = np.vstack([[0.0, 0.0], scene_rng.uniform(-MAX_DITHER_PIXELS, MAX_DITHER_PIXELS, (n_exposures - 1, 2))])
+
+    written = []
+    for index, (dither, stream) in enumerate(zip(dithers, noise_stream.spawn(n_exposures))):
+        centre = (size - 1) / 2.0 + dither
+        exposure_pointing = tuple(float(value) for value in nominal_wcs.all_pix2world(centre[0], centre[1], 0))
+        exposure_start = start + index * (exposure_time + EXPOSURE_OVERHEAD) * u.s
+        stars = Table({"id": np.arange(1, n_stars + 1), "ra": star_ra, "dec": star_dec, "flux": flux})
+        raw_path = output_dir / f"{prefix}_SCI_LVL1_{index + 1:04d}.fits"
+        written.append(
+            _write_exposure(
+                raw_path, setup, true_detector, stars, index + 1, exposure_start, exposure_pointing,
+                np.random.default_rng(stream),
+            )
+        )
+    raw_paths, catalog_paths, truth_paths = zip(*written)
+
+    references = _write_references(output_dir, setup, true_detector, np.random.default_rng(reference_stream))
+    true_flat = datamodels.FlatModel(data=true_detector.flat, err=np.zeros(setup.shape, np.float32))
+    _describe_reference(true_flat, setup, "True (noise-free) flat of the simulation")
+    true_dark = datamodels.DarkModel(
+        data=true_detector.dark, err=np.zeros(setup.shape, np.float32), dq=true_detector.dark_dq
+    )
+    _describe_reference(true_dark, setup, "True (noise-free) dark rate of the simulation")
+    return SimulatedObservation(
+        raw=raw_paths,
+        catalogs=catalog_paths,
+        truth=truth_paths,
+        **references,
+        true_flat=_save(true_flat, output_dir / f"{prefix}_truth_flat.fits"),
+        true_dark=_save(true_dark, output_dir / f"{prefix}_truth_dark.fits"),
+    )
+
+
+def _write_exposure(raw_path, setup, true_detector, stars, number, start, pointing, rng):
+    """Render, add noise to and write one exposure: raw frame, truth and catalogue; returns their paths.
+
+    ``stars`` holds id, ra, dec and flux; the exposure's x/y are added from its WCS.
+    """
+    exposure_wcs = tan_wcs(pointing, setup.pa_deg, setup.imager.pixel_scale, setup.shape)
+    stars["x"], stars["y"] = exposure_wcs.all_world2pix(stars["ra"], stars["dec"], 0)
+    truth = scene.scene_rate(setup.shape, stars["x"], stars["y"], stars["flux"], setup.sigma, setup.sky_rate)
+    rate = true_detector.flat * truth
+    rate += true_detector.dark
+    raw = detector.add_noise(rng, rate, setup.exposure_time, setup.gain, setup.read_noise)
+    del rate
+    err = detector.rate_error(raw, setup.exposure_time, setup.gain, setup.read_noise)
+
+    _save(_exposure_model(raw, err, setup, number, start, pointing), raw_path)
+    truth_path = _save(_exposure_model(truth, None, setup, number, start, pointing), _beside(raw_path, "_truth.fits"))
+    stars.meta = {
+        "instrument": setup.imager.instrument,
+        "exposure": number,
+        "pointing_ra": pointing[0],
+        "pointing_dec": pointing[1],
+        "pa_deg": setup.pa_deg,
+        "pixel_scale": setup.imager.pixel_scale,
+        "fwhm_pixels": setup.sigma * scene.FWHM_PER_SIGMA,
+        "sigma_pixels": setup.sigma,
+        "sky_rate": setup.sky_rate,
+        "exposure_time": setup.exposure_time,
+        "gain": setup.gain,
+        "read_noise": setup.read_noise,
+    }
+    catalog_path = _beside(raw_path, "_catalog.ecsv")
+    stars[["id", "ra", "dec", "x", "y", "flux"]].write(catalog_path, format="ascii.ecsv", overwrite=True)
+    return raw_path, catalog_path, truth_path
+
+
+def _write_references(output_dir, setup, true_detector, rng):
+    """Write the mask, dark and flat references (truth plus measurement error); returns their paths by type."""
+    dark_error, flat_error = REFERENCE_ERROR["dark"], REFERENCE_ERROR["flat"]
+    measured_flat = detector.measured(rng, true_detector.flat, flat_error)
+    measured_flat[true_detector.flat == 0] = 0.0
+    references = {
+        "mask": (
+            datamodels.MaskModel(dq=true_detector.mask_dq),
+            "Simulated mask: DEAD, LOW_QE and HOT pixels",
+        ),
+        "dark": (
+            datamodels.DarkModel(
+                data=detector.measured(rng, true_detector.dark, dark_error),
+                err=np.full(setup.shape, dark_error, np.float32),
+                dq=true_detector.dark_dq,
+            ),
+            f"Simulated dark rate: truth + N(0, {dark_error}) DN/s",
+        ),
+        "flat": (
+            datamodels.FlatModel(data=measured_flat, err=np.full(setup.shape, flat_error, np.float32)),
+            f"Simulated flat: truth + N(0, {flat_error}); dead = 0",
+        ),
+    }
+    instrument = FILE_INSTRUMENT[setup.imager.instrument]
+    useafter_stamp = USEAFTER.replace("-", "").replace(":", "")
+    paths = {}
+    for reftype, (model, description) in references.items():
+        _describe_reference(model, setup, description)
+        name = f"{instrument}_{setup.imager.detector}_{reftype.upper()}_{useafter_stamp}_{REFERENCE_VERSION}.fits"
+        paths[reftype] = _save(model, output_dir / name)
+    return paths
+
+
+def tan_wcs(pointing, pa_deg, pixel_scale, shape):
+    """astropy TAN WCS, CROTA form, with the detector centre at ``pointing`` (deg) and +Y at ``pa_deg``."""
+    ny, nx = shape
+    scale_deg = pixel_scale / 3600.0
+    header = fits.Header(
+        {
+            "CTYPE1": "RA---TAN",
+            "CTYPE2": "DEC--TAN",
+            "CUNIT1": "deg",
+            "CUNIT2": "deg",
+            "CRPIX1": (nx + 1) / 2.0,
+            "CRPIX2": (ny + 1) / 2.0,
+            "CRVAL1": pointing[0],
+            "CRVAL2": pointing[1],
+            "CDELT1": -scale_deg,
+            "CDELT2": scale_deg,
+            "CROTA2": -pa_deg,
+            "RADESYS": "ICRS",
+        }
+    )
+    return WCS(header)
+
+
+def _check_parameters(size, n_exposures, n_stars, exposure_time, sky_rate, fwhm_arcsec, gain, read_noise):
+    """Raise ValueError for a parameter outside its meaningful range."""
+    minimum_size = 2 * STAR_MARGIN + 2
+    checks = (
+        ("size", size, int(size) == size and size >= minimum_size, f"an integer >= {minimum_size}"),
+        ("n_exposures", n_exposures, int(n_exposures) == n_exposures and n_exposures >= 1, "an integer >= 1"),
+        ("n_stars", n_stars, int(n_stars) == n_stars and n_stars >= 0, "an integer >= 0"),
+        ("exposure_time", exposure_time, exposure_time > 0, "> 0"),
+        ("sky_rate", sky_rate, sky_rate >= 0, ">= 0"),
+        ("fwhm_arcsec", fwhm_arcsec, fwhm_arcsec > 0, "> 0"),
+        ("gain", gain, gain > 0, "> 0"),
+        ("read_noise", read_noise, read_noise >= 0, ">= 0"),
+    )
+    for name, value, valid, requirement in checks:
+        if not valid:
+            raise ValueError(f"{name} must be {requirement}, got {value!r}")
+
+
+def _beside(raw_path, suffix):
+    """The path next to ``raw_path`` with ``suffix`` in place of its ``.fits``."""
+    return raw_path.with_name(raw_path.stem + suffix)
+
+
+def _save(model, path):
+    """Save ``model`` to ``path`` and release its arrays; returns the path."""
+    model.meta.date = Time.now().isot
+    model.meta.origin = ORIGIN
+    with model:
+        model.save(path)
+    return Path(path)
+
+
+def _exposure_model(data, err, setup, number, start, pointing):
+    """An ImagerModel of one exposure with the metadata of a raw frame (BUNIT DN/s, no WCS)."""
+    model = datamodels.ImagerModel(data=data) if err is None else datamodels.ImagerModel(data=data, err=err)
+    meta = model.meta
+    _describe_detector(model, setup)
+    meta.instrument.filter = setup.filter_name
+    meta.instrument.mode = "IMG"
+    meta.instrument.pixel_scale = setup.imager.pixel_scale
+    meta.exposure.type = "SCIENCE"
+    meta.exposure.readmode = "ROP"
+    meta.exposure.exposure_time = setup.exposure_time
+    meta.exposure.start_time = float(start.mjd)
+    meta.exposure.number = number
+    meta.exposure.gain = setup.gain
+    meta.observation.date, meta.observation.time = start.isot.split("T")
+    meta.observation.program_number = setup.program
+    meta.observation.observation_number = setup.observation
+    meta.target.name = "Simulated star field"
+    meta.target.ra, meta.target.dec = setup.target
+    meta.pointing.ra, meta.pointing.dec = pointing
+    meta.pointing.pa = setup.pa_deg
+    meta.bunit_data = "DN/s"
+    meta.bunit_err = "DN/s"
+    return model
+
+
+def _describe_reference(model, setup, description):
+    """Fill the metadata of a reference file; flats also carry the filter, darks their unit."""
+    meta = model.meta
+    _describe_detector(model, setup)
+    meta.useafter = USEAFTER
+    meta.pedigree = "SIMULATION"
+    meta.description = description
+    meta.author = ORIGIN
+    if isinstance(model, datamodels.FlatModel):
+        meta.instrument.filter = setup.filter_name
+    if isinstance(model, datamodels.DarkModel):
+        meta.bunit_data = "DN/s"
+        meta.bunit_err = "DN/s"
+
+
+def _describe_detector(model, setup):
+    """Telescope, instrument, detector and the full-frame window, which frames and references share."""
+    meta = model.meta
+    meta.telescope = setup.imager.telescope
+    meta.instrument.name = setup.imager.instrument
+    meta.instrument.detector = setup.imager.detector
+    meta.subarray.name = "FULL"
+    meta.subarray.xstart = 1
+    meta.subarray.ystart = 1
+    meta.subarray.ysize, meta.subarray.xsize = setup.shape
