@@ -127,6 +127,32 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
         )
 
 
+class ReferenceCorrectionStep(LigerIrisStep):
+    """A step that corrects a frame with one reference file; subclasses say which and implement ``apply``.
+
+    The step is SKIPPED (with a log line) when the reference does not apply (N/A), as in jwst.
+    """
+
+    #: The data model class of the reference.
+    reference_model_class = None
+
+    def process(self, input_data):
+        model = self.open_input(input_data)
+        (reftype,) = self.reference_file_types
+        reference = self.reference_model(model, reftype, self.reference_model_class)
+        if reference is None:
+            self.record(model, "SKIPPED")
+            return model
+        with reference:
+            self.apply(model, reference)
+        self.record(model, "COMPLETE")
+        return model
+
+    def apply(self, model, reference):
+        """Correct ``model`` in place with the opened ``reference``."""
+        raise NotImplementedError
+
+
 class LigerIrisPipeline(LigerIrisStepMixin, Pipeline):
     """Base of the imager pipelines: steps run in one process on one model."""
 

@@ -1,6 +1,6 @@
 """DarkCurrentStep: subtract the dark reference from a count-rate frame."""
 
-from ..base_step import LigerIrisStep, StepInputError
+from ..base_step import ReferenceCorrectionStep, StepInputError
 from ..datamodels import DarkModel
 from .dark_sub import dark_rate, subtract_dark
 
@@ -10,7 +10,7 @@ RATE_UNITS = ("DN/s", "DN / s")
 COUNT_UNITS = ("DN",)
 
 
-class DarkCurrentStep(LigerIrisStep):
+class DarkCurrentStep(ReferenceCorrectionStep):
     """Subtract the ``dark`` reference: a rate (BUNIT DN/s) directly, counts (BUNIT DN) divided by its EXPTIME."""
 
     class_alias = "dark_current"
@@ -18,22 +18,14 @@ class DarkCurrentStep(LigerIrisStep):
     suffix = string(default='dark')  # Dark-subtracted (L2a) product
     """
     reference_file_types = ["dark"]
+    reference_model_class = DarkModel
 
-    def process(self, input_data):
-        model = self.open_input(input_data)
-        dark = self.reference_model(model, "dark", DarkModel)
-        if dark is None:
-            self.record(model, "SKIPPED")
-            return model
-        with dark:
-            rate, rate_err = dark_rate(
-                self.reference_window(model, dark, dark.data),
-                self.reference_window(model, dark, dark.err),
-                self._counts_exposure_time(dark),
-            )
-            subtract_dark(model.data, model.err, model.dq, rate, rate_err, self.reference_window(model, dark, dark.dq))
-        self.record(model, "COMPLETE")
-        return model
+    def apply(self, model, dark):
+        window = self.reference_window
+        rate, rate_err = dark_rate(
+            window(model, dark, dark.data), window(model, dark, dark.err), self._counts_exposure_time(dark)
+        )
+        subtract_dark(model.data, model.err, model.dq, rate, rate_err, window(model, dark, dark.dq))
 
     @staticmethod
     def _counts_exposure_time(dark):
