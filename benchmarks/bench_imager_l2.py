@@ -1,0 +1,202 @@
+"""Cost of reducing one 4096x4096 IRIS imager frame: each step file to file, the pipeline, and Python imports.
+
+Each measurement runs in a fresh process, as a workflow job would, so peak memory (ru_maxrss) is that
+job's own. Per process it reports the seconds spent importing, reading the input, computing (step run,
+references included) and writing the output. The step-per-process chain and the one-process pipeline
+are measured in the same run, so their ratio is meaningful on any machine.
+
+    python benchmarks/bench_imager_l2.py [--size 4096] [--repeat 3] [--output-dir benchmarks/results]
+
+Writes ``imager_l2.md`` (the README's table) and ``imager_l2.json`` to the output directory.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+IMPORTS = ("numpy", "astropy.io.fits", "stdatamodels", "crds", "stpipe", "gwcs", "liger_iris_pipeline")
+STEPS = (
+    ("dq_init", "DQInitStep", "override_mask", "mask", "dqinit"),
+    ("dark_current", "DarkCurrentStep", "override_dark", "dark", "dark"),
+    ("flat_field", "FlatFieldStep", "override_flat", "flat", "flat"),
+    ("assign_wcs", "AssignWcsStep", None, None, "cal"),
+)
+
+
+def worker(step_class, input_path, output_path, overrides):
+    """Run one step or pipeline file to file in this process; print its timings as JSON."""
+    started = time.perf_counter()
+    import liger_iris_pipeline
+    from liger_iris_pipeline import datamodels
+
+    imported = time.perf_counter()
+    model = datamodels.open(input_path)
+    read = time.perf_counter()
+    result = getattr(liger_iris_pipeline, step_class).call(model, **overrides)
+    computed = time.perf_counter()
+    result.save(output_path)
+    written = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "import_s": imported - started,
+                "read_s": read - imported,
+                "compute_s": computed - read,
+                "write_s": written - computed,
+                "total_s": written - started,
+                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def run_worker(step_class, input_path, output_path, overrides):
+    command = [sys.executable, __file__, "--worker", step_class, str(input_path), str(output_path), json.dumps(overrides)]
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{step_class} failed:\n{completed.stderr[-2000:]}")
+    timings = json.loads(completed.stdout.strip().splitlines()[-1])
+    timings["process_s"] = time.perf_counter() - started
+    return timings
+
+
+def best_of(repeat, measure):
+    """Per key, the median over ``repeat`` runs (less noisy than the mean on a shared machine)."""
+    runs = [measure() for _ in range(repeat)]
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def import_costs(repeat):
+    """Seconds to start Python and to import each module, each in a fresh interpreter."""
+    def start():
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        return {"seconds": time.perf_counter() - began}
+
+    costs = {"python start-up": best_of(repeat, start)["seconds"]}
+    for module in IMPORTS:
+        code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+
+        def measure(code=code):
+            output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            return {"seconds": float(output)}
+
+        costs[f"import {module}"] = best_of(repeat, measure)["seconds"]
+    return costs
+
+
+def simulate(directory, size):
+    from liger_iris_pipeline.simulator import simulate_observation
+
+    began = time.perf_counter()
+    written = simulate_observation(directory, instrument="IRIS", size=size, seed=1)
+    return written, time.perf_counter() - began
+
+
+def measure_chain(written, work, repeat):
+    references = {"mask": written.mask, "dark": written.dark, "flat": written.flat}
+    raw = Path(written.raw[0])
+    rows = {}
+    current = raw
+    for alias, step_class, override, reftype, suffix in STEPS:
+        overrides = {override: str(references[reftype])} if override else {}
+        output = work / raw.name.replace(".fits", f"_{suffix}.fits")
+        rows[alias] = best_of(repeat, lambda: run_worker(step_class, current, output, overrides))
+        current = output
+    pipeline_overrides = {
+        "steps": {alias: {override: str(references[reftype])} for alias, _, override, reftype, _ in STEPS if override}
+    }
+    output = work / raw.name.replace(".fits", "_pipeline_cal.fits")
+    rows["pipeline (one process)"] = best_of(
+        repeat, lambda: run_worker("ProcessImagerL2Pipeline", raw, output, pipeline_overrides)
+    )
+    return rows
+
+
+def machine():
+    import numpy
+
+    import liger_iris_pipeline
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(memory, 1),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "liger_iris_pipeline": liger_iris_pipeline.__version__,
+    }
+
+
+def markdown(result):
+    info = result["machine"]
+    lines = [
+        f"One {result['size']}x{result['size']} IRIS frame, {info['date']}, {info['cpus']} cores, "
+        f"{info['memory_gib']} GiB, Python {info['python']}, numpy {info['numpy']}, "
+        f"liger_iris_pipeline {info['liger_iris_pipeline']}; median of {result['repeat']} runs, "
+        f"each job in a fresh process.",
+        "",
+        "| job | process wall [s] | imports [s] | read [s] | compute [s] | write [s] | peak RSS [MiB] |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in result["jobs"].items():
+        lines.append(
+            f"| {name} | {row['process_s']:.2f} | {row['import_s']:.2f} | {row['read_s']:.2f} | "
+            f"{row['compute_s']:.2f} | {row['write_s']:.2f} | {row['peak_rss_mib']:.0f} |"
+        )
+    steps_total = sum(result["jobs"][alias]["process_s"] for alias, *_ in STEPS)
+    pipeline_total = result["jobs"]["pipeline (one process)"]["process_s"]
+    lines += [
+        "",
+        f"Four step processes: {steps_total:.2f} s; one pipeline process: {pipeline_total:.2f} s "
+        f"(ratio {steps_total / pipeline_total:.2f}). Simulating the frame: {result['simulate_s']:.1f} s.",
+        "",
+        "| start-up and imports (fresh interpreter) | seconds |",
+        "|---|---:|",
+    ]
+    lines += [f"| {name} | {seconds:.3f} |" for name, seconds in result["imports"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=4096, help="frame size in pixels (default 4096)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median reported)")
+    parser.add_argument("--output-dir", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench_imager_l2_") as scratch:
+        scratch = Path(scratch)
+        written, simulate_seconds = simulate(scratch / "raw", args.size)
+        jobs = measure_chain(written, scratch, args.repeat)
+    result = {
+        "size": args.size,
+        "repeat": args.repeat,
+        "machine": machine(),
+        "simulate_s": simulate_seconds,
+        "jobs": jobs,
+        "imports": import_costs(args.repeat),
+    }
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_dir / "imager_l2.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    (args.output_dir / "imager_l2.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5]))
+    else:
+        main()
