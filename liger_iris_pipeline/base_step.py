@@ -9,6 +9,7 @@ import crds
 from stpipe import Pipeline, Step, crds_client
 
 from . import __version__, datamodels
+from .associations import is_association, load_association
 from .datamodels import DataModelError
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,26 @@ class LigerIrisStepMixin:
         if model is input_data and self.parent is None:
             model = model.copy()
         return model
+
+    def run(self, *args):
+        """Run on a frame, or on each science member of a JSON association (then a list of results).
+
+        Saved outputs of an association are named after their product when it has one science member,
+        otherwise after each member.
+        """
+        if not args or not is_association(args[0]):
+            return super().run(*args)
+        output_file, results = self.output_file, []
+        for product in load_association(args[0]):
+            for member in product.science:
+                self._input_filename = None  # name this member's output after it, not the association
+                if self.save_results and output_file is None and len(product.science) == 1:
+                    self.output_file = product.name
+                try:
+                    results.append(super().run(str(member), *args[1:]))
+                finally:
+                    self.output_file = output_file
+        return results
 
     @classmethod
     def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):
