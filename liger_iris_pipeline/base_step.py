@@ -6,6 +6,7 @@ import re
 from os.path import basename
 
 import crds
+import liger_iris_crds_hook
 from stpipe import Pipeline, Step, crds_client
 
 from . import __version__, datamodels
@@ -13,6 +14,7 @@ from .associations import is_association, load_association
 from .datamodels import DataModelError
 
 log = logging.getLogger(__name__)
+liger_iris_crds_hook.install()  # crds must know the ligeriri observatory before any step asks it
 
 #: Suffixes of the data levels (design.md); a step replaces one of these rather than stacking them.
 KNOWN_SUFFIXES = ("raw", "ramp", "dqinit", "dark", "flat", "assignwcs", "cal")
@@ -103,7 +105,7 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
             path = self.get_reference_file(model, reftype)
         except OSError as error:
             raise StepInputError(f"{getattr(error, 'filename', None) or error}: cannot read {reftype} reference") from error
-        except Exception as error:
+        except (Exception, SystemExit) as error:  # crds exits on some failures (no cache, bad context)
             reason = str(error) or type(error).__name__
             raise StepInputError(
                 f"{model.meta.filename}: no {reftype} reference (CRDS could not select one: {reason}); "

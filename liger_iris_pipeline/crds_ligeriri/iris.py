@@ -1,0 +1,1 @@
+"""Instrument hooks crds looks for as ``crds.ligeriri.iris``: IRIS needs none."""

@@ -1,0 +1,150 @@
+"""The ``crds.ligeriri.locate`` functions crds calls to name, place and match our files.
+
+Mappings are named ``ligeriri[_<instrument>[_<reftype>]]_<serial>.[pir]map``; references
+``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``. The cache is flat:
+every reference in ``references/ligeriri/``. Dataset parameters are data-model paths
+(``META.INSTRUMENT.DETECTOR``), so headers need no translation.
+"""
+
+import os.path
+import re
+
+from crds.core import config, rmap, timestamp, utils
+
+from . import FILEKINDS, INSTRUMENTS, TYPES
+
+OBSERVATORY = "ligeriri"
+MAPPING_NAME = re.compile(r"^ligeriri(?:_(?P<instrument>[a-z]+))?(?:_(?P<filekind>[a-z]+))?(?:_(?P<serial>\d+))?$")
+REFERENCE_NAME = re.compile(
+    r"^(?P<instrument>IRIS|Liger|LIGER)_(?P<detector>[A-Z0-9]+)_(?P<filekind>[A-Z]+)_(?P<date>\d{8}T\d{6})_(?P<version>\d+)$"
+)
+
+
+def _fields(filename):
+    path = os.path.dirname(filename)
+    name, ext = os.path.splitext(os.path.basename(filename))
+    return path, name, ext
+
+
+def decompose_newstyle_name(filename):
+    """(path, observatory, instrument, filekind, serial, ext) of a mapping or reference name."""
+    path, name, ext = _fields(filename)
+    match = MAPPING_NAME.match(name) if config.is_mapping(filename) else None
+    if match:
+        instrument, filekind, serial = (match.group(key) or "" for key in ("instrument", "filekind", "serial"))
+        expected = {".pmap": (False, False), ".imap": (True, False), ".rmap": (True, True)}[ext]
+        assert (bool(instrument), bool(filekind)) == expected, f"Invalid {ext} name {filename!r}"
+    else:
+        match = REFERENCE_NAME.match(name)
+        assert match, f"Invalid ligeriri file name {filename!r}"
+        instrument = match.group("instrument").lower()
+        filekind = match.group("filekind").lower()
+        serial = f"{match.group('date')}_{match.group('version')}"
+    assert instrument in INSTRUMENTS + [""], f"Invalid instrument {instrument!r} in name {filename!r}"
+    assert filekind in FILEKINDS + [""], f"Invalid filekind {filekind!r} in name {filename!r}"
+    return path, OBSERVATORY, instrument, filekind, serial, ext
+
+
+def get_file_properties(filename):
+    """(instrument, filekind) of a mapping or reference, from its name or else its contents."""
+    try:
+        return decompose_newstyle_name(filename)[2:4]
+    except AssertionError:
+        if config.is_mapping(filename):
+            return properties_inside_mapping(filename)
+        return ref_properties_from_header(filename)[2:4]
+
+
+def properties_inside_mapping(filename):
+    """(instrument, filekind) from a mapping's header."""
+    mapping = rmap.fetch_mapping(filename)
+    if mapping.filekind == "PIPELINE":
+        return "", ""
+    if mapping.filekind == "INSTRUMENT":
+        return mapping.instrument, ""
+    return mapping.instrument, mapping.filekind
+
+
+def get_reference_properties(filename):
+    """(path, observatory, instrument, filekind, serial, ext) of a reference."""
+    try:
+        return decompose_newstyle_name(filename)
+    except AssertionError:
+        return ref_properties_from_header(filename)
+
+
+def ref_properties_from_header(filename):
+    """Reference properties from its INSTRUME and REFTYPE keywords, for names outside the convention."""
+    from crds.core import data_file
+
+    path, name, ext = _fields(filename)
+    header = data_file.get_header(filename)
+    instrument = header["INSTRUME"].lower()
+    filekind = TYPES.filetype_to_filekind(instrument, header["REFTYPE"].lower())
+    return path, OBSERVATORY, instrument, filekind, name, ext
+
+
+def reference_keys_to_dataset_keys(rmapping, header):
+    """A reference's header as the dataset keys it matches: USEAFTER becomes the observation date/time."""
+    result = dict(header)
+    useafter = header.get("META.USEAFTER", header.get("USEAFTER"))
+    if useafter:
+        date, time = timestamp.reformat_date(useafter).split()
+        result["META.OBSERVATION.DATE"], result["META.OBSERVATION.TIME"] = date, time
+    return result
+
+
+def condition_matching_header(rmapping, header):
+    """Normalise header values the way the rmaps are written (upper case strings)."""
+    return utils.condition_header(header)
+
+
+def fits_to_parkeys(header):
+    """Our parkeys are data-model paths, which the datasets already provide."""
+    return dict(header)
+
+
+def header_to_reftypes(header, context=None):
+    """Every reference type may apply; the imap says N/A where one does not."""
+    return []
+
+
+def get_env_prefix(instrument):
+    return "crds://"
+
+
+def filekind_to_keyword(filekind):
+    """The FITS keyword recording a reference of ``filekind`` (R_DARK, R_FLAT, ...)."""
+    return "R_" + filekind.upper()[:6]
+
+
+def locate_file(refname, mode=None, parameters=None):
+    """Cache path of a reference: every reference lives in references/ligeriri/."""
+    return os.path.join(locate_dir(None, mode), os.path.basename(refname))
+
+
+def locate_dir(instrument, mode=None):
+    """The reference directory of the cache (flat layout)."""
+    if mode is not None:
+        config.check_crds_ref_subdir_mode(mode)
+    return config.get_crds_refpath(OBSERVATORY)
+
+
+def get_static_pairs():
+    return []
+
+
+def get_cross_strapped_pairs(header):
+    return []
+
+
+def get_extra_tpninfos(refpath):
+    return []
+
+
+def project_check(refpath, rmap=None):
+    return None
+
+
+def tpn_path(tpn_file):
+    return os.path.join(os.path.dirname(__file__), "tpns", tpn_file)
