@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt pip setuptools wheel
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation -c constraints.txt -e '.[test]'
+	$(BIN)/python -m liger_iris_crds_hook  # crds's own tools know the ligeriri observatory
 	touch $@
 
 # Simulate one full IRIS imager frame with its references, then reduce it to L2b.

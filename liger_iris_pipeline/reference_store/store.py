@@ -8,8 +8,8 @@
 ``ligeriri_NNNN.pmap``, and a new imap and rmap for each (instrument, reftype) that changed. Every older
 mapping stays, so every earlier context still selects what it selected. An rmap lists all references of
 its type: those of the previous rmap plus the new ones, each under ``Match`` on the values of its parkeys
-(from its own header; a parkey the reference leaves unset is ``N/A``, i.e. any value) and ``UseAfter`` on
-its USEAFTER. A new reference with the same match and USEAFTER as an old one replaces it.
+(from its own header; a parkey the reference leaves unset is ``N/A``, i.e. any value, and so is the
+SUBARRAY of a full-frame reference, which serves every window) and ``UseAfter`` on its USEAFTER. A new reference with the same match and USEAFTER as an old one replaces it.
 """
 
 import ast
@@ -106,6 +106,10 @@ class Store:
 
 
 def _parkey_value(model, parkey):
+    """The match value of ``parkey`` for a reference: N/A (any) where unset, and for a full-frame
+    reference's SUBARRAY, since the steps cut a full-frame reference to any window."""
+    if parkey == "META.SUBARRAY.NAME" and model.meta.subarray.name in (None, "FULL"):
+        return "N/A"
     node = model.meta
     for part in parkey.lower().split(".")[1:]:
         node = getattr(node, part, None)
@@ -121,6 +125,8 @@ def _describe_reference(path):
     except datamodels.DataModelError as error:
         raise StoreError(str(error)) from error
     with model:
+        if model.reftype is None:
+            raise StoreError(f"{path}: not a reference file ({model.meta.model_type})")
         instrument = model.meta.instrument.name.lower()
         reftype = (model.meta.reftype or "").lower()
         specs = _type_specs()
