@@ -68,10 +68,5 @@ def main(argv=None):
     return 0
 
 
-def run():
-    """Console-script entry point."""
-    sys.exit(main())
-
-
 if __name__ == "__main__":
-    run()
+    sys.exit(main())

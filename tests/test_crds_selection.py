@@ -183,3 +183,17 @@ def test_steps_take_crds_choice_and_skip_what_does_not_apply(flat_store, tmp_pat
         assert (cal.meta.ref_file.mask.name, cal.meta.ref_file.dark.name) == ("N/A", "N/A")
         assert cal.meta.ref_file.crds.context_used == "ligeriri_0001.pmap"
         assert np.all(cal.data == 8.0)  # the flat is all ones
+
+
+def test_crds_add_references_command(tmp_path):
+    command = str(Path(sys.executable).parent / "crds_add_references")
+    flat = write_flat(tmp_path, "IRIS_IMG1_FLAT_20200101T000000_1.fits")
+    store = tmp_path / "store"
+    first = subprocess.run([command, "--store", str(store), str(flat)], capture_output=True, text=True)
+    assert (first.returncode, first.stdout.strip()) == (0, "ligeriri_0001.pmap")
+    (tmp_path / "notes.fits").write_text("not a reference")
+    bad = subprocess.run([command, "--store", str(store), str(tmp_path / "notes.fits")], capture_output=True, text=True)
+    assert bad.returncode == 1
+    (line,) = bad.stderr.strip().splitlines()
+    assert line.startswith(f"crds_add_references: error: {tmp_path / 'notes.fits'}: not a readable FITS file")
+    assert Store(store).server_config()["operational_context"] == "ligeriri_0001.pmap"
