@@ -1,32 +1,36 @@
 # Set-up and the two entry points of the README: `make demo` and `make test`.
 # Everything installs into .venv with the exact versions pinned in constraints.txt.
 
-PYTHON ?= python3
+SYSTEM_PYTHON := $(shell command -v python3)
+PYTHON ?= $(SYSTEM_PYTHON)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO ?= demo_output
+# Snakemake runs the workflow's scripts with the python it finds first.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install demo test benchmark clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt pip setuptools wheel
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation -c constraints.txt -e '.[test,workflow]'
 	$(BIN)/python -m liger_iris_crds_hook  # crds's own tools know the ligeriri observatory
 	touch $@
 
-# Simulate one full IRIS imager frame with its references, then reduce it to L2b.
+# The main job on the shipped demo: simulate 2 IRIS + 2 Liger frames and their references, put the
+# references into a store as a CRDS context, and run the workflow (config/config.yaml) on 2 cores.
 demo: install
-	$(BIN)/liger-iris-simulate --instrument IRIS --seed 1 --output-dir $(DEMO)/raw
-	$(BIN)/tmtrun process_imager_l2 $(DEMO)/raw/2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001.fits \
-		--output-dir $(DEMO)/reduced \
-		--steps.dq_init.override_mask=$(DEMO)/raw/IRIS_IMG1_MASK_20200101T000000_1.fits \
-		--steps.dark_current.override_dark=$(DEMO)/raw/IRIS_IMG1_DARK_20200101T000000_1.fits \
-		--steps.flat_field.override_flat=$(DEMO)/raw/IRIS_IMG1_FLAT_20200101T000000_1.fits
-	@echo "L2b frame: $(DEMO)/reduced/2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001_cal.fits"
+	rm -rf $(DEMO)
+	$(BIN)/liger-iris-simulate --instrument IRIS --n-exposures 2 --seed 1 --observation 001 --output-dir $(DEMO)/raw/iris
+	$(BIN)/liger-iris-simulate --instrument LIGER --n-exposures 2 --seed 2 --observation 002 --ra 210.8 --dec 54.35 --output-dir $(DEMO)/raw/liger
+	$(BIN)/crds_add_references --store $(DEMO)/store --description "simulated demo references" \
+		$(DEMO)/raw/iris/IRIS_IMG1_*_1.fits $(DEMO)/raw/liger/Liger_IMG_*_1.fits
+	$(BIN)/snakemake --cores 2
+	@echo "L2b frames:"; ls -1 $(DEMO)/results/*/*_cal.fits
 
 test: install
 	$(BIN)/python -m pytest

@@ -1,0 +1,97 @@
+# The calibration chain, one rule per step: raw -> dq_init -> dark_current -> flat_field -> assign_wcs (L2b).
+
+
+rule dq_init:
+    input:
+        frame=raw_frame,
+        cfg=config["steps"]["dq_init"]["cfg"],
+        reference=selected_reference("dq_init"),
+    output:
+        product("dq_init"),
+    log:
+        "logs/dq_init/{observation}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/dq_init/{observation}/{exposure}.tsv"
+    conda:
+        "../envs/drs.yaml"
+    threads: 1
+    resources:
+        mem_mb=step_memory,
+    params:
+        step="DQInitStep",
+        parameters=step_rule_parameters("dq_init"),
+        code=code_version("dq_init"),
+    script:
+        "../scripts/run_step.py"
+
+
+rule dark_current:
+    input:
+        frame=rules.dq_init.output[0],
+        cfg=config["steps"]["dark_current"]["cfg"],
+        reference=selected_reference("dark_current"),
+    output:
+        product("dark_current"),
+    log:
+        "logs/dark_current/{observation}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/dark_current/{observation}/{exposure}.tsv"
+    conda:
+        "../envs/drs.yaml"
+    threads: 1
+    resources:
+        mem_mb=step_memory,
+    params:
+        step="DarkCurrentStep",
+        parameters=step_rule_parameters("dark_current"),
+        code=code_version("dark_current"),
+    script:
+        "../scripts/run_step.py"
+
+
+rule flat_field:
+    input:
+        frame=rules.dark_current.output[0],
+        cfg=config["steps"]["flat_field"]["cfg"],
+        reference=selected_reference("flat_field"),
+    output:
+        product("flat_field"),
+    log:
+        "logs/flat_field/{observation}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/flat_field/{observation}/{exposure}.tsv"
+    conda:
+        "../envs/drs.yaml"
+    threads: 1
+    resources:
+        mem_mb=step_memory,
+    params:
+        step="FlatFieldStep",
+        parameters=step_rule_parameters("flat_field"),
+        code=code_version("flat_field"),
+    script:
+        "../scripts/run_step.py"
+
+
+rule assign_wcs:
+    input:
+        frame=rules.flat_field.output[0],
+        cfg=config["steps"]["assign_wcs"]["cfg"],
+        selection=after_selection,
+    output:
+        product("assign_wcs"),
+    log:
+        "logs/assign_wcs/{observation}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/assign_wcs/{observation}/{exposure}.tsv"
+    conda:
+        "../envs/drs.yaml"
+    threads: 1
+    resources:
+        mem_mb=step_memory,
+    params:
+        step="AssignWcsStep",
+        parameters=step_rule_parameters("assign_wcs"),
+        code=code_version("assign_wcs"),
+    script:
+        "../scripts/run_step.py"

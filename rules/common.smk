@@ -1,0 +1,131 @@
+# Input functions and the frame table shared by the rules.
+import glob
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import liger_iris_pipeline
+from liger_iris_pipeline.reference_store import store_context
+
+OUTPUT = config["output_dir"]
+CRDS_CACHE = os.path.abspath(config["crds"]["cache"])
+STEPS = ("dq_init", "dark_current", "flat_field", "assign_wcs")
+SUFFIX = {
+    "dq_init": "dqinit",
+    "dark_current": "dark",
+    "flat_field": "flat",
+    "assign_wcs": "cal",
+}
+REFTYPE = {"dq_init": "mask", "dark_current": "dark", "flat_field": "flat"}
+# Peak memory of one step on a 4096x4096 frame is about 1.1 GB (benchmarks/): room to spare.
+MEM_MB = {"IRIS": 1600, "LIGER": 600}
+
+
+def find_frames():
+    """{observation: {exposure: raw path}} from the config's files and globs; a pattern matching nothing is an error."""
+    frames = {}
+    for observation in config["observations"]:
+        exposures = {}
+        for pattern in observation["raw"]:
+            paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+            if not paths or not all(os.path.isfile(path) for path in paths):
+                raise ValueError(
+                    f"config: observation {observation['name']}: no raw file matches {pattern}"
+                )
+            exposures.update(
+                {Path(path).name.removesuffix(".fits"): path for path in paths}
+            )
+        frames[observation["name"]] = exposures
+    return frames
+
+
+FRAMES = find_frames()
+OBSERVATIONS = {
+    observation["name"]: observation for observation in config["observations"]
+}
+CONTEXT = config["crds"]["context"] or store_context(config["crds"]["store"])
+
+# Every job reads the fetched cache only, under the context the references were selected with.
+os.environ.update(CRDS_PATH=CRDS_CACHE, CRDS_MODE="local", CRDS_CONTEXT=CONTEXT)
+os.environ.pop("CRDS_SERVER_URL", None)
+
+
+wildcard_constraints:
+    observation="|".join(FRAMES),
+    exposure=r"[^/]+",
+
+
+def product(step):
+    """Path pattern of a step's output; intermediate products are temporary unless configured to keep them."""
+    path = f"{OUTPUT}/{{observation}}/{{exposure}}_{SUFFIX[step]}.fits"
+    if step == "assign_wcs" or config.get("keep_intermediate", False):
+        return path
+    return temp(path)
+
+
+def all_calibrated():
+    return [
+        f"{OUTPUT}/{observation}/{exposure}_cal.fits"
+        for observation, exposures in FRAMES.items()
+        for exposure in exposures
+    ]
+
+
+def raw_frame(wildcards):
+    return FRAMES[wildcards.observation][wildcards.exposure]
+
+
+def step_parameters(step, observation):
+    """The step's parameters from the config, with the observation's overrides on top."""
+    parameters = dict(config["steps"][step].get("parameters") or {})
+    parameters.update(OBSERVATIONS[observation].get("steps", {}).get(step) or {})
+    return parameters
+
+
+def step_rule_parameters(step):
+    """Params function: the step's parameters for the job's observation."""
+    return lambda wildcards: step_parameters(step, wildcards.observation)
+
+
+def code_version(step):
+    """Digest of the step's package folder (step and algorithm modules). Snakemake tracks a script rule's
+    own script but not the code it imports: as a param, a change to the step's code reruns the step.
+    """
+    digest = hashlib.sha1()
+    for path in sorted((Path(liger_iris_pipeline.__file__).parent / step).glob("*.py")):
+        digest.update(path.read_bytes())
+    return f"{liger_iris_pipeline.__version__}+{digest.hexdigest()[:12]}"
+
+
+def step_memory(wildcards):
+    return MEM_MB[OBSERVATIONS[wildcards.observation]["instrument"]]
+
+
+_BESTREFS = {}
+
+
+def bestrefs():
+    """The selection table of the crds_select checkpoint (read once per table version)."""
+    table = checkpoints.crds_select.get().output.table
+    key = (table, os.stat(table).st_mtime_ns)
+    if key not in _BESTREFS:
+        _BESTREFS.clear()
+        _BESTREFS[key] = json.loads(Path(table).read_text())["bestrefs"]
+    return _BESTREFS[key]
+
+
+def selected_reference(step):
+    """Input function: the cached reference CRDS selected for this frame, or nothing when N/A."""
+
+    def reference(wildcards):
+        name = bestrefs()[raw_frame(wildcards)][REFTYPE[step]]
+        return [] if name == "N/A" else [f"{CRDS_CACHE}/references/ligeriri/{name}"]
+
+    return reference
+
+
+def after_selection(wildcards):
+    """Input function of rules with no reference: ties them to the selection without adding inputs."""
+    bestrefs()
+    return []

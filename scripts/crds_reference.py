@@ -1,0 +1,13 @@
+"""Snakemake script: copy one selected reference from the store into the local CRDS cache, checked."""
+
+import contextlib
+from pathlib import Path
+
+from liger_iris_pipeline.reference_store import fetch_reference
+
+with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):  # noqa: F821 (snakemake global)
+    fetch_reference(
+        snakemake.params.store,  # noqa: F821
+        Path(snakemake.output[0]).name,  # noqa: F821
+        crds_path=snakemake.config["crds"]["cache"],  # noqa: F821
+    )

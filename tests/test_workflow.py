@@ -1,0 +1,294 @@
+"""The Snakemake workflow on small simulated frames: the plan, the run, and rerunning only what changed."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import yaml
+from astropy.io import fits
+
+from frames import make_reference
+from liger_iris_pipeline import datamodels
+from liger_iris_pipeline.reference_store import add_references
+from liger_iris_pipeline.simulator import simulate_observation
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+STEPS = ("dq_init", "dark_current", "flat_field", "assign_wcs")
+IRIS = ("2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001", "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0002")
+LIGER = ("2027A-P001-002_Liger_IMG_SCI_LVL1_0001",)
+
+
+def snakemake(workdir, *args, check=True):
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("CRDS_")}
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    result = subprocess.run(
+        [SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, env=environment
+    )
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+class Plan(set):
+    """The set of planned jobs, which shows the dry run's reasons when a comparison fails."""
+
+    def __init__(self, jobs, output):
+        super().__init__(jobs)
+        self.output = output
+
+    def __repr__(self):
+        return f"{sorted(self)}\n--- dry run ---\n{self.output[-6000:]}"
+
+
+def planned_jobs(workdir, *args):
+    """{(rule, observation/exposure or ''), ...} of the jobs a dry run would execute."""
+    return jobs_in(snakemake(workdir, "--dry-run", *args).stdout)
+
+
+def executed_jobs(workdir, *args):
+    """The jobs a real run executed: after a checkpoint reruns, only what its new output changes runs."""
+    return jobs_in(snakemake(workdir, *args).stderr)
+
+
+def jobs_in(output):
+    jobs, rule = set(), None
+    for line in output.splitlines() + ["rule end:"]:
+        started = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):", line)
+        if started:
+            if rule:
+                jobs.add((rule, target))
+            rule, target = started.group(1), ""
+        wildcards = re.match(r"^\s+wildcards: observation=([^,\s]+), exposure=([^,\s]+)", line)
+        if wildcards and rule:
+            target = "/".join(wildcards.groups())
+    return Plan(jobs, output)
+
+
+def chain(steps, observation, exposures):
+    return {(step, f"{observation}/{exposure}") for step in steps for exposure in exposures}
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """Two IRIS frames and one Liger frame (64x64) and a store holding their references (context 1)."""
+    root = tmp_path_factory.mktemp("simulated")
+    iris = simulate_observation(root / "raw" / "iris", instrument="IRIS", size=64, n_exposures=2, seed=1)
+    liger = simulate_observation(
+        root / "raw" / "liger", instrument="LIGER", size=64, seed=2, observation="002", pointing=(210.8, 54.35)
+    )
+    add_references(root / "store", [iris.mask, iris.dark, iris.flat, liger.mask, liger.dark, liger.flat])
+    return root
+
+
+@pytest.fixture
+def workdir(simulated, tmp_path):
+    """A copy of the workflow with a config for the simulated frames, in a fresh directory."""
+    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
+        (tmp_path / name).symlink_to(REPOSITORY / name)
+    shutil.copytree(REPOSITORY / "config", tmp_path / "config")
+    shutil.copytree(simulated / "raw", tmp_path / "raw")
+    shutil.copytree(simulated / "store", tmp_path / "store")
+    config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
+    config["output_dir"] = "results"
+    config["crds"] = {"store": "store", "context": None, "cache": "crds_cache"}
+    config["observations"] = [
+        {"name": "iris_field", "instrument": "IRIS", "raw": ["raw/iris/*_LVL1_[0-9][0-9][0-9][0-9].fits"]},
+        {"name": "liger_field", "instrument": "LIGER", "raw": ["raw/liger/*_LVL1_0001.fits"]},
+    ]
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return tmp_path
+
+
+def test_dry_run_lists_every_job(workdir):
+    jobs = planned_jobs(workdir)
+    expected = {("crds_select", ""), ("all", "")}
+    expected |= chain(STEPS, "iris_field", IRIS) | chain(STEPS, "liger_field", LIGER)
+    assert jobs == expected
+
+
+def test_full_run_then_nothing_to_do(workdir):
+    snakemake(workdir)
+    for observation, exposures in (("iris_field", IRIS), ("liger_field", LIGER)):
+        for exposure in exposures:
+            header = fits.getheader(workdir / "results" / observation / f"{exposure}_cal.fits")
+            assert [header[key] for key in ("S_DQINIT", "S_DARK", "S_FLAT", "S_WCS")] == ["COMPLETE"] * 4
+            assert header["CRDS_CTX"] == "ligeriri_0001.pmap"
+            instrument = "IRIS_IMG1" if observation == "iris_field" else "Liger_IMG"
+            assert header["R_FLAT"] == f"{instrument}_FLAT_20200101T000000_1.fits"
+    # Intermediate products are temporary.
+    assert sorted(path.name for path in (workdir / "results" / "liger_field").iterdir()) == [f"{LIGER[0]}_cal.fits"]
+    assert planned_jobs(workdir) == set()
+    assert (workdir / "logs" / "flat_field" / "iris_field" / f"{IRIS[0]}.log").read_text()
+    assert (workdir / "benchmarks" / "rules" / "flat_field" / "iris_field" / f"{IRIS[0]}.tsv").exists()
+
+
+def keep_intermediate(workdir):
+    """Keep the L2a products: then a change reruns from the first affected step, not from the raw frame."""
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump({**config, "keep_intermediate": True}))
+
+
+def test_editing_a_step_cfg_reruns_that_step_and_later_only(workdir):
+    keep_intermediate(workdir)
+    snakemake(workdir)
+    cfg = workdir / "config" / "steps" / "flat_field.cfg"
+    cfg.write_text(cfg.read_text() + "# edited\n")
+    jobs = planned_jobs(workdir)
+    assert jobs == {("all", "")} | chain(("flat_field", "assign_wcs"), "iris_field", IRIS) | chain(
+        ("flat_field", "assign_wcs"), "liger_field", LIGER
+    )
+
+
+def test_new_raw_content_reruns_that_frame_only(workdir):
+    snakemake(workdir)
+    with fits.open(workdir / "raw" / "iris" / f"{IRIS[1]}.fits", mode="update") as hdulist:
+        hdulist["SCI"].data[0, 0] += 1.0
+    jobs = executed_jobs(workdir)
+    assert jobs == {("all", ""), ("crds_select", "")} | chain(STEPS, "iris_field", IRIS[1:])
+
+
+def test_new_context_reruns_only_the_frames_whose_reference_changes(workdir, tmp_path):
+    keep_intermediate(workdir)
+    snakemake(workdir)
+    flat = make_reference(datamodels.FlatModel, "FLAT", data=np.ones((64, 64), np.float32))
+    flat.meta.instrument.filter = "Ks"
+    flat.meta.useafter = "2026-01-01T00:00:00"
+    path = tmp_path / "IRIS_IMG1_FLAT_20260101T000000_1.fits"
+    flat.save(path)
+    assert add_references(workdir / "store", [path]) == "ligeriri_0002.pmap"
+    assert ("crds_select", "") in planned_jobs(workdir)  # the dry run cannot see past the selection
+    jobs = executed_jobs(workdir)
+    assert jobs == {("all", ""), ("crds_select", ""), ("crds_reference", "")} | chain(
+        ("flat_field", "assign_wcs"), "iris_field", IRIS
+    )
+    header = fits.getheader(workdir / "results" / "iris_field" / f"{IRIS[0]}_cal.fits")
+    assert (header["R_FLAT"], header["CRDS_CTX"]) == ("IRIS_IMG1_FLAT_20260101T000000_1.fits", "ligeriri_0002.pmap")
+    assert fits.getheader(workdir / "results" / "liger_field" / f"{LIGER[0]}_cal.fits")["CRDS_CTX"] == "ligeriri_0001.pmap"
+
+
+def test_bad_config_fails_before_any_job(workdir):
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config["observations"][0]["exposure_time"] = 10
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "Additional properties are not allowed ('exposure_time' was unexpected)" in result.stdout + result.stderr
+    config["observations"][0].pop("exposure_time")
+    config["observations"][0]["raw"] = ["raw/iris/nothing_*.fits"]
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "observation iris_field: no raw file matches raw/iris/nothing_*.fits" in result.stdout + result.stderr
+
+
+def test_failing_step_leaves_no_output_and_a_clear_log(workdir):
+    wrong = workdir / "wrong_flat.fits"
+    make_reference(datamodels.FlatModel, "FLAT", instrument="LIGER", data=np.ones((8, 8), np.float32)).save(wrong)
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config["observations"][1]["steps"] = {"flat_field": {"override_flat": str(wrong)}}
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--keep-going", check=False)
+    assert result.returncode != 0
+    assert not (workdir / "results" / "liger_field" / f"{LIGER[0]}_flat.fits").exists()
+    assert not (workdir / "results" / "liger_field" / f"{LIGER[0]}_cal.fits").exists()
+    assert not list((workdir / "results" / "liger_field").glob(".*part*"))
+    log = (workdir / "logs" / "flat_field" / "liger_field" / f"{LIGER[0]}.log").read_text()
+    assert "error: wrong_flat.fits: reference shape (8, 8) does not match" in log
+    for exposure in IRIS:  # the other frames are done
+        assert (workdir / "results" / "iris_field" / f"{exposure}_cal.fits").exists()
+
+
+def start_and_wait_for(workdir, pattern):
+    """Start snakemake on one core and return it once a file matching ``pattern`` exists."""
+    process = subprocess.Popen(
+        [SNAKEMAKE, "--cores", "1"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(workdir.glob(pattern)):
+        time.sleep(0.05)
+    return process
+
+
+def running_step_jobs(process):
+    return [
+        child
+        for child in psutil.Process(process.pid).children(recursive=True)
+        if any("run_step" in part for part in child.cmdline())
+    ]
+
+
+def test_resume_after_a_job_is_killed(workdir):
+    process = start_and_wait_for(workdir, "results/*/*_dqinit.fits")
+    deadline = time.monotonic() + 60
+    while not (jobs := running_step_jobs(process)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for job in jobs:
+        job.kill()
+    assert process.wait(timeout=120) != 0
+    for product in (workdir / "results").glob("*/*.fits"):  # whatever has its final name is whole
+        datamodels.open(product).close()
+    snakemake(workdir)
+    for exposure in IRIS:
+        with datamodels.open(workdir / "results" / "iris_field" / f"{exposure}_cal.fits") as cal:
+            assert cal.meta.cal_step.assign_wcs == "COMPLETE"
+    assert planned_jobs(workdir) == set()
+
+
+def test_resume_after_an_interrupted_run(workdir):
+    process = start_and_wait_for(workdir, "results/*/*_dark.fits")
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) != 0
+    assert not list((workdir / "results").glob("*/*_cal.fits"))
+    snakemake(workdir)
+    assert len(list((workdir / "results").glob("*/*_cal.fits"))) == 3
+    assert planned_jobs(workdir) == set()
+
+
+@pytest.fixture
+def edited_algorithm():
+    """The flat-field algorithm module with one more comment line, restored byte for byte afterwards."""
+    module = REPOSITORY / "liger_iris_pipeline" / "flat_field" / "flat_field.py"
+    original = module.read_bytes()
+    module.write_bytes(original + b"# an edit\n")
+    yield
+    module.write_bytes(original)
+
+
+def test_a_code_change_in_one_step_reruns_it_and_is_listed(workdir, request):
+    keep_intermediate(workdir)
+    snakemake(workdir)
+    request.getfixturevalue("edited_algorithm")
+    # --summary names what changed (snakemake 9.27's --list-changes params lists every file, changed or not).
+    rows = [line.split("\t") for line in snakemake(workdir, "--summary").stdout.splitlines()]
+    status = {Path(row[0]).name: row[4] for row in rows if row[0].endswith(".fits")}
+    assert {name for name, state in status.items() if state != "ok"} == {
+        f"{exposure}_flat.fits" for exposure in IRIS + LIGER
+    }
+    assert {status[f"{exposure}_flat.fits"] for exposure in IRIS + LIGER} == {"params changed"}
+    jobs = planned_jobs(workdir)
+    assert jobs == {("all", "")} | chain(("flat_field", "assign_wcs"), "iris_field", IRIS) | chain(
+        ("flat_field", "assign_wcs"), "liger_field", LIGER
+    )
+
+
+def test_lint_and_report(workdir):
+    assert "Congratulations, your workflow is in a good condition!" in snakemake(workdir, "--lint").stderr
+    snakemake(workdir)
+    snakemake(workdir, "--report", "report.html")
+    report = (workdir / "report.html").read_text()
+    assert '"rule": "assign_wcs"' in report, report[-2000:]
