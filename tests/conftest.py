@@ -43,7 +43,7 @@ def calibration_files(tmp_path):
     models["dark"].meta.bunit_data = "DN/s"
     paths = {}
     for name, model in models.items():
-        paths[name] = tmp_path / f"2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001.fits" if name == "raw" else tmp_path / f"{name}.fits"
+        paths[name] = tmp_path / "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001.fits" if name == "raw" else tmp_path / f"{name}.fits"
         model.save(paths[name])
     return paths
 

@@ -1,9 +1,10 @@
 """Run crds in a child process against a given cache: crds caches its configuration per process."""
 
 import json
-import os
 import subprocess
 import sys
+
+from commands import clean_environment
 
 SELECT = """
 import json, sys
@@ -19,9 +20,7 @@ print(json.dumps(answers))
 
 def crds_environment(crds_path):
     """The environment of a compute job: the local cache only, read-only, no server."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("CRDS_")}
-    environment.update(CRDS_PATH=str(crds_path), CRDS_MODE="local", CRDS_READONLY_CACHE="1")
-    return environment
+    return clean_environment(CRDS_PATH=crds_path, CRDS_MODE="local", CRDS_READONLY_CACHE=1)
 
 
 def select(crds_path, parameters, reftypes, context=None):

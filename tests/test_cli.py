@@ -1,17 +1,16 @@
 """``tmtrun`` from the shell: exit status, outputs, and one-line errors that name the file."""
 
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
+from commands import assert_one_line_error, command
 from frames import SHAPE, file_digest, make_frame, make_reference
 from liger_iris_pipeline import datamodels
 
-TMTRUN = str(Path(sys.executable).parent / "tmtrun")
+TMTRUN = command("tmtrun")
 RAW_NAME = "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001.fits"
 
 
@@ -25,14 +24,6 @@ def reference_options(paths):
         f"--steps.dark_current.override_dark={paths['dark']}",
         f"--steps.flat_field.override_flat={paths['flat']}",
     ]
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode != 0
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("tmtrun: error: ")
-    for fragment in fragments:
-        assert fragment in last_line
 
 
 def test_pipeline_by_alias_writes_the_cal_frame(calibration_files, tmp_path):
@@ -65,7 +56,7 @@ def test_non_fits_input(tmp_path):
     notes = tmp_path / "notes.fits"
     notes.write_text("not pixels")
     result = tmtrun("dq_init", notes, "--override-mask=N/A", "--output-dir", tmp_path / "out")
-    assert_one_line_error(result, "notes.fits", "not a readable FITS file")
+    assert_one_line_error(result, "tmtrun", "notes.fits", "not a readable FITS file")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
@@ -77,7 +68,7 @@ def test_missing_keyword(tmp_path):
         del hdulist[0].header["DETECTOR"]
     digest = file_digest(path)
     result = tmtrun("assign_wcs", path, "--output-dir", tmp_path)
-    assert_one_line_error(result, RAW_NAME, "missing required keyword(s) DETECTOR")
+    assert_one_line_error(result, "tmtrun", RAW_NAME, "missing required keyword(s) DETECTOR")
     assert file_digest(path) == digest
     assert sorted(p.name for p in tmp_path.iterdir()) == [RAW_NAME]
 
@@ -91,7 +82,7 @@ def test_reference_of_wrong_shape(calibration_files, tmp_path):
     options = reference_options(calibration_files)
     options[1] = f"--steps.dark_current.override_dark={wrong}"
     result = tmtrun("process_imager_l2", calibration_files["raw"], "--output-dir", out, *options)
-    assert_one_line_error(result, "wrong_dark.fits", "does not match")
+    assert_one_line_error(result, "tmtrun", "wrong_dark.fits", "does not match")
     assert file_digest(calibration_files["raw"]) == digest
     assert list(out.iterdir()) == []
 
@@ -99,7 +90,7 @@ def test_reference_of_wrong_shape(calibration_files, tmp_path):
 def test_read_only_output_directory(calibration_files, read_only_dir):
     digest = file_digest(calibration_files["raw"])
     result = tmtrun("process_imager_l2", calibration_files["raw"], "--output-dir", read_only_dir, *reference_options(calibration_files))
-    assert_one_line_error(result, f"{read_only_dir.name}/{RAW_NAME.replace('.fits', '_cal.fits')}", "cannot write")
+    assert_one_line_error(result, "tmtrun", f"{read_only_dir.name}/{RAW_NAME.replace('.fits', '_cal.fits')}", "cannot write")
     assert file_digest(calibration_files["raw"]) == digest
     assert list(read_only_dir.iterdir()) == []
 

@@ -17,13 +17,14 @@ import pytest
 from astropy.io import fits
 from crds.core import log as crds_log
 
+from commands import assert_one_line_error as assert_fails_in_one_line
+from commands import clean_environment, command
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_store import FetchError, add_references, fetch_references
 from liger_iris_pipeline.reference_store.fetch import best_references
 from liger_iris_pipeline.reference_store.store import mapping_checksum, sha1
 from liger_iris_pipeline.simulator import simulate_observation
 
-BIN = Path(sys.executable).parent
 CONTEXT = "ligeriri_0001.pmap"
 MAPPINGS = [
     "ligeriri_0001.pmap",
@@ -41,26 +42,15 @@ REFERENCES = {
 FLAT_RMAP = "ligeriri_iris_flat_0001.rmap"
 
 
-def environment(**settings):
-    """This process's environment without its CRDS_* settings, plus ``settings``."""
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("CRDS_")}
-    return {**clean, **{key: str(value) for key, value in settings.items()}}
-
-
 def crds_fetch(store, *inputs, cache=None, env=None, options=()):
-    command = [str(BIN / "crds_fetch"), "--store", str(store), *options]
+    arguments = [command("crds_fetch"), "--store", str(store), *options]
     if cache is not None:
-        command += ["--crds-path", str(cache)]
-    return subprocess.run([*command, *map(str, inputs)], capture_output=True, text=True, env=env or environment())
+        arguments += ["--crds-path", str(cache)]
+    return subprocess.run([*arguments, *map(str, inputs)], capture_output=True, text=True, env=env or clean_environment())
 
 
 def assert_one_line_error(result, *fragments):
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("crds_fetch: error: ")
-    for fragment in fragments:
-        assert fragment in last_line, last_line
+    assert_fails_in_one_line(result, "crds_fetch", *fragments)
 
 
 def store_config(store):
@@ -185,7 +175,7 @@ def test_fetch_from_a_directory_fills_an_empty_cache_and_a_second_fetch_copies_n
 @pytest.mark.science
 def test_fetch_from_an_http_store_into_the_cache_named_by_crds_path(http_store, store, raw, tmp_path):
     cache = tmp_path / "cache"
-    result = crds_fetch(http_store, raw, env=environment(CRDS_PATH=cache))
+    result = crds_fetch(http_store, raw, env=clean_environment(CRDS_PATH=cache))
     assert result.returncode == 0, result.stderr
     assert_complete_cache(cache, store)
 
@@ -311,10 +301,10 @@ def test_the_pipeline_runs_offline_on_the_fetched_cache(store, raw, tmp_path):
     assert crds_fetch(store, raw, cache=cache).returncode == 0
     shutil.rmtree(store)  # the cache alone must do
     result = subprocess.run(
-        [str(BIN / "tmtrun"), "process_imager_l2", str(raw), "--output-dir", str(out)],
+        [command("tmtrun"), "process_imager_l2", str(raw), "--output-dir", str(out)],
         capture_output=True,
         text=True,
-        env=environment(CRDS_PATH=cache, CRDS_MODE="local", CRDS_READONLY_CACHE=1),
+        env=clean_environment(CRDS_PATH=cache, CRDS_MODE="local", CRDS_READONLY_CACHE=1),
     )
     assert result.returncode == 0, result.stderr
     header = fits.getheader(out / raw.name.replace(".fits", "_cal.fits"))
@@ -330,10 +320,10 @@ def test_crds_list_status_reads_the_fetched_cache(store, raw, tmp_path):
     cache = tmp_path / "cache"
     assert crds_fetch(store, raw, cache=cache).returncode == 0
     result = subprocess.run(
-        [str(BIN / "crds"), "list", "--status"],
+        [command("crds"), "list", "--status"],
         capture_output=True,
         text=True,
-        env=environment(CRDS_PATH=cache, CRDS_MODE="local", CRDS_OBSERVATORY="ligeriri"),
+        env=clean_environment(CRDS_PATH=cache, CRDS_MODE="local", CRDS_OBSERVATORY="ligeriri"),
     )
     assert result.returncode == 0, result.stderr
     assert CONTEXT in result.stdout

@@ -1,11 +1,9 @@
 """The Snakemake workflow on small simulated frames: the plan, the run, and rerunning only what changed."""
 
-import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 import yaml
 from astropy.io import fits
 
+from commands import clean_environment, command
 from frames import make_reference
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_store import add_references
@@ -23,17 +22,15 @@ from liger_iris_pipeline.simulator import simulate_observation
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+SNAKEMAKE = command("snakemake")
 STEPS = ("dq_init", "dark_current", "flat_field", "assign_wcs")
 IRIS = ("2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001", "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0002")
 LIGER = ("2027A-P001-002_Liger_IMG_SCI_LVL1_0001",)
 
 
 def snakemake(workdir, *args, check=True):
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("CRDS_")}
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
     result = subprocess.run(
-        [SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, env=environment
+        [SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, env=clean_environment()
     )
     if check:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -62,7 +59,7 @@ def executed_jobs(workdir, *args):
 
 
 def jobs_in(output):
-    jobs, rule = set(), None
+    jobs, rule, target = set(), None, ""
     for line in output.splitlines() + ["rule end:"]:
         started = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):", line)
         if started:
@@ -216,7 +213,7 @@ def start_and_wait_for(workdir, pattern):
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+        env=clean_environment(),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(workdir.glob(pattern)):
