@@ -2,6 +2,7 @@
 
 import ast
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -323,3 +324,133 @@ def test_cli_rejects_bad_arguments(tmp_path, monkeypatch, capsys, arguments):
         main(arguments)
     assert exit_info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+#: (name, xstart, ystart, xsize, ysize): one window at the first pixel, one touching the last column and row.
+WINDOWS = (("A1", 1, 1, 16, 8), ("EDGE", 113, 121, 16, 8))
+WINDOW_KEYWORDS = {f"meta.subarray.{key}" for key in ("name", "id", "xstart", "ystart", "xsize", "ysize")}
+
+
+@pytest.fixture(scope="module")
+def windowed(tmp_path_factory):
+    """Two 128 x 128 LIGER exposures, each also read in the WINDOWS."""
+    return simulate_observation(
+        tmp_path_factory.mktemp("windows"), instrument="LIGER", size=128, n_exposures=2, seed=3, n_stars=5,
+        subarrays=WINDOWS,
+    )
+
+
+def test_subarray_frames_are_named_after_their_window(windowed):
+    assert [[path.name for path in paths] for paths in windowed.subarrays] == [
+        ["2027A-P001-001_Liger_IMG_A1_LVL1_0001.fits", "2027A-P001-001_Liger_IMG_EDGE_LVL1_0001.fits"],
+        ["2027A-P001-001_Liger_IMG_A1_LVL1_0002.fits", "2027A-P001-001_Liger_IMG_EDGE_LVL1_0002.fits"],
+    ]
+    names = [path.name for path in windowed.all_paths()]
+    assert names[3:5] == [path.name for path in windowed.subarrays[0]]  # after the exposure's raw, catalogue, truth
+    assert all(path.is_file() for path in windowed.all_paths())
+
+
+def test_full_frame_maps_every_window(windowed):
+    for raw_path in windowed.raw:
+        with datamodels.open(raw_path) as full:
+            subarray = full.meta.subarray
+            assert (subarray.name, subarray.id, subarray.detxsize, subarray.detysize) == ("FULL", 0, 128, 128)
+            assert full.subarr_map.dtype == np.uint16
+            expected = np.zeros((128, 128), np.uint16)
+            expected[0:8, 0:16] = 1
+            expected[120:128, 112:128] = 2
+            np.testing.assert_array_equal(full.subarr_map, expected)
+
+
+def test_subarray_frames_are_the_window_of_the_full_frame(windowed):
+    for raw_path, subarray_paths in zip(windowed.raw, windowed.subarrays):
+        full = read_arrays(raw_path)
+        with datamodels.open(raw_path) as full_model:
+            full_meta = flat_meta(full_model)
+        for subarray_id, ((name, xstart, ystart, xsize, ysize), path) in enumerate(zip(WINDOWS, subarray_paths), 1):
+            window = read_arrays(path)
+            assert window.keys() == {"SCI", "ERR", "DQ"}
+            for extension in ("SCI", "ERR", "DQ"):
+                np.testing.assert_array_equal(
+                    window[extension], full[extension][ystart - 1 : ystart - 1 + ysize, xstart - 1 : xstart - 1 + xsize]
+                )
+            with datamodels.open(path) as model:
+                subarray = model.meta.subarray
+                assert (subarray.name, subarray.id) == (name, subarray_id)
+                assert (subarray.xstart, subarray.ystart) == (xstart, ystart)
+                assert (subarray.xsize, subarray.ysize) == (xsize, ysize)
+                assert (subarray.detxsize, subarray.detysize) == (128, 128)
+                meta = flat_meta(model)
+            differing = {key for key in full_meta.keys() | meta.keys() if full_meta.get(key) != meta.get(key)}
+            assert differing <= WINDOW_KEYWORDS | {"meta.date", "meta.filename"}  # same exposure otherwise
+
+
+def flat_meta(model):
+    return {key: value for key, value in model.to_flat_dict(include_arrays=False).items() if key.startswith("meta.")}
+
+
+def test_without_subarrays_the_full_frame_has_no_map(observation):
+    assert observation.subarrays == ((), (), ())
+    with datamodels.open(observation.raw[0]) as model:
+        assert model.subarr_map is None
+        assert (model.meta.subarray.id, model.meta.subarray.detxsize) == (None, None)
+    with fits.open(observation.raw[0]) as hdulist:
+        assert "SUBARR_MAP" not in hdulist
+
+
+@pytest.mark.parametrize(
+    "subarrays, message",
+    [
+        ([("A", 0, 1, 8, 8)], "subarray A .* is not inside the 128 x 128 detector"),
+        ([("A", 1, 1, 8, 0)], "subarray A .* is not inside"),
+        ([("A", 121, 1, 9, 8)], "subarray A .* is not inside"),  # one column past the last
+        ([("A", 1, 121, 8, 9)], "subarray A .* is not inside"),
+        ([("A", 1, 1, 8, 8), ("B", 8, 8, 4, 4)], "subarrays A and B overlap"),  # share pixel (8, 8)
+        ([("A", 1, 1, 8, 8), ("a", 20, 20, 4, 4)], "subarray name a is given twice"),
+        ([("SUB-1", 1, 1, 8, 8)], "letters and digits"),
+        ([("full", 1, 1, 8, 8)], "not FULL or SCI"),
+        ([("SCI", 1, 1, 8, 8)], "not FULL or SCI"),
+        ([("A", 1, 1, 8.5, 8)], "must be integers"),
+        ([("A", 1, 1, 8)], r"a subarray is \(name, xstart, ystart, xsize, ysize\)"),
+    ],
+)
+def test_bad_subarrays_raise(tmp_path, subarrays, message):
+    with pytest.raises(ValueError, match=message):
+        simulate_observation(tmp_path / "sim", size=128, subarrays=subarrays)
+    assert not (tmp_path / "sim").exists()
+
+
+def test_adjacent_subarrays_are_allowed(tmp_path):
+    result = simulate_observation(tmp_path, size=128, n_stars=3, subarrays=[("A", 1, 1, 8, 8), ("B", 9, 1, 8, 8)])
+    assert [path.name for path in result.subarrays[0]] == [
+        "2027A-P001-001_IRIS_IMG1_A_LVL1_0001.fits",
+        "2027A-P001-001_IRIS_IMG1_B_LVL1_0001.fits",
+    ]
+
+
+def test_cli_writes_subarray_frames(tmp_path, capsys):
+    status = main(["--size", "128", "--output-dir", str(tmp_path), "--subarray", "A1,1,1,16,8",
+                   "--subarray", "EDGE,113,121,16,8"])
+    assert status == 0
+    printed = [Path(path).name for path in capsys.readouterr().out.split()]
+    assert printed[3:5] == [
+        "2027A-P001-001_IRIS_IMG1_A1_LVL1_0001.fits",
+        "2027A-P001-001_IRIS_IMG1_EDGE_LVL1_0001.fits",
+    ]
+    with datamodels.open(tmp_path / printed[4]) as model:
+        assert (model.meta.subarray.name, model.meta.subarray.xstart, model.data.shape) == ("EDGE", 113, (8, 16))
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("A,1,1,16", "expected NAME,XSTART,YSTART,XSIZE,YSIZE"),
+        ("A,1,1,16,x", "expected NAME,XSTART,YSTART,XSIZE,YSIZE"),
+        ("A,120,1,16,8", "subarray A .* is not inside"),
+    ],
+)
+def test_cli_rejects_bad_subarrays(tmp_path, capsys, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--size", "128", "--output-dir", str(tmp_path / "sim"), "--subarray", value])
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)

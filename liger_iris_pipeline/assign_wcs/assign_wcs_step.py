@@ -36,14 +36,18 @@ class AssignWcsStep(LigerIrisStep):
         return model
 
     @staticmethod
-    def _reference_pixel(model, detector_size):
+    def _reference_pixel(model, nominal_detector_size):
         """1-based (x, y) of the detector centre in this frame's pixels (a subarray's window moves it).
 
-        A frame without a window, or with SUBARRAY = FULL, is the whole detector, whatever its size.
+        A frame without a window, or with SUBARRAY = FULL, is the whole detector, whatever its size. A window's
+        detector is DETXSIZE x DETYSIZE when the frame gives them (a simulated detector may be smaller than the
+        real one), else the imager's nominal size, so the window's pixels land on the sky where the same
+        detector pixels of the full frame do.
         """
         sub = model.meta.subarray
         if sub.name in (None, "FULL") or None in (sub.xstart, sub.ystart):
             ny, nx = model.data.shape
             return (nx + 1) / 2.0, (ny + 1) / 2.0
-        centre = (detector_size + 1) / 2.0
-        return centre - (sub.xstart - 1), centre - (sub.ystart - 1)
+        detector_nx = sub.detxsize or nominal_detector_size
+        detector_ny = sub.detysize or nominal_detector_size
+        return (detector_nx + 1) / 2.0 - (sub.xstart - 1), (detector_ny + 1) / 2.0 - (sub.ystart - 1)

@@ -1,6 +1,7 @@
 """``liger-iris-simulate``: write a simulated observation (raw frames, references, truth) and print the paths.
 
     liger-iris-simulate --output-dir demo/ [--instrument IRIS] [--size 512] [--seed 1] [--n-exposures 1] ...
+        [--subarray NAME,XSTART,YSTART,XSIZE,YSIZE ...]
 """
 
 import argparse
@@ -35,6 +36,18 @@ def _non_negative(kind):
     return parse
 
 
+def _subarray(text):
+    """An argparse type for a window NAME,XSTART,YSTART,XSIZE,YSIZE (1-based detector pixels)."""
+    name, *geometry = text.split(",")
+    try:
+        if len(geometry) != 4:
+            raise ValueError
+        return (name, *(int(value) for value in geometry))
+    except ValueError:
+        message = f"expected NAME,XSTART,YSTART,XSIZE,YSIZE with integers, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="liger-iris-simulate",
@@ -59,6 +72,11 @@ def build_parser():
     parser.add_argument("--pa", type=float, default=0.0, help="position angle of detector +Y, east of north [deg]")
     parser.add_argument("--gain", type=_positive(float), default=2.0, help="e-/DN")
     parser.add_argument("--read-noise", type=_non_negative(float), default=3.0, help="DN")
+    parser.add_argument(
+        "--subarray", dest="subarrays", type=_subarray, action="append", default=[],
+        metavar="NAME,XSTART,YSTART,XSIZE,YSIZE",
+        help="also write this detector window of each exposure as a raw frame of its own (repeatable)",
+    )
     return parser
 
 

@@ -29,11 +29,22 @@ Files written to ``output_dir`` (``<obs>`` = ``{semester}-{program}-{observation
 - ``<obs>_truth_flat.fits``, ``<obs>_truth_dark.fits``: the true F and D without measurement error
   (FlatModel / DarkModel, ERR = 0, DQ as the references).
 - ``{IRIS|Liger}_{detector}_{MASK|DARK|FLAT}_20200101T000000_1.fits``: the references.
+- ``<obs>_<NAME>_LVL1_{exposure:04d}.fits``, with ``subarrays``: the raw frame of subarray NAME (the
+  subarray's name takes the place of the image type SCI, so these never match ``*_SCI_LVL1_*``).
+
+Subarrays: each of ``subarrays`` is a window (NAME, XSTART, YSTART, XSIZE, YSIZE) in 1-based FITS detector
+pixels, inside the detector, overlapping no other, NAME letters and digits (not FULL or SCI, which name the
+full frame). The full frame then carries a SUBARR_MAP (uint16: 0 outside every window, k inside the k-th
+one), SUBARRID 0 and DETXSIZE/DETYSIZE; the frame of window k carries SUBARRAY = NAME, SUBARRID = k,
+SUBSTRT1/2, SUBSIZE1/2 and DETXSIZE/DETYSIZE. A real instrument reads a window separately, with noise of its
+own; here the window is cut from the full frame's SCI, ERR and DQ (the same noise realisation), so reducing
+it alone must give exactly the full frame's result on those pixels.
 
 Random numbers come from independent streams spawned from ``seed`` (detector, scene, references, and one
 per exposure), so the detector, stars and first exposures do not change with ``n_exposures``.
 """
 
+import numbers
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +76,36 @@ USEAFTER = "2020-01-01T00:00:00"
 REFERENCE_VERSION = 1
 ORIGIN = "liger_iris_pipeline simulator"
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9]+$")
+FULL_FRAME = "FULL"
+#: Subarray names taken by the full frame: its SUBARRAY value and its image type in file names.
+RESERVED_SUBARRAY_NAMES = (FULL_FRAME, "SCI")
+
+
+@dataclass(frozen=True)
+class Subarray:
+    """A detector window read out as a frame of its own; ``xstart``/``ystart`` are 1-based FITS pixels."""
+
+    name: str
+    xstart: int
+    ystart: int
+    xsize: int
+    ysize: int
+
+    @property
+    def window(self):
+        """The (rows, columns) slices of the window in a full-frame array."""
+        rows = slice(self.ystart - 1, self.ystart - 1 + self.ysize)
+        columns = slice(self.xstart - 1, self.xstart - 1 + self.xsize)
+        return rows, columns
+
+    def overlaps(self, other):
+        """Whether the two windows share a pixel."""
+        rows, columns = self.window
+        other_rows, other_columns = other.window
+        return all(
+            mine.start < theirs.stop and theirs.start < mine.stop
+            for mine, theirs in ((rows, other_rows), (columns, other_columns))
+        )
 
 
 @dataclass(frozen=True)
@@ -79,10 +120,16 @@ class SimulatedObservation:
     flat: Path
     true_flat: Path
     true_dark: Path
+    #: Per exposure, the raw frames of its subarrays in the order they were given (empty without subarrays).
+    subarrays: tuple[tuple[Path, ...], ...]
 
     def all_paths(self):
-        """Every written path: per exposure raw, catalogue, truth; then references and detector truth."""
-        per_exposure = [path for paths in zip(self.raw, self.catalogs, self.truth) for path in paths]
+        """Every written path: per exposure raw, catalogue, truth, subarray frames; then references and truth."""
+        per_exposure = [
+            path
+            for raw, catalog, truth, subarrays in zip(self.raw, self.catalogs, self.truth, self.subarrays)
+            for path in (raw, catalog, truth, *subarrays)
+        ]
         return [*per_exposure, self.mask, self.dark, self.flat, self.true_flat, self.true_dark]
 
 
@@ -102,6 +149,7 @@ class _Setup:
     sigma: float  # Gaussian PSF width [pixels]
     target: tuple[float, float]  # nominal pointing (RA, Dec) [deg]
     pa_deg: float
+    subarrays: tuple[Subarray, ...]
 
 
 def simulate_observation(
@@ -125,12 +173,14 @@ def simulate_observation(
     pa_deg=0.0,
     gain=2.0,
     read_noise=3.0,
+    subarrays=(),
 ):
     """Write ``n_exposures`` raw frames of a random star field, their references and truth to ``output_dir``.
 
     ``size`` (pixels per side) defaults to the full detector; ``n_stars`` to one star per 64 x 64 pixels;
     ``fwhm_arcsec`` to the diffraction limit in Ks (IRIS 0.016", LIGER 0.050"). Fluxes (DN/s) follow
-    dN/dF ~ F**-flux_power_index within ``flux_range``. Raises ValueError for a bad parameter.
+    dN/dF ~ F**-flux_power_index within ``flux_range``. ``subarrays``: windows (name, xstart, ystart, xsize,
+    ysize), each also written as a raw frame of its own (module docstring). Raises ValueError for a bad parameter.
     Returns a SimulatedObservation of the written paths.
     """
     instrument = str(instrument).upper()
@@ -145,6 +195,7 @@ def simulate_observation(
     for name, value in (("program", program), ("observation", observation), ("semester", semester)):
         if not _IDENTIFIER.match(str(value)):
             raise ValueError(f"{name} must be letters and digits only, got {value!r}")
+    subarrays = _check_subarrays(subarrays, size)
     ra, dec = float(pointing[0]) % 360.0, float(pointing[1])
     if not -90.0 < dec < 90.0:
         raise ValueError(f"pointing declination must be within (-90, 90) deg, got {dec}")
@@ -162,6 +213,7 @@ def simulate_observation(
         sigma=fwhm_arcsec / imager.pixel_scale / scene.FWHM_PER_SIGMA,
         target=(ra, dec),
         pa_deg=float(pa_deg),
+        subarrays=subarrays,
     )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -182,14 +234,16 @@ def simulate_observation(
         exposure_pointing = tuple(float(value) for value in nominal_wcs.all_pix2world(centre[0], centre[1], 0))
         exposure_start = start + index * (exposure_time + EXPOSURE_OVERHEAD) * u.s
         stars = Table({"id": np.arange(1, n_stars + 1), "ra": star_ra, "dec": star_dec, "flux": flux})
-        raw_path = output_dir / f"{prefix}_SCI_LVL1_{index + 1:04d}.fits"
+        number = index + 1
+        raw_path = output_dir / _raw_name(prefix, "SCI", number)
+        subarray_paths = tuple(output_dir / _raw_name(prefix, subarray.name, number) for subarray in subarrays)
         written.append(
             _write_exposure(
-                raw_path, setup, true_detector, stars, index + 1, exposure_start, exposure_pointing,
+                raw_path, subarray_paths, setup, true_detector, stars, number, exposure_start, exposure_pointing,
                 np.random.default_rng(stream),
             )
         )
-    raw_paths, catalog_paths, truth_paths = zip(*written)
+    raw_paths, catalog_paths, truth_paths, subarray_paths = zip(*written)
 
     references = _write_references(output_dir, setup, true_detector, np.random.default_rng(reference_stream))
     true_flat = datamodels.FlatModel(data=true_detector.flat, err=np.zeros(setup.shape, np.float32))
@@ -205,13 +259,20 @@ def simulate_observation(
         **references,
         true_flat=_save(true_flat, output_dir / f"{prefix}_truth_flat.fits"),
         true_dark=_save(true_dark, output_dir / f"{prefix}_truth_dark.fits"),
+        subarrays=subarray_paths,
     )
 
 
-def _write_exposure(raw_path, setup, true_detector, stars, number, start, pointing, rng):
-    """Render, add noise to and write one exposure: raw frame, truth and catalogue; returns their paths.
+def _raw_name(prefix, image_type, number):
+    """File name of a raw frame: SCI for the full frame, the subarray's name for a window."""
+    return f"{prefix}_{image_type}_LVL1_{number:04d}.fits"
 
-    ``stars`` holds id, ra, dec and flux; the exposure's x/y are added from its WCS.
+
+def _write_exposure(raw_path, subarray_paths, setup, true_detector, stars, number, start, pointing, rng):
+    """Render, add noise to and write one exposure: raw frame, its subarray frames, truth and catalogue.
+
+    ``stars`` holds id, ra, dec and flux; the exposure's x/y are added from its WCS. Returns the raw,
+    catalogue and truth paths and ``subarray_paths``.
     """
     exposure_wcs = tan_wcs(pointing, setup.pa_deg, setup.imager.pixel_scale, setup.shape)
     stars["x"], stars["y"] = exposure_wcs.all_world2pix(stars["ra"], stars["dec"], 0)
@@ -222,7 +283,18 @@ def _write_exposure(raw_path, setup, true_detector, stars, number, start, pointi
     del rate
     err = detector.rate_error(raw, setup.exposure_time, setup.gain, setup.read_noise)
 
-    _save(_exposure_model(raw, err, setup, number, start, pointing), raw_path)
+    frame = _exposure_model(raw, err, setup, number, start, pointing)
+    if setup.subarrays:
+        ny, nx = setup.shape
+        frame.subarr_map = _subarray_map(setup.shape, setup.subarrays)
+        _describe_window(frame, Subarray(FULL_FRAME, 1, 1, nx, ny), 0, setup.shape)
+    for subarray_id, (subarray, path) in enumerate(zip(setup.subarrays, subarray_paths), start=1):
+        window = subarray.window
+        window_frame = _exposure_model(raw[window].copy(), err[window].copy(), setup, number, start, pointing)
+        window_frame.dq = frame.dq[window].copy()
+        _describe_window(window_frame, subarray, subarray_id, setup.shape)
+        _save(window_frame, path)
+    _save(frame, raw_path)
     truth_path = _save(_exposure_model(truth, None, setup, number, start, pointing), _beside(raw_path, "_truth.fits"))
     stars.meta = {
         "instrument": setup.imager.instrument,
@@ -240,7 +312,15 @@ def _write_exposure(raw_path, setup, true_detector, stars, number, start, pointi
     }
     catalog_path = _beside(raw_path, "_catalog.ecsv")
     stars[["id", "ra", "dec", "x", "y", "flux"]].write(catalog_path, format="ascii.ecsv", overwrite=True)
-    return raw_path, catalog_path, truth_path
+    return raw_path, catalog_path, truth_path, subarray_paths
+
+
+def _subarray_map(shape, subarrays):
+    """SUBARR_MAP of a full frame of ``shape``: 0 outside every window, k inside the k-th of ``subarrays``."""
+    subarray_ids = np.zeros(shape, np.uint16)
+    for subarray_id, subarray in enumerate(subarrays, start=1):
+        subarray_ids[subarray.window] = subarray_id
+    return subarray_ids
 
 
 def _write_references(output_dir, setup, true_detector, rng):
@@ -317,6 +397,35 @@ def _check_parameters(size, n_exposures, n_stars, exposure_time, sky_rate, fwhm_
             raise ValueError(f"{name} must be {requirement}, got {value!r}")
 
 
+def _check_subarrays(subarrays, size):
+    """``subarrays`` as Subarray windows; ValueError for a bad name, a window off the detector or an overlap."""
+    checked = []
+    for entry in subarrays:
+        if len(entry) != 5:
+            raise ValueError(f"a subarray is (name, xstart, ystart, xsize, ysize), got {entry!r}")
+        name, *geometry = entry
+        name = str(name)
+        if not _IDENTIFIER.match(name) or name.upper() in RESERVED_SUBARRAY_NAMES:
+            reserved = " or ".join(RESERVED_SUBARRAY_NAMES)
+            raise ValueError(f"subarray name must be letters and digits, not {reserved}, got {name!r}")
+        if not all(isinstance(value, numbers.Integral) for value in geometry):
+            raise ValueError(f"subarray {name}: xstart, ystart, xsize, ysize must be integers, got {geometry}")
+        subarray = Subarray(name, *(int(value) for value in geometry))
+        for start, window_size in ((subarray.xstart, subarray.xsize), (subarray.ystart, subarray.ysize)):
+            if not (start >= 1 and window_size >= 1 and start + window_size - 1 <= size):
+                raise ValueError(
+                    f"subarray {name} (xstart, ystart, xsize, ysize = {', '.join(map(str, geometry))}) "
+                    f"is not inside the {size} x {size} detector"
+                )
+        for other in checked:
+            if other.name.upper() == name.upper():
+                raise ValueError(f"subarray name {name} is given twice")
+            if other.overlaps(subarray):
+                raise ValueError(f"subarrays {other.name} and {name} overlap")
+        checked.append(subarray)
+    return tuple(checked)
+
+
 def _beside(raw_path, suffix):
     """The path next to ``raw_path`` with ``suffix`` in place of its ``.fits``."""
     return raw_path.with_name(raw_path.stem + suffix)
@@ -355,6 +464,15 @@ def _exposure_model(data, err, setup, number, start, pointing):
     meta.bunit_data = "DN/s"
     meta.bunit_err = "DN/s"
     return model
+
+
+def _describe_window(model, subarray, subarray_id, detector_shape):
+    """The window a frame was read in, its id in the full frame's SUBARR_MAP and the detector's size."""
+    meta = model.meta.subarray
+    meta.name, meta.id = subarray.name, subarray_id
+    meta.xstart, meta.ystart = subarray.xstart, subarray.ystart
+    meta.xsize, meta.ysize = subarray.xsize, subarray.ysize
+    meta.detysize, meta.detxsize = detector_shape
 
 
 def _describe_reference(model, setup, description):
