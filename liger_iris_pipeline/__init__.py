@@ -12,12 +12,16 @@ from .dark_current.dark_current_step import DarkCurrentStep  # noqa: E402
 from .dq_init.dq_init_step import DQInitStep  # noqa: E402
 from .flat_field.flat_field_step import FlatFieldStep  # noqa: E402
 from .pipeline.process_imager_l2 import ProcessImagerL2Pipeline  # noqa: E402
+from .subarray.merge_subarrays_step import MergeSubarraysStep  # noqa: E402
+from .subarray.parse_subarray_map_step import ParseSubarrayMapStep  # noqa: E402
 
 __all__ = [
     "AssignWcsStep",
     "DQInitStep",
     "DarkCurrentStep",
     "FlatFieldStep",
+    "MergeSubarraysStep",
+    "ParseSubarrayMapStep",
     "ProcessImagerL2Pipeline",
     "__version__",
 ]

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 liger_iris_crds_hook.install()  # crds must know the ligeriri observatory before any step asks it
 
 #: Suffixes of the data levels (design.md); a step replaces one of these rather than stacking them.
-KNOWN_SUFFIXES = ("raw", "ramp", "dqinit", "dark", "flat", "assignwcs", "cal")
+KNOWN_SUFFIXES = ("raw", "ramp", "submap", "dqinit", "dark", "flat", "assignwcs", "cal", "merged")
 _SUFFIX_PATTERN = re.compile(rf"_({'|'.join(KNOWN_SUFFIXES)})$")
 
 
@@ -37,8 +37,21 @@ class StepInputError(DataModelError):
     """Input or reference that a step cannot use; the message names the file."""
 
 
+def require_same_detector(model, other, role, other_name=None):
+    """Raise StepInputError naming ``other`` (a ``role``: reference, subarray) if its instrument or detector differs."""
+    for key in ("name", "detector"):
+        ours, theirs = getattr(model.meta.instrument, key), getattr(other.meta.instrument, key)
+        if ours != theirs:
+            name = other_name or other.meta.filename
+            raise StepInputError(f"{name}: {role} is for {theirs}, frame {model.meta.filename} is {ours}")
+
+
 class LigerIrisStepMixin:
     """stpipe hooks shared by our steps and pipelines."""
+
+    #: False: ``process`` gets each science member of an association in turn (a path).
+    #: True: it gets all science members of a product at once (a list of paths), for steps that combine frames.
+    combines_members = False
 
     @classmethod
     def _datamodels_open(cls, init, **kwargs):
@@ -52,21 +65,23 @@ class LigerIrisStepMixin:
         return model
 
     def run(self, *args):
-        """Run on a frame, or on each science member of a JSON association (then a list of results).
+        """Run on a frame, or on a JSON association (then a list of results): on each science member,
+        or once per product for a step that ``combines_members``.
 
-        Saved outputs of an association are named after their product when it has one science member,
+        Saved outputs of an association are named after their product when it gives one output,
         otherwise after each member.
         """
         if not args or not is_association(args[0]):
             return super().run(*args)
         output_file, results = self.output_file, []
         for product in load_association(args[0]):
-            for member in product.science:
-                self._input_filename = None  # name this member's output after it, not the association
-                if self.save_results and output_file is None and len(product.science) == 1:
+            inputs = [list(map(str, product.science))] if self.combines_members else list(map(str, product.science))
+            for input_data in inputs:
+                self._input_filename = None  # name this output after its member or product, not the association
+                if self.save_results and output_file is None and len(inputs) == 1:
                     self.output_file = product.name
                 try:
-                    results.append(super().run(str(member), *args[1:]))
+                    results.append(super().run(input_data, *args[1:]))
                 finally:
                     self.output_file = output_file
         return results
@@ -117,10 +132,7 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
         reference = datamodels.open(path, model_class=model_class)
         if reference.meta.reftype and reference.meta.reftype.lower() != reftype:
             raise StepInputError(f"{path}: REFTYPE is {reference.meta.reftype}, expected {reftype.upper()}")
-        for key in ("name", "detector"):
-            ours, theirs = getattr(model.meta.instrument, key), getattr(reference.meta.instrument, key)
-            if ours != theirs:
-                raise StepInputError(f"{path}: reference is for {theirs}, frame {model.meta.filename} is {ours}")
+        require_same_detector(model, reference, "reference", path)
         return reference
 
     def reference_window(self, model, reference, array):
@@ -133,6 +145,11 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
             y0, x0 = sub.ystart - 1, sub.xstart - 1
             if y0 >= 0 and x0 >= 0 and y0 + shape[0] <= array.shape[0] and x0 + shape[1] <= array.shape[1]:
                 return array[y0 : y0 + shape[0], x0 : x0 + shape[1]]
+            raise StepInputError(
+                f"{reference.meta.filename}: window x {sub.xstart}..{sub.xstart + shape[1] - 1}, "
+                f"y {sub.ystart}..{sub.ystart + shape[0] - 1} of {model.meta.filename} falls outside "
+                f"the reference's {array.shape[1]} x {array.shape[0]} pixels"
+            )
         raise StepInputError(
             f"{reference.meta.filename}: reference shape {array.shape} does not match "
             f"{model.meta.filename} shape {shape}"

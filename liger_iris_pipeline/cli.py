@@ -3,10 +3,11 @@
     tmtrun <alias | ClassName | package.Class | config.cfg> <input.fits | association.json>
            [--output-dir DIR] [--<param>=<value> ...]
 
-Aliases: dq_init, dark_current, flat_field, assign_wcs, process_imager_l2. Parameters may be written
-with dashes or underscores (``--output-dir`` = ``--output_dir``); sub-step parameters of a pipeline as
-``--steps.flat_field.skip=true``. An association runs the step on each science member and names
-each output after its product. Exit status 0 on success, 1 with ``tmtrun: error: <file>: <problem>``.
+Aliases: dq_init, dark_current, flat_field, assign_wcs, process_imager_l2, parse_subarray_map,
+merge_subarrays. Parameters may be written with dashes or underscores (``--output-dir`` = ``--output_dir``);
+sub-step parameters of a pipeline as ``--steps.flat_field.skip=true``. An association runs the step on each
+science member (merge_subarrays: on each product's members together) and names each output after its
+product. Exit status 0 on success, 1 with ``tmtrun: error: <file>: <problem>``.
 """
 
 import contextlib

@@ -8,6 +8,8 @@ _CONFIGS = {
     "dark_current": _PACKAGE / "dark_current" / "dark_current.cfg",
     "flat_field": _PACKAGE / "flat_field" / "flat_field.cfg",
     "assign_wcs": _PACKAGE / "assign_wcs" / "assign_wcs.cfg",
+    "parse_subarray_map": _PACKAGE / "subarray" / "parse_subarray_map.cfg",
+    "merge_subarrays": _PACKAGE / "subarray" / "merge_subarrays.cfg",
     "process_imager_l2": _PACKAGE / "pipeline" / "process_imager_l2.cfg",
 }
 

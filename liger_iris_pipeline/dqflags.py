@@ -1,6 +1,7 @@
 """Data quality bits: the JWST pixel flag definitions, so DQ arrays read the same in every STScI tool.
 
-Values are powers of two; a pixel's DQ is the bitwise OR of every condition that applies.
+Values are powers of two; a pixel's DQ is the bitwise OR of every condition that applies. One addition:
+SUBARRAY, for pixels of a full frame that were also read as a subarray.
 """
 
 pixel = {
@@ -14,6 +15,9 @@ pixel = {
     "AD_FLOOR": 2**6,
     "CHARGELOSS": 2**7,
     "RESERVED": 2**8,
+    # Ours: a pixel read in a subarray window (SUBARR_MAP > 0). It takes the one bit JWST leaves unused
+    # ("RESERVED", kept above for JWST tools), so every JWST bit keeps its meaning.
+    "SUBARRAY": 2**8,
     "NON_SCIENCE": 2**9,
     "DEAD": 2**10,
     "HOT": 2**11,

@@ -7,5 +7,7 @@ def get_steps():
         ("liger_iris_pipeline.DarkCurrentStep", "dark_current", False),
         ("liger_iris_pipeline.FlatFieldStep", "flat_field", False),
         ("liger_iris_pipeline.AssignWcsStep", "assign_wcs", False),
+        ("liger_iris_pipeline.ParseSubarrayMapStep", "parse_subarray_map", False),
+        ("liger_iris_pipeline.MergeSubarraysStep", "merge_subarrays", False),
         ("liger_iris_pipeline.ProcessImagerL2Pipeline", "process_imager_l2", True),
     ]

@@ -220,3 +220,13 @@ def test_describe_helper_matches_schema():
     """The test fixtures themselves must be valid frames (guards every test above)."""
     model = describe(datamodels.ImagerModel(SHAPE))
     datamodels.require_meta(model, model.required_meta)
+
+
+def test_window_outside_the_reference_is_an_error_naming_both(calibration_files):
+    frame = make_frame(np.ones((3, 4)), err=np.zeros((3, 4)))
+    frame.meta.filename = "window.fits"
+    frame.meta.subarray.name = "SUB"
+    frame.meta.subarray.xstart, frame.meta.subarray.ystart = 6, 4  # columns 6..9 of an 8-column reference
+    frame.meta.subarray.xsize, frame.meta.subarray.ysize = 4, 3
+    with pytest.raises(StepInputError, match=r"flat.fits: window x 6..9, y 4..6 of window.fits falls outside the reference's 8 x 6 pixels"):
+        FlatFieldStep.call(frame, override_flat=str(calibration_files["flat"]))
