@@ -21,16 +21,16 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(BIN)/python -m liger_iris_crds_hook  # crds's own tools know the ligeriri observatory
 	touch $@
 
-# The main job on the shipped demo: simulate 2 IRIS + 2 Liger frames and their references, put the
+# The main job on the shipped demo: simulate 2 IRIS (with a GUIDE subarray) + 2 Liger frames and their references, put the
 # references into a store as a CRDS context, and run the workflow (config/config.yaml) on 2 cores.
 demo: install
 	rm -rf $(DEMO)
-	$(BIN)/liger-iris-simulate --instrument IRIS --n-exposures 2 --seed 1 --observation 001 --output-dir $(DEMO)/raw/iris
+	$(BIN)/liger-iris-simulate --instrument IRIS --n-exposures 2 --seed 1 --observation 001 --subarray GUIDE,1793,1793,512,512 --output-dir $(DEMO)/raw/iris
 	$(BIN)/liger-iris-simulate --instrument LIGER --n-exposures 2 --seed 2 --observation 002 --ra 210.8 --dec 54.35 --output-dir $(DEMO)/raw/liger
 	$(BIN)/crds_add_references --store $(DEMO)/store --description "simulated demo references" \
 		$(DEMO)/raw/iris/IRIS_IMG1_*_1.fits $(DEMO)/raw/liger/Liger_IMG_*_1.fits
 	$(BIN)/snakemake --cores 2
-	@echo "L2b frames:"; ls -1 $(DEMO)/results/*/*_cal.fits
+	@echo "L2b frames:"; ls -1 $(DEMO)/results/*/*_cal.fits $(DEMO)/results/*/*_merged.fits
 
 test: install
 	$(BIN)/python -m pytest

@@ -141,7 +141,7 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
         if array.shape == shape:
             return array
         sub = model.meta.subarray
-        if None not in (sub.xstart, sub.ystart):
+        if sub.name not in (None, "FULL") and None not in (sub.xstart, sub.ystart):
             y0, x0 = sub.ystart - 1, sub.xstart - 1
             if y0 >= 0 and x0 >= 0 and y0 + shape[0] <= array.shape[0] and x0 + shape[1] <= array.shape[1]:
                 return array[y0 : y0 + shape[0], x0 : x0 + shape[1]]

@@ -95,3 +95,26 @@ rule assign_wcs:
         code=code_version("assign_wcs"),
     script:
         "../scripts/run_step.py"
+
+
+rule merge_subarrays:
+    input:
+        frame=merge_frames,
+        cfg=config["steps"]["merge_subarrays"]["cfg"],
+    output:
+        f"{OUTPUT}/{{observation}}/{{exposure}}_merged.fits",
+    log:
+        "logs/merge_subarrays/{observation}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/merge_subarrays/{observation}/{exposure}.tsv"
+    conda:
+        "../envs/drs.yaml"
+    threads: 1
+    resources:
+        mem_mb=step_memory,
+    params:
+        step="MergeSubarraysStep",
+        parameters=step_rule_parameters("merge_subarrays"),
+        code=code_version("subarray"),
+    script:
+        "../scripts/run_step.py"

@@ -5,6 +5,8 @@ import json
 import os
 from pathlib import Path
 
+from astropy.io import fits
+
 import liger_iris_pipeline
 from liger_iris_pipeline.reference_store import store_context
 
@@ -22,25 +24,60 @@ REFTYPE = {"dq_init": "mask", "dark_current": "dark", "flat_field": "flat"}
 MEM_MB = {"IRIS": 1600, "LIGER": 600}
 
 
-def find_frames():
-    """{observation: {exposure: raw path}} from the config's files and globs; a pattern matching nothing is an error."""
-    frames = {}
-    for observation in config["observations"]:
-        exposures = {}
-        for pattern in observation["raw"]:
-            paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-            if not paths or not all(os.path.isfile(path) for path in paths):
-                raise ValueError(
-                    f"config: observation {observation['name']}: no raw file matches {pattern}"
-                )
-            exposures.update(
-                {Path(path).name.removesuffix(".fits"): path for path in paths}
+def expand_patterns(observation, patterns):
+    """{exposure: path} of the files and globs; a pattern matching nothing is an error."""
+    exposures = {}
+    for pattern in patterns:
+        paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not paths or not all(os.path.isfile(path) for path in paths):
+            raise ValueError(
+                f"config: observation {observation['name']}: no raw file matches {pattern}"
             )
-        frames[observation["name"]] = exposures
-    return frames
+        exposures.update(
+            {Path(path).name.removesuffix(".fits"): path for path in paths}
+        )
+    return exposures
+
+
+def find_frames():
+    """{observation: {exposure: raw path}}: the frames and subarray frames of each observation."""
+    return {
+        observation["name"]: expand_patterns(
+            observation, observation["raw"] + observation.get("subarrays", [])
+        )
+        for observation in config["observations"]
+    }
+
+
+def exposure_number(path):
+    return fits.getval(path, "EXPOSURE")
+
+
+def find_merges():
+    """{(observation, full-frame exposure): [subarray exposures]} for observations that merge subarrays,
+    matched on the EXPOSURE keyword."""
+    merges = {}
+    for observation in config["observations"]:
+        if not observation.get("merge_subarrays", False):
+            continue
+        full = {
+            exposure_number(path): name
+            for name, path in expand_patterns(observation, observation["raw"]).items()
+        }
+        for name, path in expand_patterns(
+            observation, observation.get("subarrays", [])
+        ).items():
+            number = exposure_number(path)
+            if number not in full:
+                raise ValueError(
+                    f"config: observation {observation['name']}: {path} has no full frame of exposure {number}"
+                )
+            merges.setdefault((observation["name"], full[number]), []).append(name)
+    return merges
 
 
 FRAMES = find_frames()
+MERGES = find_merges()
 OBSERVATIONS = {
     observation["name"]: observation for observation in config["observations"]
 }
@@ -65,10 +102,24 @@ def product(step):
 
 
 def all_calibrated():
-    return [
+    calibrated = [
         f"{OUTPUT}/{observation}/{exposure}_cal.fits"
         for observation, exposures in FRAMES.items()
         for exposure in exposures
+    ]
+    merged = [
+        f"{OUTPUT}/{observation}/{exposure}_merged.fits"
+        for observation, exposure in MERGES
+    ]
+    return calibrated + merged
+
+
+def merge_frames(wildcards):
+    """Input function: the full frame's and its subarrays' calibrated products."""
+    subarrays = MERGES[(wildcards.observation, wildcards.exposure)]
+    return [
+        f"{OUTPUT}/{wildcards.observation}/{name}_cal.fits"
+        for name in [wildcards.exposure, *subarrays]
     ]
 
 

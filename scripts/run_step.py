@@ -1,4 +1,4 @@
-"""Snakemake script: run one liger_iris_pipeline step on one frame, its log in the rule's log file."""
+"""Snakemake script: run one liger_iris_pipeline step on its frame(s), its log in the rule's log file."""
 
 import contextlib
 
@@ -6,8 +6,10 @@ import liger_iris_pipeline
 
 with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):  # noqa: F821 (snakemake global)
     step = getattr(liger_iris_pipeline, snakemake.params.step)  # noqa: F821
+    frame = snakemake.input.frame  # noqa: F821 (one path, or several for a step that combines frames)
+    frame = frame if isinstance(frame, str) else list(frame)
     try:
-        result = step.call(snakemake.input.frame, config_file=snakemake.input.cfg, **snakemake.params.parameters)  # noqa: F821
+        result = step.call(frame, config_file=snakemake.input.cfg, **snakemake.params.parameters)  # noqa: F821
         result.save(snakemake.output[0])  # noqa: F821
     except Exception as error:
         print(f"error: {error}", file=log)

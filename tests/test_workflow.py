@@ -289,3 +289,40 @@ def test_lint_and_report(workdir):
     snakemake(workdir, "--report", "report.html")
     report = (workdir / "report.html").read_text()
     assert '"rule": "assign_wcs"' in report, report[-2000:]
+
+
+def test_subarray_frames_are_reduced_and_merged_into_their_full_frame(tmp_path):
+    windows = (("W1", 1, 1, 16, 16), ("W2", 49, 41, 16, 24))
+    simulated = simulate_observation(tmp_path / "raw", instrument="IRIS", size=64, seed=3, subarrays=windows)
+    add_references(tmp_path / "store", [simulated.mask, simulated.dark, simulated.flat])
+    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
+        (tmp_path / name).symlink_to(REPOSITORY / name)
+    shutil.copytree(REPOSITORY / "config", tmp_path / "config")
+    config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
+    config.update(output_dir="results", crds={"store": "store", "context": None, "cache": "crds_cache"})
+    config["observations"] = [
+        {
+            "name": "field",
+            "instrument": "IRIS",
+            "raw": ["raw/*_SCI_LVL1_0001.fits"],
+            "subarrays": ["raw/*_W?_LVL1_0001.fits"],
+            "merge_subarrays": True,
+        }
+    ]
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    snakemake(tmp_path)
+
+    exposure = simulated.raw[0].name.removesuffix(".fits")
+    results = tmp_path / "results" / "field"
+    assert sorted(path.name for path in results.iterdir()) == sorted(
+        [f"{exposure}_cal.fits", f"{exposure}_merged.fits"]
+        + [f"{path.name.removesuffix('.fits')}_cal.fits" for path in simulated.subarrays[0]]
+    )
+    subarray_bit = datamodels.dqflags.pixel["SUBARRAY"]
+    with datamodels.open(results / f"{exposure}_cal.fits") as full, datamodels.open(results / f"{exposure}_merged.fits") as merged:
+        assert merged.meta.cal_step.merge_subarrays == "COMPLETE"
+        # The windows were read with the full frame's pixels, so their reduction is the full frame's.
+        np.testing.assert_array_equal(merged.data, full.data)
+        in_window = full.subarr_map > 0
+        assert np.all(merged.dq[in_window] == full.dq[in_window] | subarray_bit)
+        assert np.all(merged.dq[~in_window] == full.dq[~in_window])
