@@ -1,4 +1,14 @@
-# The calibration chain, one rule per step: raw -> dq_init -> dark_current -> flat_field -> assign_wcs (L2b).
+# The calibration chain, one rule per step: raw -> dq_init -> dark_current -> flat_field -> assign_wcs (L2b),
+# or, with `fused_chain: true`, the same four steps in one job per frame (process_imager_l2). Either rule can
+# make a _cal product; the per-step rules stay available for their intermediate products.
+
+if config.get("fused_chain", False):
+
+    ruleorder: process_imager_l2 > assign_wcs
+
+else:
+
+    ruleorder: assign_wcs > process_imager_l2
 
 
 rule dq_init:
@@ -116,5 +126,30 @@ rule merge_subarrays:
         step="MergeSubarraysStep",
         parameters=step_rule_parameters("merge_subarrays"),
         code=code_version("subarray"),
+    script:
+        "../scripts/run_step.py"
+
+
+rule process_imager_l2:
+    input:
+        frame=raw_frame,
+        cfg=config["steps"]["process_imager_l2"]["cfg"],
+        step_cfgs=[config["steps"][step]["cfg"] for step in STEPS],
+        references=all_selected_references,
+    output:
+        f"{OUTPUT}/{{observation}}/{{exposure}}_cal.fits",
+    log:
+        "logs/process_imager_l2/{observation}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/process_imager_l2/{observation}/{exposure}.tsv"
+    conda:
+        "../envs/drs.yaml"
+    threads: 1
+    resources:
+        mem_mb=step_memory,
+    params:
+        step="ProcessImagerL2Pipeline",
+        parameters=fused_parameters,
+        code=code_version(*STEPS, "pipeline"),
     script:
         "../scripts/run_step.py"

@@ -139,14 +139,29 @@ def step_rule_parameters(step):
     return lambda wildcards: step_parameters(step, wildcards.observation)
 
 
-def code_version(step):
-    """Digest of the step's package folder (step and algorithm modules). Snakemake tracks a script rule's
-    own script but not the code it imports: as a param, a change to the step's code reruns the step.
+def code_version(*folders):
+    """Digest of the given package folders (a step's step and algorithm modules). Snakemake tracks a script
+    rule's own script but not the code it imports: as a param, a change to the step's code reruns the step.
     """
     digest = hashlib.sha1()
-    for path in sorted((Path(liger_iris_pipeline.__file__).parent / step).glob("*.py")):
-        digest.update(path.read_bytes())
+    for folder in folders:
+        for path in sorted(
+            (Path(liger_iris_pipeline.__file__).parent / folder).glob("*.py")
+        ):
+            digest.update(path.read_bytes())
     return f"{liger_iris_pipeline.__version__}+{digest.hexdigest()[:12]}"
+
+
+def fused_parameters(wildcards):
+    """Params function of the fused chain: each step's parameters for the job's observation."""
+    return {
+        "steps": {step: step_parameters(step, wildcards.observation) for step in STEPS}
+    }
+
+
+def all_selected_references(wildcards):
+    """Input function of the fused chain: every reference the frame's steps use."""
+    return [path for step in REFTYPE for path in selected_reference(step)(wildcards)]
 
 
 def step_memory(wildcards):

@@ -326,3 +326,22 @@ def test_subarray_frames_are_reduced_and_merged_into_their_full_frame(tmp_path):
         in_window = full.subarr_map > 0
         assert np.all(merged.dq[in_window] == full.dq[in_window] | subarray_bit)
         assert np.all(merged.dq[~in_window] == full.dq[~in_window])
+
+
+def test_fused_chain_gives_the_same_products_in_one_job_per_frame(workdir):
+    snakemake(workdir)
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config.update(fused_chain=True, output_dir="fused")
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = executed_jobs(workdir)
+    frames = {f"iris_field/{exposure}" for exposure in IRIS} | {f"liger_field/{exposure}" for exposure in LIGER}
+    assert jobs == {("all", ""), ("crds_select", "")} | {("process_imager_l2", frame) for frame in frames}
+    for frame in frames:
+        with datamodels.open(workdir / "results" / f"{frame}_cal.fits") as steps, datamodels.open(
+            workdir / "fused" / f"{frame}_cal.fits"
+        ) as fused:
+            for name in ("data", "err", "dq"):
+                np.testing.assert_array_equal(getattr(fused, name), getattr(steps, name))
+            assert fused.meta.cal_step.instance == steps.meta.cal_step.instance
+            assert fused.meta.ref_file.instance == steps.meta.ref_file.instance
+            assert fused.meta.wcsinfo.instance == steps.meta.wcsinfo.instance
