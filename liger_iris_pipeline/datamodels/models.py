@@ -1,7 +1,5 @@
 """stdatamodels data models of the Liger/IRIS imager products and references."""
 
-import os
-import uuid
 import warnings
 from pathlib import Path
 
@@ -9,6 +7,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 from stdatamodels import DataModel
 
+from ..atomic import replacing
 from .integration import SCHEMA_URI_PREFIX
 
 __all__ = [
@@ -69,18 +68,12 @@ class LigerIrisDataModel(DataModel):
     def save(self, path, dir_path=None, *args, **kwargs):
         """Write to a temporary file beside ``path`` and rename it, so no half-written product exists."""
         path = Path(dir_path, Path(path).name) if dir_path else Path(path)
-        # A hidden name in the same directory (so the rename is atomic), created with the usual permissions.
-        temporary = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
         self._final_filename = path.name
         try:
-            super().save(str(temporary), *args, **kwargs)
-            os.replace(temporary, path)
+            with replacing(path) as temporary:
+                super().save(str(temporary), *args, **kwargs)
         except OSError as error:
-            temporary.unlink(missing_ok=True)
             raise DataModelError(f"{path}: cannot write ({error.strerror or error})") from error
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
         finally:
             self._final_filename = None
         return str(path)

@@ -28,7 +28,6 @@ import re
 import sys
 import urllib.error
 import urllib.request
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,9 +43,9 @@ from crds.core import config as crds_config  # noqa: E402
 from crds.core import log as crds_log  # noqa: E402
 from crds.core import utils as crds_utils  # noqa: E402
 
-from .. import datamodels  # noqa: E402
+from .. import atomic, datamodels  # noqa: E402
 from ..associations import AssociationError, is_association, load_association  # noqa: E402
-from .store import OBSERVATORY, mapping_checksum, sha1  # noqa: E402
+from .store import OBSERVATORY, mapping_checksum, sha1, split_mapping  # noqa: E402
 
 HTTP_TIMEOUT = 30  # seconds, for each request to an http(s) store
 BLOCK_SIZE = 1 << 20
@@ -202,8 +201,7 @@ def mapping_children(path, name, source):
     that its header names it and its embedded sha1sum matches its text. Parsed, never executed."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-        header_text, selector_text = text.split("\nselector = ", 1)
-        header = ast.literal_eval(header_text.split("header = ", 1)[1])
+        header, selector_text = split_mapping(text)
         leaves = list(_selected_names(ast.parse(selector_text.strip(), mode="eval").body))
     except (ValueError, SyntaxError, IndexError, UnicodeDecodeError, RecursionError) as error:
         raise FetchError(f"{source}: not a mapping ({type(error).__name__}: {error})") from error
@@ -232,31 +230,29 @@ def install_file(store, area, name, metadata, directory, inspect=None):
             )
         return False, inspect(target) if inspect else None
     where = store.where(area, name)
-    temporary = directory / f".{name}.{uuid.uuid4().hex[:8]}.part"
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        digest, size = hashlib.sha1(), 0
-        with store.open(area, name) as source, open(temporary, "wb") as sink:
-            while block := source.read(BLOCK_SIZE):
-                size += len(block)
-                if size > metadata["size"]:
-                    raise FetchError(
-                        f"{where}: larger than the store's download_metadata says ({metadata['size']} bytes)"
-                    )
-                digest.update(block)
-                sink.write(block)
-        if digest.hexdigest() != metadata["sha1sum"]:
-            raise FetchError(
-                f"{where}: sha1 {digest.hexdigest()} does not match the store's download_metadata {metadata['sha1sum']}"
-            )
-        inspected = inspect(temporary) if inspect else None
-        os.replace(temporary, target)
+        with atomic.replacing(target) as temporary:
+            digest, size = hashlib.sha1(), 0
+            with store.open(area, name) as source, open(temporary, "wb") as sink:
+                while block := source.read(BLOCK_SIZE):
+                    size += len(block)
+                    if size > metadata["size"]:
+                        raise FetchError(
+                            f"{where}: larger than the store's download_metadata says ({metadata['size']} bytes)"
+                        )
+                    digest.update(block)
+                    sink.write(block)
+            if digest.hexdigest() != metadata["sha1sum"]:
+                raise FetchError(
+                    f"{where}: sha1 {digest.hexdigest()} does not match the store's download_metadata "
+                    f"{metadata['sha1sum']}"
+                )
+            inspected = inspect(temporary) if inspect else None
     except (OSError, http.client.HTTPException) as error:
         raise FetchError(
             f"{where}: copy to {directory} failed ({getattr(error, 'strerror', None) or error})"
         ) from error
-    finally:
-        temporary.unlink(missing_ok=True)
     return True, inspected
 
 
@@ -288,15 +284,11 @@ def install_mapping_closure(store, config, context, mapping_directory):
 def _write_atomically(path, text):
     """Write ``text`` to ``path`` through a hidden temporary beside it, so no reader sees half a file."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(text)
-        os.replace(temporary, path)
+        atomic.write_text(path, text)
     except OSError as error:
         raise FetchError(f"{path}: cannot write ({error.strerror or error})") from error
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def write_cache_config(crds_path, context, download_metadata):

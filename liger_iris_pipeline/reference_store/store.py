@@ -15,14 +15,11 @@ SUBARRAY of a full-frame reference, which serves every window) and ``UseAfter`` 
 import ast
 import hashlib
 import json
-import os
 import re
-import shutil
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import datamodels
+from .. import atomic, datamodels
 from ..crds_ligeriri import HERE as PLUGIN_DIRECTORY
 
 OBSERVATORY = "ligeriri"
@@ -54,6 +51,15 @@ def mapping_checksum(text):
     return hashlib.sha1(body.encode("utf-8")).hexdigest()
 
 
+def split_mapping(text):
+    """(header dict, selector text) of a mapping's text; the header is read as a literal, never executed.
+
+    Raises ValueError, SyntaxError or IndexError for text that is not a mapping.
+    """
+    header_text, selector_text = text.split("\nselector = ", 1)
+    return ast.literal_eval(header_text.split("header = ", 1)[1]), selector_text
+
+
 class Store:
     """A reference store directory."""
 
@@ -78,9 +84,7 @@ class Store:
 
     def read_mapping(self, name):
         """(header, selector) of a mapping in the store; rmap selectors come back as their text."""
-        text = (self.mappings / name).read_text()
-        header_text, selector_text = text.split("\nselector = ", 1)
-        header = ast.literal_eval(header_text.split("header = ", 1)[1])
+        header, selector_text = split_mapping((self.mappings / name).read_text())
         if name.endswith(".rmap"):
             return header, selector_text
         return header, ast.literal_eval(selector_text)
@@ -99,9 +103,7 @@ class Store:
         if target.exists():
             raise StoreError(f"{target}: already in the store")
         directory.mkdir(parents=True, exist_ok=True)
-        temporary = directory / f".{name}.{uuid.uuid4().hex[:8]}.part"
-        temporary.write_text(text)
-        os.replace(temporary, target)
+        atomic.write_text(target, text)
         return target
 
 
@@ -255,9 +257,7 @@ def add_references(store_root, reference_paths, description="new references"):
     for path, *_ in described:
         target = store.references / path.name
         if not target.exists():
-            temporary = store.references / f".{path.name}.{uuid.uuid4().hex[:8]}.part"
-            shutil.copyfile(path, temporary)
-            os.replace(temporary, target)
+            atomic.copy_file(path, target)
         config["download_metadata"][path.name] = {"size": target.stat().st_size, "sha1sum": sha1(target)}
     for name, text in new_files:
         target = store.write_text(store.mappings, name, text)
@@ -266,7 +266,5 @@ def add_references(store_root, reference_paths, description="new references"):
     config.update(operational_context=context, edit_context=context, last_synced=now)
     config["context_history"].append((context, now, description))
     store.config_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = store.config_path.with_name(f".server_config.{uuid.uuid4().hex[:8]}.part")
-    temporary.write_text(repr(config))
-    os.replace(temporary, store.config_path)
+    atomic.write_text(store.config_path, repr(config))
     return context
