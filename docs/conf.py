@@ -1,0 +1,36 @@
+"""Sphinx configuration of the liger_iris_pipeline documentation (build: ``make docs``)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
+
+from liger_iris_pipeline import __version__  # noqa: E402
+
+project = "liger_iris_pipeline"
+author = "Liger/IRIS DRS developers"
+copyright = "2026, Liger/IRIS DRS developers"
+release = __version__
+version = ".".join(__version__.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.graphviz",
+    "package_reference",  # step, module, CRDS-rule and DQ-flag pages generated from the package
+    "workflow_graph",  # the workflow's graph, drawn by snakemake at build time
+]
+
+exclude_patterns = ["_build", "README.md"]
+templates_path = []
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+napoleon_google_docstring = True
+napoleon_numpy_docstring = True
+
+graphviz_output_format = "svg"
+
+html_theme = "alabaster"
+html_title = f"liger_iris_pipeline {release}"
+html_theme_options = {"description": "Data Reduction System for the IRIS and Liger imagers", "page_width": "1140px", "sidebar_width": "260px"}
