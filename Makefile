@@ -7,17 +7,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO ?= demo_output
+DOCS_BUILD ?= docs/_build/html
 # Snakemake runs the workflow's scripts with the python it finds first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo test benchmark clean
+.PHONY: install demo test benchmark docs graphviz clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt pip setuptools wheel
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation -c constraints.txt -e '.[test,workflow]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation -c constraints.txt -e '.[test,workflow,docs]'
 	$(BIN)/python -m liger_iris_crds_hook  # crds's own tools know the ligeriri observatory
 	touch $@
 
@@ -38,5 +39,16 @@ test: install
 benchmark: install
 	$(BIN)/python benchmarks/bench_imager_l2.py
 
+# The documentation site (docs/), warnings as errors; tests/test_docs.py builds it in CI.
+docs: install graphviz
+	$(BIN)/sphinx-build -W --keep-going -b html docs $(DOCS_BUILD)
+
+# The docs' workflow pictures need Graphviz's dot, a system program: installed from Debian when missing (as root).
+graphviz:
+	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] \
+		&& apt-get -o DPkg::Lock::Timeout=300 update -qq \
+		&& apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends graphviz >/dev/null; } \
+		|| { echo "make: Graphviz's dot is missing: install the graphviz package (apt-get install graphviz)" >&2; exit 1; }
+
 clean:
-	rm -rf $(VENV) $(DEMO)
+	rm -rf $(VENV) $(DEMO) docs/_build docs/api/generated

@@ -33,4 +33,8 @@ graphviz_output_format = "svg"
 
 html_theme = "alabaster"
 html_title = f"liger_iris_pipeline {release}"
-html_theme_options = {"description": "Data Reduction System for the IRIS and Liger imagers", "page_width": "1140px", "sidebar_width": "260px"}
+html_theme_options = {
+    "description": "Data Reduction System for the IRIS and Liger imagers",
+    "page_width": "1140px",
+    "sidebar_width": "260px",
+}

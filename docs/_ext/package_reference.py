@@ -14,15 +14,20 @@ A new step needs no edit here: registering it in ``integration.get_steps`` gives
 """
 
 import importlib
+import importlib.util
 import json
 import pkgutil
 from pathlib import Path
 
 from configobj import ConfigObj, validate
+from stpipe import config_parser
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.parsing import nested_parse_to_nodes
 
 PACKAGE = "liger_iris_pipeline"
+PACKAGE_DIRECTORY = Path(importlib.util.find_spec(PACKAGE).origin).parent
+CRDS_SPECS = PACKAGE_DIRECTORY / "crds_ligeriri" / "specs" / "combined_specs.json"
+SCHEMAS = PACKAGE_DIRECTORY / "datamodels" / "schemas"
 #: Where the step and module pages are written at each build (not in git).
 GENERATED = Path("api") / "generated"
 #: Parses a configobj check such as ``string(default='dqinit')`` into its type, arguments and default.
@@ -44,13 +49,19 @@ def step_class(alias):
     for name, cls, is_pipeline in registered_steps():
         if name == alias:
             return cls, is_pipeline
-    raise ValueError(f"{alias!r} is not a registered step; known: {', '.join(name for name, _, _ in registered_steps())}")
+    raise ValueError(
+        f"{alias!r} is not a registered step; known: {', '.join(name for name, _, _ in registered_steps())}"
+    )
 
 
 def public_name(cls):
     """The name a step is imported by: from the package's top level when it is exported there."""
     package = importlib.import_module(PACKAGE)
-    return f"{PACKAGE}.{cls.__name__}" if getattr(package, cls.__name__, None) is cls else f"{cls.__module__}.{cls.__name__}"
+    return (
+        f"{PACKAGE}.{cls.__name__}"
+        if getattr(package, cls.__name__, None) is cls
+        else f"{cls.__module__}.{cls.__name__}"
+    )
 
 
 def step_page(alias):
@@ -106,7 +117,12 @@ def reference_types(cls):
 
 def own_spec(cls):
     """The parameters a step class declares itself, plus ``override_<reftype>`` for each of its references."""
-    spec = ConfigObj(cls.spec.strip().splitlines(), list_values=False, _inspec=True)
+    merged = cls.load_spec_file()  # with the inherited parameters, values and comments parsed
+    own = config_parser.load_spec_file(cls) or {}  # the class's own spec string only, unparsed
+    spec = ConfigObj()
+    for name in own:
+        spec[name] = merged[name]
+        spec.inline_comments[name] = merged.inline_comments.get(name)
     for reftype in reference_types(cls):
         spec[f"override_{reftype}"] = "is_string_or_datamodel(default=None)"
         spec.inline_comments[f"override_{reftype}"] = (
@@ -116,7 +132,9 @@ def own_spec(cls):
 
 
 def parameter_table(spec):
-    rows = [(literal(name), literal(kind), literal(default), text) for name, kind, default, text in parameter_rows(spec)]
+    rows = [
+        (literal(name), literal(kind), literal(default), text) for name, kind, default, text in parameter_rows(spec)
+    ]
     return list_table(("Parameter", "Type", "Default", "Description"), rows, widths=(20, 20, 15, 45))
 
 
@@ -125,9 +143,7 @@ def parameter_table(spec):
 
 def crds_specs():
     """{instrument: {reftype: spec}} of the CRDS plug-in: the reference types and their selection parkeys."""
-    from liger_iris_pipeline.crds_ligeriri import HERE
-
-    return json.loads((Path(HERE) / "specs" / "combined_specs.json").read_text())
+    return json.loads(CRDS_SPECS.read_text())
 
 
 def schema_node(schema, path):
@@ -168,12 +184,18 @@ def shipped_config(alias):
 
 
 class GeneratedRst(SphinxDirective):
-    """A directive whose output is RST text made from the package."""
+    """A directive whose output is RST text made from the package; the page is rebuilt when this extension
+    or a file given to ``depend_on`` changes."""
 
     def rst_lines(self):
         raise NotImplementedError
 
+    def depend_on(self, *paths):
+        for path in paths:
+            self.env.note_dependency(str(path))
+
     def run(self):
+        self.depend_on(__file__)
         return nested_parse_to_nodes(self.state, "\n".join(self.rst_lines()), source=f"<{self.name} directive>")
 
 
@@ -182,6 +204,10 @@ class StepSummary(GeneratedRst):
 
     def rst_lines(self):
         rows = []
+        self.depend_on(
+            SCHEMAS / "core.schema.yaml",
+            *(importlib.import_module(cls.__module__).__file__ for _, cls, _ in registered_steps()),
+        )
         for alias, cls, is_pipeline in registered_steps():
             references = ", ".join(reference_types(cls)) or "—"
             if is_pipeline:
@@ -206,9 +232,10 @@ class StepCommonParameters(GeneratedRst):
     """``.. step-common-parameters::``: the parameters every step inherits from stpipe and our base class."""
 
     def rst_lines(self):
-        from liger_iris_pipeline.base_step import LigerIrisStep
+        from liger_iris_pipeline import base_step
 
-        return parameter_table(LigerIrisStep.load_spec_file())
+        self.depend_on(base_step.__file__)
+        return parameter_table(base_step.LigerIrisStep.load_spec_file())
 
 
 class StepReference(GeneratedRst):
@@ -221,8 +248,9 @@ class StepReference(GeneratedRst):
         cls, is_pipeline = step_class(alias)
         name = public_name(cls)
         cfg_path, cfg_text = shipped_config(alias)
-        self.env.note_dependency(cfg_path)
-        self.env.note_dependency(importlib.import_module(cls.__module__).__file__)
+        self.depend_on(
+            cfg_path, importlib.import_module(cls.__module__).__file__, CRDS_SPECS, SCHEMAS / "core.schema.yaml"
+        )
 
         lines = [
             f":Class: :class:`{name}`",
@@ -232,18 +260,29 @@ class StepReference(GeneratedRst):
         ]
         if not is_pipeline:
             keyword = status_keyword(cls)
-            lines.append(f":Status keyword: ``{keyword}`` (``meta.cal_step.{cls.class_alias}``)" if keyword else ":Status keyword: none")
+            lines.append(
+                f":Status keyword: ``{keyword}`` (``meta.cal_step.{cls.class_alias}``)"
+                if keyword
+                else ":Status keyword: none"
+            )
         lines += ["", f".. autoclass:: {name}", "   :no-members:", "   :show-inheritance:", ""]
 
         if is_pipeline:
             lines += section("Steps")
             lines += [f"{number}. :doc:`{step} <{step_page(step)}>`" for number, step in enumerate(cls.step_defs, 1)]
-            lines += ["", "Each step takes its parameters as ``--steps.<step>.<parameter>=<value>`` (command line),", ""]
-            lines += ["``steps={'<step>': {'<parameter>': value}}`` (Python) or a ``[[<step>]]`` section of the ``.cfg``.", ""]
+            lines += [
+                "",
+                "Each step takes its parameters as ``--steps.<step>.<parameter>=<value>`` (command line),",
+                "``steps={'<step>': {'<parameter>': value}}`` (Python) or a ``[[<step>]]`` section of the ``.cfg``.",
+                "",
+            ]
 
         lines += section("Parameters")
         lines += parameter_table(own_spec(cls))
-        lines += ["Besides these, every step has the :ref:`parameters common to all steps <common-step-parameters>`.", ""]
+        lines += [
+            "Besides these, every step has the :ref:`parameters common to all steps <common-step-parameters>`.",
+            "",
+        ]
 
         if not is_pipeline:
             lines += section("Reference files")
@@ -262,7 +301,7 @@ class StepReference(GeneratedRst):
         lines = []
         model = getattr(cls, "reference_model_class", None)
         if model is not None:
-            lines += [f"Read as :class:`~{model.__module__.rsplit('.', 1)[0]}.{model.__name__}`.", ""]
+            lines += [f"Read as :class:`~{model.__module__}.{model.__name__}`.", ""]
         rows = []
         for instrument, types in sorted(crds_specs().items()):
             for reftype in reftypes:
@@ -288,6 +327,7 @@ class CrdsRules(GeneratedRst):
     """``.. crds-rules::``: every reference type of the ``ligeriri`` observatory and how CRDS selects it."""
 
     def rst_lines(self):
+        self.depend_on(CRDS_SPECS)
         rows = []
         for instrument, types in sorted(crds_specs().items()):
             for reftype, spec in sorted(types.items()):
@@ -308,9 +348,13 @@ class DqFlags(GeneratedRst):
     """``.. dq-flags::``: the DQ bits of ``liger_iris_pipeline.dqflags.pixel``."""
 
     def rst_lines(self):
-        from liger_iris_pipeline.dqflags import pixel
+        from liger_iris_pipeline import dqflags
 
-        rows = [(literal(name), str(value), f"2**{value.bit_length() - 1}" if value else "0") for name, value in pixel.items()]
+        self.depend_on(dqflags.__file__)
+        rows = [
+            (literal(name), str(value), f"2**{value.bit_length() - 1}" if value else "0")
+            for name, value in dqflags.pixel.items()
+        ]
         return list_table(("Name", "Value", "Bit"), rows)
 
 
@@ -318,11 +362,18 @@ class ImagerTable(GeneratedRst):
     """``.. imager-table::``: the nominal imagers of ``liger_iris_pipeline.instruments.IMAGERS``."""
 
     def rst_lines(self):
-        from liger_iris_pipeline.instruments import IMAGERS
+        from liger_iris_pipeline import instruments
 
+        self.depend_on(instruments.__file__)
         rows = [
-            (imager.instrument, imager.telescope, literal(imager.detector), f"{imager.size} x {imager.size}", f"{imager.pixel_scale}")
-            for imager in IMAGERS.values()
+            (
+                imager.instrument,
+                imager.telescope,
+                literal(imager.detector),
+                f"{imager.size} x {imager.size}",
+                f"{imager.pixel_scale}",
+            )
+            for imager in instruments.IMAGERS.values()
         ]
         return list_table(("Instrument", "Telescope", "Detector", "Pixels", "Plate scale [arcsec/pixel]"), rows)
 
@@ -363,7 +414,9 @@ class ModuleReference(GeneratedRst):
             lines.append("")
             documented_steps = [cls for cls in steps if cls.__module__ == module_name]
             if documented_steps:
-                links = ", ".join(f":class:`~{public_name(cls)}`" for cls in sorted(documented_steps, key=lambda c: c.__name__))
+                links = ", ".join(
+                    f":class:`~{public_name(cls)}`" for cls in sorted(documented_steps, key=lambda c: c.__name__)
+                )
                 lines += [f"Step classes of this module: {links} (see their pages).", ""]
         return lines
 

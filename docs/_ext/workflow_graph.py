@@ -104,7 +104,10 @@ class WorkflowGraph(SphinxDirective):
 
     def run(self):
         kind = self.options.get("kind", "rulegraph")
-        for dependency in ("Snakefile", *sorted(str(path.relative_to(REPOSITORY)) for path in (REPOSITORY / "rules").glob("*.smk"))):
+        for dependency in (
+            "Snakefile",
+            *sorted(str(path.relative_to(REPOSITORY)) for path in (REPOSITORY / "rules").glob("*.smk")),
+        ):
             self.env.note_dependency(str(REPOSITORY / dependency))
         dot = draw_workflow(self.env.app)[kind]
         lines = [".. graphviz::", f"   :alt: snakemake --{kind} of the workflow"]

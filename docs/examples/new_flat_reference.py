@@ -37,11 +37,15 @@ def write_flat_reference(flat, flat_err, output_dir, useafter, filter_name="Ks",
     model.meta.pedigree = "GROUND"
 
     stamp = useafter.replace("-", "").replace(":", "")
-    path = Path(output_dir) / f"IRIS_IMG1_FLAT_{stamp}_{version}.fits"  # {Instrument}_{DETECTOR}_{REFTYPE}_{date}_{version}
+    path = (
+        Path(output_dir) / f"IRIS_IMG1_FLAT_{stamp}_{version}.fits"
+    )  # {Instrument}_{DETECTOR}_{REFTYPE}_{date}_{version}
     model.save(path)
     return path
 
 
 if __name__ == "__main__":
     flat = np.load(sys.argv[1])
-    print(write_flat_reference(flat, np.full(flat.shape, 0.002), sys.argv[2], *sys.argv[3:4] or ["2027-05-01T00:00:00"]))
+    print(
+        write_flat_reference(flat, np.full(flat.shape, 0.002), sys.argv[2], *sys.argv[3:4] or ["2027-05-01T00:00:00"])
+    )

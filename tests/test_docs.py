@@ -1,0 +1,138 @@
+"""The documentation: it builds with warnings as errors, its generated pages and pictures are there, its
+internal links and images resolve, and its example of making a reference works."""
+
+import json
+import re
+import runpy
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pytest
+
+from commands import clean_environment, command
+from liger_iris_pipeline.integration import get_steps
+from liger_iris_pipeline.reference_store import add_references
+from liger_iris_pipeline.simulator import simulate_observation
+
+pytestmark = pytest.mark.slow
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+DOCS = REPOSITORY / "docs"
+
+
+class Links(HTMLParser):
+    """The href/src/data targets of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.targets = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src", "data") and value:
+                self.targets.append(value)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The HTML site, built as ``make docs`` builds it (Graphviz installed first if missing)."""
+    subprocess.run(["make", "--no-print-directory", "-C", str(REPOSITORY), "graphviz"], check=True)
+    output = tmp_path_factory.mktemp("html")
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(output)],
+        capture_output=True,
+        text=True,
+        env=clean_environment(),
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return output
+
+
+def test_every_registered_step_has_a_generated_page(site):
+    for class_path, alias, is_pipeline in get_steps():
+        page = (site / "api" / "generated" / "steps" / f"{alias}.html").read_text()
+        class_name = class_path.rsplit(".", 1)[1]
+        assert class_name in page
+        assert "Parameters" in page and "suffix" in page
+        if not is_pipeline:
+            assert re.search(r"S_[A-Z]+", page), f"{alias}: no status keyword"
+
+
+def test_step_page_shows_its_spec_and_references(site):
+    page = (site / "api" / "generated" / "steps" / "flat_field.html").read_text()
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert "override_flat" in text
+    assert "META.INSTRUMENT.FILTER" in text  # the CRDS rule of the flat
+    assert "S_FLAT" in text and "_flat" in text
+
+
+def test_design_page_has_the_workflow_pictures(site):
+    page = (site / "design.html").read_text()
+    pictures = re.findall(r'(?:src|data)="(_images/graphviz-[0-9a-f]+\.svg)"', page)
+    assert len(set(pictures)) == 2
+    svgs = [(site / picture).read_text() for picture in sorted(set(pictures))]
+    rules = ("crds_select", "dq_init", "dark_current", "flat_field", "assign_wcs", "merge_subarrays")
+    assert any(all(rule in svg for rule in rules) for svg in svgs), "the rule graph lacks a rule"
+    assert any("crds_reference" in svg and "GUIDE" in svg for svg in svgs), "the job graph lacks the subarray or a fetch"
+
+
+def test_internal_links_and_images_resolve(site):
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) > 20
+    for page in pages:
+        parser = Links()
+        parser.feed(page.read_text())
+        for target in parser.targets:
+            parts = urlsplit(target)
+            if parts.scheme or target.startswith(("#", "mailto:")):
+                continue
+            path = (page.parent / unquote(parts.path)).resolve()
+            assert path.exists(), f"{page.relative_to(site)}: broken link {target}"
+
+
+def test_the_new_reference_example_gives_a_new_context(tmp_path):
+    """docs/examples/new_flat_reference.py, then crds_add_references and crds_fetch as the docs say."""
+    observation = simulate_observation(tmp_path / "raw", instrument="IRIS", size=64, seed=3)
+    add_references(tmp_path / "store", [observation.mask, observation.dark, observation.flat])
+    example = runpy.run_path(str(DOCS / "examples" / "new_flat_reference.py"))
+    flat = np.ones((64, 64))
+    flat[5, 5] = 0.0
+    path = example["write_flat_reference"](flat, np.full(flat.shape, 0.002), tmp_path, "2027-04-01T00:00:00")
+    assert path.name == "IRIS_IMG1_FLAT_20270401T000000_1.fits"
+
+    environment = clean_environment()
+    added = subprocess.run(
+        [command("crds_add_references"), "--store", str(tmp_path / "store"), "--description", "docs example", str(path)],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "ligeriri_0002.pmap"
+    table = tmp_path / "bestrefs.json"
+    fetched = subprocess.run(
+        [
+            command("crds_fetch"),
+            "--store",
+            str(tmp_path / "store"),
+            "--crds-path",
+            str(tmp_path / "cache"),
+            "--bestrefs-out",
+            str(table),
+            str(observation.raw[0]),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    selection = json.loads(table.read_text())
+    assert selection["context"] == "ligeriri_0002.pmap"
+    (references,) = selection["bestrefs"].values()
+    # The frame was taken on 2027-05-01, after the new flat's USEAFTER: CRDS takes it over the 2020 one.
+    assert references["flat"] == path.name
+    assert references["mask"] == Path(observation.mask).name
