@@ -13,12 +13,14 @@ copyright = "2026, Liger/IRIS DRS developers"
 release = __version__
 version = ".".join(__version__.split(".")[:2])
 
+# The docstrings are plain text (see _ext/verbatim_docstrings.py), not NumPy or Google style: no napoleon, which
+# would also read an attribute comment such as "#: False: ..." as a type.
 extensions = [
     "sphinx.ext.autodoc",
-    "sphinx.ext.napoleon",
     "sphinx.ext.graphviz",
     "package_reference",  # step, module, CRDS-rule and DQ-flag pages generated from the package
     "workflow_graph",  # the workflow's graph, drawn by snakemake at build time
+    "verbatim_docstrings",  # indented blocks of the plain-text docstrings shown as written
 ]
 
 exclude_patterns = ["_build", "README.md"]
@@ -26,8 +28,6 @@ templates_path = []
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-napoleon_google_docstring = True
-napoleon_numpy_docstring = True
 
 graphviz_output_format = "svg"
 
@@ -38,3 +38,4 @@ html_theme_options = {
     "page_width": "1140px",
     "sidebar_width": "260px",
 }
+highlight_language = "text"  # docstrings and literal blocks are plain text unless a code-block names a language

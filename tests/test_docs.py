@@ -77,7 +77,9 @@ def test_design_page_has_the_workflow_pictures(site):
     svgs = [(site / picture).read_text() for picture in sorted(set(pictures))]
     rules = ("crds_select", "dq_init", "dark_current", "flat_field", "assign_wcs", "merge_subarrays")
     assert any(all(rule in svg for rule in rules) for svg in svgs), "the rule graph lacks a rule"
-    assert any("crds_reference" in svg and "GUIDE" in svg for svg in svgs), "the job graph lacks the subarray or a fetch"
+    assert any(
+        "crds_reference" in svg and "GUIDE" in svg for svg in svgs
+    ), "the job graph lacks the subarray or a fetch"
 
 
 def test_internal_links_and_images_resolve(site):
@@ -106,7 +108,14 @@ def test_the_new_reference_example_gives_a_new_context(tmp_path):
 
     environment = clean_environment()
     added = subprocess.run(
-        [command("crds_add_references"), "--store", str(tmp_path / "store"), "--description", "docs example", str(path)],
+        [
+            command("crds_add_references"),
+            "--store",
+            str(tmp_path / "store"),
+            "--description",
+            "docs example",
+            str(path),
+        ],
         capture_output=True,
         text=True,
         env=environment,

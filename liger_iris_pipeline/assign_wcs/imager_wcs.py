@@ -2,7 +2,7 @@
 
 For plate scale s (deg/pixel) and position angle PA of the detector +Y axis, east of north, the
 linear part maps 0-based pixel offsets from the reference pixel to intermediate world coordinates
-(xi to the east, eta to the north)::
+(xi to the east, eta to the north):
 
     [xi ]       [ -cos PA   sin PA ] [x - x_ref]
     [eta] = s * [  sin PA   cos PA ] [y - y_ref]

@@ -1,6 +1,6 @@
 """Dark current subtraction for count-rate frames.
 
-The frame and the dark are rates (DN/s), so with the dark rate D and its error sigma_D::
+The frame and the dark are rates (DN/s), so with the dark rate D and its error sigma_D:
 
     SCI_out = SCI - D
     ERR_out = sqrt(ERR**2 + sigma_D**2)

@@ -1,9 +1,7 @@
-"""DQ initialisation: start a frame's DQ from the bad pixel mask::
+"""DQ initialisation: start a frame's DQ from the bad pixel mask.
 
     DQ_out = DQ_in | MASK
     DQ_out |= DO_NOT_USE  where SCI is not finite (pixels the readout processor could not measure)
-
-SCI and ERR are not changed.
 """
 
 import numpy as np

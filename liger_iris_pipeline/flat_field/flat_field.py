@@ -1,6 +1,6 @@
 """Flat-field correction.
 
-With the flat's relative response F and its error sigma_F::
+With the flat's relative response F and its error sigma_F:
 
     SCI_out = SCI / F
     ERR_out = sqrt((ERR / F)**2 + (SCI_out * sigma_F / F)**2)

@@ -5,7 +5,7 @@ also read in subarray k. Ids need not be contiguous. The pixels of one id must f
 (its bounding box); that rectangle is the subarray's window.
 
 Windows follow the FITS convention of SUBSTRT1/2 and SUBSIZE1/2: (xstart, ystart) is the 1-based column
-and row of the window's first pixel, so the window is::
+and row of the window's first pixel, so the window is
 
     array[ystart - 1 : ystart - 1 + ysize, xstart - 1 : xstart - 1 + xsize]
 """
