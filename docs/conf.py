@@ -39,3 +39,8 @@ html_theme_options = {
     "sidebar_width": "260px",
 }
 highlight_language = "text"  # docstrings and literal blocks are plain text unless a code-block names a language
+
+# Every reference into the package must resolve (-W makes a broken one an error); references to other
+# libraries' objects (numpy, stpipe, ...) are not checked, as their docs are not linked offline.
+nitpicky = True
+nitpick_ignore_regex = [(r"py:.*", r"(?!liger_iris_pipeline\b).*")]
