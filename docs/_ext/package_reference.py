@@ -146,6 +146,25 @@ def crds_specs():
     return json.loads(CRDS_SPECS.read_text())
 
 
+def crds_rules_table(reftypes=None):
+    """Lines of a table of the CRDS rules of ``reftypes`` (default: all) for each instrument."""
+    rows = []
+    for instrument, types in sorted(crds_specs().items()):
+        for reftype, spec in sorted(types.items()):
+            if reftypes is None or reftype in reftypes:
+                match, useafter = spec["parkey"]
+                rows.append(
+                    (
+                        instrument.upper(),
+                        literal(reftype),
+                        spec["text_descr"],
+                        ", ".join(map(literal, match)),
+                        ", ".join(map(literal, useafter)),
+                    )
+                )
+    return list_table(("Instrument", "Reference type", "What", "Match on", "UseAfter"), rows)
+
+
 def schema_node(schema, path):
     """The sub-schema at ``path`` (property names) of a data-model schema, looking through ``allOf``."""
     for part in path:
@@ -289,7 +308,7 @@ class StepReference(GeneratedRst):
             lines += self.reference_lines(cls)
 
         lines += section("Shipped parameter file")
-        lines += [f"``{Path(cfg_path).relative_to(Path(cfg_path).parents[2])}``:", "", ".. code-block:: ini", ""]
+        lines += [f"``{Path(cfg_path).relative_to(PACKAGE_DIRECTORY.parent)}``:", "", ".. code-block:: ini", ""]
         lines += [f"   {line}" for line in cfg_text.splitlines()] + [""]
         return lines
 
@@ -302,23 +321,7 @@ class StepReference(GeneratedRst):
         model = getattr(cls, "reference_model_class", None)
         if model is not None:
             lines += [f"Read as :class:`~{model.__module__}.{model.__name__}`.", ""]
-        rows = []
-        for instrument, types in sorted(crds_specs().items()):
-            for reftype in reftypes:
-                spec = types.get(reftype)
-                if spec is None:
-                    continue
-                match, useafter = spec["parkey"]
-                rows.append(
-                    (
-                        literal(reftype),
-                        instrument.upper(),
-                        spec["text_descr"],
-                        ", ".join(map(literal, match)),
-                        ", ".join(map(literal, useafter)),
-                    )
-                )
-        lines += list_table(("Reference type", "Instrument", "What", "Match on", "UseAfter"), rows)
+        lines += crds_rules_table(reftypes)
         lines += ["CRDS chooses the reference (:doc:`/calibration`); ``override_<reftype>`` replaces its choice.", ""]
         return lines
 
@@ -328,20 +331,7 @@ class CrdsRules(GeneratedRst):
 
     def rst_lines(self):
         self.depend_on(CRDS_SPECS)
-        rows = []
-        for instrument, types in sorted(crds_specs().items()):
-            for reftype, spec in sorted(types.items()):
-                match, useafter = spec["parkey"]
-                rows.append(
-                    (
-                        instrument,
-                        literal(reftype),
-                        spec["text_descr"],
-                        ", ".join(map(literal, match)),
-                        ", ".join(map(literal, useafter)),
-                    )
-                )
-        return list_table(("Instrument", "Reference type", "What", "Match on", "UseAfter"), rows)
+        return crds_rules_table()
 
 
 class DqFlags(GeneratedRst):
