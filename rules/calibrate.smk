@@ -1,6 +1,8 @@
 # The calibration chain, one rule per step: raw -> dq_init -> dark_current -> flat_field -> assign_wcs (L2b),
 # or, with `fused_chain: true`, the same four steps in one job per frame (process_imager_l2). Either rule can
 # make a _cal product; the per-step rules stay available for their intermediate products.
+# All of a frame's rules are in group "frame": on a cluster a frame's chain (an exposure's, with its subarray
+# frames and their merge) is one job, not one job per step. Resources come from measured numbers (common.smk).
 
 if config.get("fused_chain", False):
 
@@ -22,11 +24,14 @@ rule dq_init:
         "logs/dq_init/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/dq_init/{observation}/{exposure}.tsv"
+    group:
+        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("dq_init"),
+        runtime=measured_runtime("dq_init"),
     params:
         step="DQInitStep",
         parameters=step_rule_parameters("dq_init"),
@@ -46,11 +51,14 @@ rule dark_current:
         "logs/dark_current/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/dark_current/{observation}/{exposure}.tsv"
+    group:
+        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("dark_current"),
+        runtime=measured_runtime("dark_current"),
     params:
         step="DarkCurrentStep",
         parameters=step_rule_parameters("dark_current"),
@@ -70,11 +78,14 @@ rule flat_field:
         "logs/flat_field/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/flat_field/{observation}/{exposure}.tsv"
+    group:
+        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("flat_field"),
+        runtime=measured_runtime("flat_field"),
     params:
         step="FlatFieldStep",
         parameters=step_rule_parameters("flat_field"),
@@ -94,11 +105,14 @@ rule assign_wcs:
         "logs/assign_wcs/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/assign_wcs/{observation}/{exposure}.tsv"
+    group:
+        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("assign_wcs"),
+        runtime=measured_runtime("assign_wcs"),
     params:
         step="AssignWcsStep",
         parameters=step_rule_parameters("assign_wcs"),
@@ -117,11 +131,14 @@ rule merge_subarrays:
         "logs/merge_subarrays/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/merge_subarrays/{observation}/{exposure}.tsv"
+    group:
+        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("merge_subarrays"),
+        runtime=measured_runtime("merge_subarrays"),
     params:
         step="MergeSubarraysStep",
         parameters=step_rule_parameters("merge_subarrays"),
@@ -142,11 +159,14 @@ rule process_imager_l2:
         "logs/process_imager_l2/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/process_imager_l2/{observation}/{exposure}.tsv"
+    group:
+        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("process_imager_l2"),
+        runtime=measured_runtime("process_imager_l2"),
     params:
         step="ProcessImagerL2Pipeline",
         parameters=fused_parameters,
