@@ -1,8 +1,8 @@
 # The calibration chain, one rule per step: raw -> dq_init -> dark_current -> flat_field -> assign_wcs (L2b),
 # or, with `fused_chain: true`, the same four steps in one job per frame (process_imager_l2). Either rule can
 # make a _cal product; the per-step rules stay available for their intermediate products.
-# All of a frame's rules are in group "frame": on a cluster a frame's chain (an exposure's, with its subarray
-# frames and their merge) is one job, not one job per step. Resources come from measured numbers (common.smk).
+# Resources come from measured numbers (common.smk). On a cluster, profiles/slurm puts these rules in group
+# "frame": an exposure's chain (with its subarray frames and their merge) is one cluster job, not one per step.
 
 if config.get("fused_chain", False):
 
@@ -24,8 +24,6 @@ rule dq_init:
         "logs/dq_init/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/dq_init/{observation}/{exposure}.tsv"
-    group:
-        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
@@ -51,8 +49,6 @@ rule dark_current:
         "logs/dark_current/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/dark_current/{observation}/{exposure}.tsv"
-    group:
-        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
@@ -78,8 +74,6 @@ rule flat_field:
         "logs/flat_field/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/flat_field/{observation}/{exposure}.tsv"
-    group:
-        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
@@ -105,8 +99,6 @@ rule assign_wcs:
         "logs/assign_wcs/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/assign_wcs/{observation}/{exposure}.tsv"
-    group:
-        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
@@ -131,8 +123,6 @@ rule merge_subarrays:
         "logs/merge_subarrays/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/merge_subarrays/{observation}/{exposure}.tsv"
-    group:
-        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
@@ -159,8 +149,6 @@ rule process_imager_l2:
         "logs/process_imager_l2/{observation}/{exposure}.log",
     benchmark:
         "benchmarks/rules/process_imager_l2/{observation}/{exposure}.tsv"
-    group:
-        "frame"
     conda:
         "../envs/drs.yaml"
     threads: 1
