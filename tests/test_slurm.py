@@ -86,10 +86,12 @@ def cluster():
     if os.geteuid() != 0:
         pytest.skip("starting the SLURM cluster needs root (.ci/slurm/start.sh)")
     already_up = cluster_is_up()
-    subprocess.run([CLUSTER / "start.sh"], check=True, capture_output=True, text=True)
+    started = subprocess.run([CLUSTER / "start.sh"], capture_output=True, text=True)
+    assert started.returncode == 0, started.stdout + started.stderr
     yield
     if not already_up:
-        subprocess.run([CLUSTER / "stop.sh"], check=True, capture_output=True, text=True)
+        stopped = subprocess.run([CLUSTER / "stop.sh"], capture_output=True, text=True)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
 
 
 def exposures(simulated, instrument):

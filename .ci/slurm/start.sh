@@ -88,6 +88,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$STATE/apt.log"
 fi
 
+# Never overwrite a cluster configuration this script did not write.
+for conf in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf; do
+	if [ -e "$conf" ] && ! grep -qs "Written by .ci/slurm/start.sh" "$conf"; then
+		echo "start.sh: $conf exists and was not written by this script: not touching this machine's SLURM" >&2
+		exit 1
+	fi
+done
+
 HOST=$(hostname -s)
 getent hosts "$HOST" >/dev/null || echo "127.0.0.1 $HOST" >>/etc/hosts
 # slurmd drains a node that reports less memory than configured: offer a little less than it has.
@@ -192,7 +200,10 @@ if ((restart)); then
 			say "slurm.conf changed: stopping $daemon"
 			pid=$(cat "/run/$daemon.pid")
 			kill "$pid"
-			for _ in $(seq 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+			for _ in $(seq 100); do
+				[ -d "/proc/$pid" ] || break
+				sleep 0.1
+			done
 		fi
 	done
 fi

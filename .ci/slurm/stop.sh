@@ -23,7 +23,10 @@ stop_daemon() {
 	pid=$(running_pid "$name") || return 0
 	say "stopping $name (pid $pid)"
 	kill -TERM "$pid"
-	for _ in $(seq 200); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+	for _ in $(seq 200); do
+		[ -d "/proc/$pid" ] || break
+		sleep 0.1
+	done
 	if [ -d "/proc/$pid" ]; then
 		say "$name still running after 20 s: KILL"
 		kill -KILL "$pid"
@@ -39,7 +42,10 @@ if running_pid slurmctld >/dev/null; then
 		say "cancelling jobs $jobs"
 		# shellcheck disable=SC2086 # one argument per job id
 		scancel $jobs
-		for _ in $(seq 50); do [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break; sleep 0.2; done
+		for _ in $(seq 50); do
+			[ -z "$(squeue -h -o %i 2>/dev/null)" ] && break
+			sleep 0.2
+		done
 	fi
 fi
 for daemon in slurmd slurmctld slurmdbd mariadbd munged; do
