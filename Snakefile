@@ -16,6 +16,10 @@ include: "rules/crds.smk"
 include: "rules/calibrate.smk"
 
 
+localrules:
+    all,
+
+
 rule all:
     default_target: True
     input:

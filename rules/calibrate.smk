@@ -1,6 +1,8 @@
 # The calibration chain, one rule per step: raw -> dq_init -> dark_current -> flat_field -> assign_wcs (L2b),
 # or, with `fused_chain: true`, the same four steps in one job per frame (process_imager_l2). Either rule can
 # make a _cal product; the per-step rules stay available for their intermediate products.
+# Resources come from measured numbers (common.smk). On a cluster, profiles/slurm puts these rules in group
+# "frame": an exposure's chain (with its subarray frames and their merge) is one cluster job, not one per step.
 
 if config.get("fused_chain", False):
 
@@ -26,7 +28,8 @@ rule dq_init:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("dq_init"),
+        runtime=measured_runtime("dq_init"),
     params:
         step="DQInitStep",
         parameters=step_rule_parameters("dq_init"),
@@ -50,7 +53,8 @@ rule dark_current:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("dark_current"),
+        runtime=measured_runtime("dark_current"),
     params:
         step="DarkCurrentStep",
         parameters=step_rule_parameters("dark_current"),
@@ -74,7 +78,8 @@ rule flat_field:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("flat_field"),
+        runtime=measured_runtime("flat_field"),
     params:
         step="FlatFieldStep",
         parameters=step_rule_parameters("flat_field"),
@@ -98,7 +103,8 @@ rule assign_wcs:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("assign_wcs"),
+        runtime=measured_runtime("assign_wcs"),
     params:
         step="AssignWcsStep",
         parameters=step_rule_parameters("assign_wcs"),
@@ -121,7 +127,8 @@ rule merge_subarrays:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("merge_subarrays"),
+        runtime=measured_runtime("merge_subarrays"),
     params:
         step="MergeSubarraysStep",
         parameters=step_rule_parameters("merge_subarrays"),
@@ -146,7 +153,8 @@ rule process_imager_l2:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=step_memory,
+        mem_mb=measured_memory("process_imager_l2"),
+        runtime=measured_runtime("process_imager_l2"),
     params:
         step="ProcessImagerL2Pipeline",
         parameters=fused_parameters,

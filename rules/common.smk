@@ -2,6 +2,7 @@
 import glob
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -20,8 +21,23 @@ SUFFIX = {
     "assign_wcs": "cal",
 }
 REFTYPE = {"dq_init": "mask", "dark_current": "dark", "flat_field": "flat"}
-# Peak memory of one step on a 4096x4096 frame is about 1.1 GB (benchmarks/): room to spare.
-MEM_MB = {"IRIS": 1600, "LIGER": 600}
+# Measured cost of one job in a fresh process on a full detector frame (IRIS 4096x4096, Liger 2048x2048), 2 cores
+# and a local disk: (peak RSS in MiB, wall seconds). IRIS steps and pipeline: benchmarks/results/imager_l2.json
+# (median of 3); the rest: /usr/bin/time -v on the demo's frames, 2026-11-25 (merge_subarrays with one 512x512
+# GUIDE window). A subarray frame is smaller than its detector, so its job needs less.
+MEASURED = {
+    "dq_init": {"IRIS": (859, 3.3), "LIGER": (234, 2.4)},
+    "dark_current": {"IRIS": (859, 3.2), "LIGER": (266, 2.4)},
+    "flat_field": {"IRIS": (1077, 3.2), "LIGER": (330, 2.4)},
+    "assign_wcs": {"IRIS": (859, 2.9), "LIGER": (234, 2.1)},
+    "process_imager_l2": {"IRIS": (1077, 3.8), "LIGER": (330, 2.8)},
+    "merge_subarrays": {"IRIS": (510, 3.2), "LIGER": (234, 6.5)},
+}
+# A job asks for 1.5 x the measured peak memory and 20 x the measured time (a busy shared file system is far
+# slower than the local disk measured on), both times the attempt: a job that SLURM kills for running out of
+# either gets more on its retry.
+MEMORY_MARGIN = 1.5
+RUNTIME_MARGIN = 20
 
 
 def expand_patterns(observation, patterns):
@@ -164,8 +180,24 @@ def all_selected_references(wildcards):
     return [path for step in REFTYPE for path in selected_reference(step)(wildcards)]
 
 
-def step_memory(wildcards):
-    return MEM_MB[OBSERVATIONS[wildcards.observation]["instrument"]]
+def measured_memory(rule):
+    """Resource function: mem_mb of the rule's job, from its measured peak for the observation's instrument."""
+
+    def mem_mb(wildcards, attempt):
+        peak_mib, _ = MEASURED[rule][OBSERVATIONS[wildcards.observation]["instrument"]]
+        return attempt * 100 * math.ceil(MEMORY_MARGIN * peak_mib / 100)
+
+    return mem_mb
+
+
+def measured_runtime(rule):
+    """Resource function: runtime (minutes) of the rule's job, from its measured wall time."""
+
+    def runtime(wildcards, attempt):
+        _, seconds = MEASURED[rule][OBSERVATIONS[wildcards.observation]["instrument"]]
+        return attempt * math.ceil(RUNTIME_MARGIN * seconds / 60)
+
+    return runtime
 
 
 _BESTREFS = {}
