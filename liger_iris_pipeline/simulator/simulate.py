@@ -57,11 +57,9 @@ from astropy.time import Time
 from astropy.wcs import WCS
 
 from .. import datamodels
-from ..instruments import IMAGERS, Imager
+from ..instruments import FILE_INSTRUMENT, IMAGERS, Imager
 from . import detector, scene
 
-#: Instrument names as spelled in file names.
-FILE_INSTRUMENT = {"IRIS": "IRIS", "LIGER": "Liger"}
 #: Default PSF width: about lambda / D in Ks on TMT (30 m) and Keck (10 m).
 DEFAULT_FWHM_ARCSEC = {"IRIS": 0.016, "LIGER": 0.050}
 #: Default star density: one star per this many pixels.

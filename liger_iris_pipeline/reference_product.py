@@ -1,0 +1,90 @@
+"""What the steps that make reference files from exposures share: reading the members, checking that they
+belong together, and describing the product so that the reference store and CRDS accept it."""
+
+from .base_step import LigerIrisStep, StepInputError
+from .instruments import FILE_INSTRUMENT
+from . import __version__
+
+
+def exposure_start(model):
+    """``YYYY-MM-DDThh:mm:ss`` of DATE-OBS and TIME-OBS (seconds truncated)."""
+    return f"{model.meta.observation.date}T{model.meta.observation.time[:8]}"
+
+
+def reference_file_name(model, version=1):
+    """The design's reference file name, ``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``."""
+    stamp = model.meta.useafter.replace("-", "").replace(":", "")[:15]
+    instrument = FILE_INSTRUMENT[model.meta.instrument.name]
+    return f"{instrument}_{model.meta.instrument.detector}_{model.meta.reftype.upper()}_{stamp}_{version}.fits"
+
+
+class ReferenceProductStep(LigerIrisStep):
+    """Base of the steps that combine the exposures of an association (or a list) into one reference.
+
+    Subclasses say which metadata the members must share (``shared_meta``) and build the product.
+    """
+
+    combines_members = True
+    #: Metadata paths (below ``meta``) every member must have equal to the first one's.
+    shared_meta = ("instrument.name", "instrument.detector", "subarray.name")
+    #: The BUNIT the members must be in.
+    member_unit = "DN/s"
+
+    def open_members(self, frames):
+        """The member models, checked to come from one detector setup and to share their shape and unit."""
+        if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
+            raise StepInputError(f"{frames}: {self.class_alias} takes an association (or a list) of exposures")
+        models = [self.open_input(frame) for frame in frames]
+        if not models:
+            raise StepInputError(f"{self.class_alias}: no exposures to combine")
+        first = models[0]
+        for model in models:
+            name = model.meta.filename
+            if model.meta.bunit_data not in (self.member_unit, None):
+                raise StepInputError(f"{name}: BUNIT {model.meta.bunit_data!r}, expected {self.member_unit}")
+            if model.data.shape != first.data.shape:
+                raise StepInputError(f"{name}: shape {model.data.shape} differs from {first.meta.filename} {first.data.shape}")
+            for path in self.shared_meta:
+                ours, theirs = _meta_value(model, path), _meta_value(first, path)
+                if ours != theirs:
+                    keyword = model.fits_keyword(f"meta.{path}") or path
+                    raise StepInputError(f"{name}: {keyword} {ours!r} differs from {first.meta.filename} {theirs!r}")
+        return models
+
+    def describe_product(self, product, members, description):
+        """Fill ``product``'s reference metadata from its ``members``: USEAFTER is the earliest exposure's
+        start, PEDIGREE the span of the exposures' dates, and a HISTORY line names every member."""
+        first = members[0]
+        meta = product.meta
+        meta.telescope = first.meta.telescope
+        for path in ("instrument.name", "instrument.detector", "exposure.readmode"):
+            _set_meta(product, path, _meta_value(first, path))
+        meta.subarray.instance.update(first.meta.subarray.instance)
+        starts = sorted(exposure_start(model) for model in members)
+        meta.useafter = starts[0]
+        meta.pedigree = f"INFLIGHT {starts[0][:10]} {starts[-1][:10]}"
+        meta.description = description
+        meta.author = f"liger_iris_pipeline {__version__}"
+        product.add_history_entry(
+            f"{self.class_alias}: from {len(members)} exposures: "
+            + ", ".join(str(model.meta.filename) for model in members)
+        )
+
+
+def _meta_value(model, path):
+    node = model.meta
+    for part in path.split("."):
+        node = getattr(node, part, None)
+        if node is None:
+            return None
+    return node
+
+
+def _set_meta(model, path, value):
+    if value is None:
+        return
+    *parents, leaf = path.split(".")
+    node = model.meta
+    for part in parents:
+        node = getattr(node, part)
+    setattr(node, leaf, value)
