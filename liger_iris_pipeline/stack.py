@@ -4,7 +4,9 @@ Shared by the steps that combine exposures: master dark, flat combination and ba
 with values x_i, 1-sigma errors e_i (i = 1..N) and the members usable there (finite, not DO_NOT_USE):
 
     repeat up to maxiters times, until nothing changes:
-        c = median of the kept x_i;   reject every kept x_i with |x_i - c| > sigma * e_i
+        c = median of the kept x_i,  e = median of their e_i;  reject every kept x_i with |x_i - c| > sigma e,
+        and the same member's pixels within ``grow`` pixels of it (in x and y: the wings of a star),
+        except at pixels where that would leave no member
     value = mean or median of the kept x_i                     (n kept)
     s     = sample standard deviation of the kept x_i (ddof 1)
     k     = 1 for the mean; sqrt(pi / 2) for the median of n >= 3 (its efficiency for Gaussian noise)
@@ -13,9 +15,11 @@ with values x_i, 1-sigma errors e_i (i = 1..N) and the members usable there (fin
     err            = err_scatter where n >= 2, else err_propagated
     excess_scatter = s / sqrt(mean of e_i**2)    (about 1 for a pixel as stable as its noise; NaN for n < 2)
 
-Rejection is measured in each member's own ERR, not in the sample standard deviation: among N values one
+Rejection is measured in the members' ERR, not in the sample standard deviation: among N values one
 outlier lies at most (N - 1) / sqrt(N) sample deviations from the rest, so a sample-based 3-sigma clip
-cannot reject anything below N = 11 frames, whereas the frames' ERR rejects it among three. With two
+cannot reject anything below N = 11 frames, whereas the frames' ERR rejects it among three. The median
+ERR is used, not each member's own: a frame's ERR is estimated from its own counts, so a low value would
+have a smaller ERR and be rejected more easily than a high one, biasing the result upwards. With two
 members the median is their mean and an outlier cannot be told apart.
 """
 
@@ -40,7 +44,21 @@ class Combined:
     kept: np.ndarray  # (N, ...) which member values were combined at each pixel
 
 
-def combine_stack(values, errors, usable=None, method="median", sigma=3.0, maxiters=5):
+def grow_mask(mask, grow):
+    """``mask`` (..., ny, nx) with every True pixel spread to the pixels within ``grow`` in x and y."""
+    grown = mask.copy()
+    for axis in (-1, -2):
+        spread = grown.copy()
+        for shift in range(1, grow + 1):
+            ahead, behind = [slice(None)] * mask.ndim, [slice(None)] * mask.ndim
+            ahead[axis], behind[axis] = slice(shift, None), slice(None, -shift)
+            spread[tuple(ahead)] |= grown[tuple(behind)]
+            spread[tuple(behind)] |= grown[tuple(ahead)]
+        grown = spread
+    return grown
+
+
+def combine_stack(values, errors, usable=None, method="median", sigma=3.0, maxiters=5, grow=0):
     """Combine ``values`` (N, ny, nx) with ``errors`` along the first axis; see the module docstring.
 
     ``usable`` (N, ny, nx bool) marks the member pixels that may be used. Pixels with no usable member get
@@ -59,9 +77,13 @@ def combine_stack(values, errors, usable=None, method="median", sigma=3.0, maxit
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: no member left there
         for _ in range(maxiters):
             centre = np.nanmedian(np.where(kept, values, np.nan), axis=0)
-            rejected = kept & (np.abs(values - centre) > np.float32(sigma) * errors)
+            noise = np.nanmedian(np.where(kept, errors, np.nan), axis=0)
+            rejected = kept & (np.abs(values - centre) > np.float32(sigma) * noise)
             if not rejected.any():
                 break
+            if grow:  # never where it would leave no member
+                grown = kept & grow_mask(rejected, grow)
+                rejected |= grown & (kept & ~grown).any(axis=0)
             kept &= ~rejected
         masked = np.where(kept, values, np.nan)
         n_used = kept.sum(axis=0)

@@ -28,6 +28,7 @@ class BackgroundStep(LigerIrisStep):
     suffix = string(default='bkgsub')  # Background-subtracted frame
     sigma = float(default=3.0)  # Reject a background pixel further than sigma x its ERR from the median
     maxiters = integer(default=5)  # Rejection iterations
+    grow = integer(default=3)  # Also reject a member's pixels this close (x and y) to a rejected one
     """
 
     def process(self, input_data, backgrounds=None):
@@ -53,6 +54,7 @@ class BackgroundStep(LigerIrisStep):
             scales,
             self.sigma,
             self.maxiters,
+            self.grow,
         )
         subtract_images(model.data, model.err, model.dq, background, err, dq)
         model.add_history_entry(

@@ -74,6 +74,7 @@ def build_parser():
     parser.add_argument("--gain", type=_positive(float), default=2.0, help="e-/DN")
     parser.add_argument("--read-noise", type=_non_negative(float), default=3.0, help="DN")
     parser.add_argument("--n-sky", type=_non_negative(int), default=0, help="background (sky) exposures")
+    parser.add_argument("--sky-stars", type=_non_negative(int), help="stars in the sky field (default: --n-stars)")
     parser.add_argument("--n-darks", type=_non_negative(int), default=0, help="dark exposures")
     parser.add_argument("--n-flats", type=_non_negative(int), default=0, help="flat exposures")
     parser.add_argument("--flat-type", choices=("dome", "twilight"), default="dome")

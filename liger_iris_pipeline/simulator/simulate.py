@@ -204,6 +204,7 @@ def simulate_observation(
     read_noise=3.0,
     subarrays=(),
     n_sky=0,
+    sky_stars=None,
     n_darks=0,
     n_flats=0,
     flat_type="dome",
@@ -236,7 +237,7 @@ def simulate_observation(
     subarrays = _check_subarrays(subarrays, size)
     if flat_type not in FLAT_EXPOSURE_TYPES:
         raise ValueError(f"flat_type must be one of {', '.join(FLAT_EXPOSURE_TYPES)}, got {flat_type!r}")
-    for name, value in (("n_sky", n_sky), ("n_darks", n_darks), ("n_flats", n_flats)):
+    for name, value in (("n_sky", n_sky), ("sky_stars", sky_stars or 0), ("n_darks", n_darks), ("n_flats", n_flats)):
         if not (int(value) == value and value >= 0):
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     if not flat_rate > 0:
@@ -284,7 +285,7 @@ def simulate_observation(
     raw_paths, catalog_paths, truth_paths, subarray_paths = zip(*written)
     sky = _observe_sky(
         output_dir, prefix, setup, true_detector, n_sky, start + n_exposures * cadence, cadence,
-        (n_stars, flux_range, flux_power_index), sky_stream,
+        (n_stars if sky_stars is None else int(sky_stars), flux_range, flux_power_index), sky_stream,
     )
     darks = _write_calibration_exposures(
         output_dir, prefix, "DARK", setup, true_detector, [0.0] * n_darks, start - DARKS_BEFORE_SCIENCE * u.s,
