@@ -1,11 +1,13 @@
 # CRDS: select every frame's references under the context (one checkpoint for all frames), then fetch
 # each selected reference once into the local cache. The table keeps one name: a new context reruns the
-# selection through its params, and after it only the frames whose references changed.
+# selection through its params, and after it only the frames whose references changed. Calibration products
+# made by the run (calibration.smk) enter as a new context, which reruns the selection through its input.
 
 
 checkpoint crds_select:
     input:
         frames=[path for exposures in FRAMES.values() for path in exposures.values()],
+        calibrations=calibration_context(),
     output:
         table=f"{OUTPUT}/crds/bestrefs.json",
     log:
@@ -19,7 +21,7 @@ checkpoint crds_select:
         mem_mb=500,
     params:
         store=config["crds"]["store"],
-        context=CONTEXT,
+        context=selection_context,
     script:
         "../scripts/crds_select.py"
 
