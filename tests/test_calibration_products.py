@@ -115,3 +115,19 @@ def test_half_sample_mode_finds_the_peak_of_a_skewed_distribution():
     # A narrow peak at 1 on a broad pedestal: the mode is the peak.
     mixture = np.concatenate([np.random.default_rng(6).normal(1.0, 0.01, 50_000), np.linspace(0.0, 10.0, 50_000)])
     assert half_sample_mode(mixture) == pytest.approx(1.0, abs=0.005)
+
+
+def test_shipped_configs_build_the_new_steps():
+    from liger_iris_pipeline import BackgroundStep, CombineFlatsStep, SubtractImagesStep
+    from liger_iris_pipeline.config import default_config
+
+    for alias, step_class, suffix in (
+        ("master_dark", MasterDarkStep, "masterdark"),
+        ("normalize", NormalizeStep, "norm"),
+        ("combine_flats", CombineFlatsStep, "masterflat"),
+        ("process_flatfield_l2", ProcessFlatfieldL2Pipeline, "masterflat"),
+        ("subtract_images", SubtractImagesStep, "sub"),
+        ("background", BackgroundStep, "bkgsub"),
+    ):
+        step = step_class.from_config_file(default_config(alias))
+        assert isinstance(step, step_class) and step.suffix == suffix
