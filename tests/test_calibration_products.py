@@ -131,3 +131,27 @@ def test_shipped_configs_build_the_new_steps():
     ):
         step = step_class.from_config_file(default_config(alias))
         assert isinstance(step, step_class) and step.suffix == suffix
+
+
+def test_exposures_that_do_not_belong_together_are_named(tmp_path):
+    from liger_iris_pipeline.base_step import StepInputError
+
+    first = make_frame(np.ones(SHAPE), err=np.ones(SHAPE))
+    first.meta.exposure.readmode = "ROP"
+    first.meta.filename = "dark_1.fits"
+    second = make_frame(np.ones(SHAPE), err=np.ones(SHAPE))
+    second.meta.exposure.readmode = "CDS"
+    second.meta.filename = "dark_2.fits"
+    with pytest.raises(StepInputError, match="dark_2.fits: READMODE 'CDS' differs from dark_1.fits 'ROP'"):
+        MasterDarkStep.call([first, second])
+
+
+def test_tmtrun_flat_pipeline_on_one_file_is_a_one_line_error(tmp_path):
+    import subprocess
+
+    from commands import assert_one_line_error, command
+
+    frame = tmp_path / "flat_1.fits"
+    make_frame(np.ones(SHAPE), err=np.ones(SHAPE)).save(frame)
+    result = subprocess.run([command("tmtrun"), "process_flatfield_l2", str(frame)], capture_output=True, text=True)
+    assert_one_line_error(result, "tmtrun", "flat_1.fits", "takes an association (or a list) of flat exposures")
