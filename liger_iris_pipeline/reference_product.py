@@ -1,6 +1,7 @@
 """What the steps that make reference files from exposures share: reading the members, checking that they
 belong together, and describing the product so that the reference store and CRDS accept it."""
 
+import numpy as np
 from astropy.io import fits
 
 from . import __version__
@@ -88,6 +89,11 @@ class ReferenceProductStep(LigerIrisStep):
             f"{self.class_alias}: from {len(members)} exposures: "
             + ", ".join(str(model.meta.filename) for model in members)
         )
+
+
+def member_arrays(models):
+    """The SCI, ERR and DQ arrays of ``models`` stacked along a new first axis."""
+    return tuple(np.array([getattr(model, name) for model in models]) for name in ("data", "err", "dq"))
 
 
 def _meta_value(model, path):

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .dqflags import pixel
+
 METHODS = ("mean", "median")
 
 
@@ -58,11 +60,11 @@ def grow_mask(mask, grow):
     return grown
 
 
-def combine_stack(values, errors, usable=None, method="median", sigma=3.0, maxiters=5, grow=0):
+def combine_stack(values, errors, dqs=None, method="median", sigma=3.0, maxiters=5, grow=0):
     """Combine ``values`` (N, ny, nx) with ``errors`` along the first axis; see the module docstring.
 
-    ``usable`` (N, ny, nx bool) marks the member pixels that may be used. Pixels with no usable member get
-    NaN value and errors and n_used 0.
+    Member pixels whose ``dqs`` have DO_NOT_USE are not used. Pixels with no usable member get NaN value
+    and errors and n_used 0.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -71,8 +73,8 @@ def combine_stack(values, errors, usable=None, method="median", sigma=3.0, maxit
     values = np.asarray(values, np.float32)
     errors = np.asarray(errors, np.float32)
     kept = np.isfinite(values) & np.isfinite(errors)
-    if usable is not None:
-        kept &= usable
+    if dqs is not None:
+        kept &= (np.asarray(dqs) & pixel["DO_NOT_USE"]) == 0
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: no member left there
         for _ in range(maxiters):

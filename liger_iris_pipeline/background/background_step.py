@@ -2,9 +2,8 @@
 
 import logging
 
-import numpy as np
-
 from ..base_step import LigerIrisStep, StepInputError
+from ..reference_product import member_arrays
 from ..subtract_images.subtract_images import subtract_images
 from ..subtract_images.subtract_images_step import check_subtrahend
 from .background_sub import background_scale, combine_background
@@ -48,9 +47,7 @@ class BackgroundStep(LigerIrisStep):
             except ValueError as error:
                 raise StepInputError(f"{member.meta.filename}: {error}") from error
         background, err, dq = combine_background(
-            np.array([member.data for member in members]),
-            np.array([member.err for member in members]),
-            np.array([member.dq for member in members]),
+            *member_arrays(members),
             scales,
             self.sigma,
             self.maxiters,

@@ -19,9 +19,9 @@ from ..stack import combine_stack
 NO_FLAT = pixel["NO_FLAT_FIELD"] | pixel["DO_NOT_USE"]
 
 
-def combine_flats(values, errors, usable, method, sigma, maxiters, low_response, unreliable_ratio):
+def combine_flats(values, errors, dqs, method, sigma, maxiters, low_response, unreliable_ratio):
     """(flat, err, dq) from the stacked normalised exposures (N, ny, nx)."""
-    combined = combine_stack(values, errors, usable, method=method, sigma=sigma, maxiters=maxiters)
+    combined = combine_stack(values, errors, dqs, method=method, sigma=sigma, maxiters=maxiters)
     response, err = combined.value, combined.err
     with np.errstate(invalid="ignore"):
         no_flat = ~(response >= low_response)  # also NaN: no usable exposure

@@ -1,10 +1,8 @@
 """CombineFlatsStep: combine normalised flat exposures into a FlatModel reference."""
 
-import numpy as np
-
 from ..base_step import StepInputError
-from ..datamodels import FlatModel, dqflags
-from ..reference_product import ReferenceProductStep
+from ..datamodels import FlatModel
+from ..reference_product import ReferenceProductStep, member_arrays
 from .combine_flats import combine_flats
 
 __all__ = ["CombineFlatsStep"]
@@ -35,12 +33,9 @@ class CombineFlatsStep(ReferenceProductStep):
         for model in members:
             if model.meta.cal_step.normalize != "COMPLETE":
                 raise StepInputError(f"{model.meta.filename}: not normalised (run normalize first)")
-        usable = np.array([(model.dq & dqflags.pixel["DO_NOT_USE"]) == 0 for model in members])
         try:
             flat, err, dq = combine_flats(
-                np.array([model.data for model in members]),
-                np.array([model.err for model in members]),
-                usable,
+                *member_arrays(members),
                 self.method,
                 self.sigma,
                 self.maxiters,

@@ -33,8 +33,8 @@ def dark_flags(rate, excess_scatter, hot_threshold, warm_threshold, unstable_rat
     return dq
 
 
-def combine_darks(rates, errors, usable, method, sigma, maxiters, hot_threshold, warm_threshold, unstable_ratio):
+def combine_darks(rates, errors, dqs, method, sigma, maxiters, hot_threshold, warm_threshold, unstable_ratio):
     """(rate, err, dq) of the master dark from the stacked exposures (N, ny, nx)."""
-    combined = combine_stack(rates, errors, usable, method=method, sigma=sigma, maxiters=maxiters)
+    combined = combine_stack(rates, errors, dqs, method=method, sigma=sigma, maxiters=maxiters)
     dq = dark_flags(combined.value, combined.excess_scatter, hot_threshold, warm_threshold, unstable_ratio)
     return combined.value, combined.err, dq

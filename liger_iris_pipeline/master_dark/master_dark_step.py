@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from ..datamodels import DarkModel, dqflags
-from ..reference_product import ReferenceProductStep
+from ..reference_product import ReferenceProductStep, member_arrays
 from .master_dark import combine_darks
 
 __all__ = ["MasterDarkStep"]
@@ -35,11 +35,8 @@ class MasterDarkStep(ReferenceProductStep):
 
     def process(self, frames):
         members = self.open_members(frames)
-        usable = np.array([(model.dq & dqflags.pixel["DO_NOT_USE"]) == 0 for model in members])
         rate, err, dq = combine_darks(
-            np.array([model.data for model in members]),
-            np.array([model.err for model in members]),
-            usable,
+            *member_arrays(members),
             self.method,
             self.sigma,
             self.maxiters,
