@@ -293,7 +293,7 @@ def calibration_context():
 
 
 def selection_context(wildcards, input):
-    """Params function of crds_select: the context the calibrations made, else the configured one."""
-    if input.calibrations and not config["crds"]["context"]:
-        return json.loads(Path(input.calibrations[0]).read_text())["context"]
-    return CONTEXT
+    """Params function of crds_select with calibrations: the context they made (unless one is configured)."""
+    if config["crds"]["context"]:
+        return CONTEXT
+    return json.loads(Path(input.calibrations[0]).read_text())["context"]

@@ -21,7 +21,7 @@ checkpoint crds_select:
         mem_mb=500,
     params:
         store=config["crds"]["store"],
-        context=selection_context,
+        context=selection_context if CALIBRATIONS else CONTEXT,
     script:
         "../scripts/crds_select.py"
 
