@@ -70,3 +70,14 @@ def test_combined_flat_has_mean_one_and_flags():
     np.testing.assert_allclose(flat.ravel(), [1.0 / scale, 1.2 / scale, 0.0, 1.1 / scale], rtol=1e-6)
     assert err.ravel()[3] == pytest.approx(0.2 / math.sqrt(3) / scale, rel=1e-5)
     assert dq.ravel().tolist() == [0, 0, FLAGS["NO_FLAT_FIELD"] | FLAGS["DO_NOT_USE"], FLAGS["UNRELIABLE_FLAT"]]
+
+
+def test_nan_median_agrees_with_numpy():
+    from liger_iris_pipeline.stack import nan_median
+
+    stack = np.random.default_rng(7).random((4, 30, 20)).astype(np.float32)
+    stack[0, ::3] = np.nan
+    stack[:, 5, 5] = np.nan
+    with pytest.warns(RuntimeWarning):  # numpy warns about the all-NaN pixel
+        expected = np.nanmedian(stack, axis=0)
+    np.testing.assert_array_equal(nan_median(stack), expected)
