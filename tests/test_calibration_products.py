@@ -117,22 +117,6 @@ def test_half_sample_mode_finds_the_peak_of_a_skewed_distribution():
     assert half_sample_mode(mixture) == pytest.approx(1.0, abs=0.005)
 
 
-def test_shipped_configs_build_the_new_steps():
-    from liger_iris_pipeline import BackgroundStep, CombineFlatsStep, SubtractImagesStep
-    from liger_iris_pipeline.config import default_config
-
-    for alias, step_class, suffix in (
-        ("master_dark", MasterDarkStep, "masterdark"),
-        ("normalize", NormalizeStep, "norm"),
-        ("combine_flats", CombineFlatsStep, "masterflat"),
-        ("process_flatfield_l2", ProcessFlatfieldL2Pipeline, "masterflat"),
-        ("subtract_images", SubtractImagesStep, "sub"),
-        ("background", BackgroundStep, "bkgsub"),
-    ):
-        step = step_class.from_config_file(default_config(alias))
-        assert isinstance(step, step_class) and step.suffix == suffix
-
-
 def test_exposures_that_do_not_belong_together_are_named(tmp_path):
     from liger_iris_pipeline.base_step import StepInputError
 

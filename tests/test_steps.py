@@ -6,10 +6,16 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from liger_iris_pipeline import (
     AssignWcsStep,
+    BackgroundStep,
+    CombineFlatsStep,
     DarkCurrentStep,
     DQInitStep,
     FlatFieldStep,
+    MasterDarkStep,
+    NormalizeStep,
+    ProcessFlatfieldL2Pipeline,
     ProcessImagerL2Pipeline,
+    SubtractImagesStep,
     __version__,
     datamodels,
 )
@@ -161,6 +167,12 @@ def test_shipped_configs_build_the_steps():
         ("dark_current", DarkCurrentStep, "dark"),
         ("flat_field", FlatFieldStep, "flat"),
         ("assign_wcs", AssignWcsStep, "cal"),
+        ("master_dark", MasterDarkStep, "masterdark"),
+        ("normalize", NormalizeStep, "norm"),
+        ("combine_flats", CombineFlatsStep, "masterflat"),
+        ("process_flatfield_l2", ProcessFlatfieldL2Pipeline, "masterflat"),
+        ("subtract_images", SubtractImagesStep, "sub"),
+        ("background", BackgroundStep, "bkgsub"),
     ):
         step = step_class.from_config_file(default_config(alias))
         assert isinstance(step, step_class) and step.suffix == suffix
