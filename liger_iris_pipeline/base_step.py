@@ -54,6 +54,8 @@ class LigerIrisStepMixin:
     combines_members = False
     #: True: ``process`` also gets the product's background members (a list of paths) as a second input.
     uses_background = False
+    #: True: the output is a reference file, saved under its own conventional name (reference_product.py).
+    makes_reference = False
 
     @classmethod
     def _datamodels_open(cls, init, **kwargs):
@@ -82,7 +84,7 @@ class LigerIrisStepMixin:
             backgrounds = [list(map(str, product.background))] if self.uses_background else []
             for input_data in inputs:
                 self._input_filename = None  # name this output after its member or product, not the association
-                if self.save_results and output_file is None and len(inputs) == 1:
+                if self.save_results and output_file is None and len(inputs) == 1 and not self.makes_reference:
                     self.output_file = product.name
                 try:
                     results.append(super().run(input_data, *backgrounds, *args[1:]))

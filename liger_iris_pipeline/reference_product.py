@@ -2,11 +2,17 @@
 belong together, and describing the product so that the reference store and CRDS accept it."""
 
 import numpy as np
+import logging
+from pathlib import Path
+
 from astropy.io import fits
 
 from . import __version__
 from .base_step import LigerIrisStep, StepInputError
 from .instruments import FILE_INSTRUMENT
+
+
+log = logging.getLogger(__name__)
 
 
 def start_time(date, time):
@@ -38,7 +44,22 @@ def reference_name_of_exposures(paths, reftype, version=1):
     return reference_name(headers[0]["INSTRUME"], headers[0]["DETECTOR"], reftype, useafter, version)
 
 
-class ReferenceProductStep(LigerIrisStep):
+class NamesReferenceOutput:
+    """For steps and pipelines whose output is a reference: saved as ``reference_file_name`` (version 1) in
+    the output directory unless an output file is given."""
+
+    makes_reference = True
+
+    def save_model(self, model, *args, **kwargs):
+        if kwargs.get("output_file") or self.output_file or getattr(model, "reftype", None) is None:
+            return super().save_model(model, *args, **kwargs)
+        path = Path(self.output_dir or ".") / reference_file_name(model)
+        model.save(path)
+        log.info("Saved reference in %s", path)
+        return str(path)
+
+
+class ReferenceProductStep(NamesReferenceOutput, LigerIrisStep):
     """Base of the steps that combine the exposures of an association (or a list) into one reference.
 
     Subclasses say which metadata the members must share (``shared_meta``) and build the product.

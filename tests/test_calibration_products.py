@@ -139,3 +139,19 @@ def test_tmtrun_flat_pipeline_on_one_file_is_a_one_line_error(tmp_path):
     make_frame(np.ones(SHAPE), err=np.ones(SHAPE)).save(frame)
     result = subprocess.run([command("tmtrun"), "process_flatfield_l2", str(frame)], capture_output=True, text=True)
     assert_one_line_error(result, "tmtrun", "flat_1.fits", "takes an association (or a list) of flat exposures")
+
+
+def test_tmtrun_master_dark_on_an_association_writes_the_named_reference(darks, tmp_path):
+    import json
+    import subprocess
+
+    from commands import command
+
+    directory = darks.darks[0].parent
+    members = [{"expname": path.name, "exptype": "science"} for path in darks.darks]
+    asn = directory / "darks_asn.json"
+    asn.write_text(json.dumps({"asn_type": "dark", "products": [{"name": "darks", "members": members}]}))
+    out = tmp_path / "out"
+    result = subprocess.run([command("tmtrun"), "master_dark", str(asn), f"--output-dir={out}"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert [path.name for path in out.iterdir()] == ["Liger_IMG_DARK_20270501T040000_1.fits"]

@@ -4,11 +4,12 @@ from ..base_step import LigerIrisPipeline, StepInputError
 from ..combine_flats.combine_flats_step import CombineFlatsStep
 from ..dark_current.dark_current_step import DarkCurrentStep
 from ..normalize.normalize_step import NormalizeStep
+from ..reference_product import NamesReferenceOutput
 
 __all__ = ["ProcessFlatfieldL2Pipeline"]
 
 
-class ProcessFlatfieldL2Pipeline(LigerIrisPipeline):
+class ProcessFlatfieldL2Pipeline(NamesReferenceOutput, LigerIrisPipeline):
     """dark_current -> normalize on each exposure of an association (or a list), then combine_flats."""
 
     class_alias = "process_flatfield_l2"
