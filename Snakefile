@@ -13,6 +13,7 @@ validate(config, "config/config.schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/crds.smk"
+include: "rules/calibration.smk"
 include: "rules/calibrate.smk"
 
 

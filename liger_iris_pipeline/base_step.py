@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 liger_iris_crds_hook.install()  # crds must know the ligeriri observatory before any step asks it
 
 #: Suffixes of the data levels (design.md); a step replaces one of these rather than stacking them.
-KNOWN_SUFFIXES = ("raw", "ramp", "submap", "dqinit", "dark", "flat", "assignwcs", "cal", "merged")
+KNOWN_SUFFIXES = ("raw", "ramp", "submap", "dqinit", "dark", "flat", "assignwcs", "cal", "merged", "bkgsub", "norm", "sub")
 _SUFFIX_PATTERN = re.compile(rf"_({'|'.join(KNOWN_SUFFIXES)})$")
 
 
@@ -52,6 +52,10 @@ class LigerIrisStepMixin:
     #: False: ``process`` gets each science member of an association in turn (a path).
     #: True: it gets all science members of a product at once (a list of paths), for steps that combine frames.
     combines_members = False
+    #: True: ``process`` also gets the product's background members (a list of paths) as a second input.
+    uses_background = False
+    #: True: the output is a reference file, saved under its own conventional name (reference_product.py).
+    makes_reference = False
 
     @classmethod
     def _datamodels_open(cls, init, **kwargs):
@@ -66,7 +70,8 @@ class LigerIrisStepMixin:
 
     def run(self, *args):
         """Run on a frame, or on a JSON association (then a list of results): on each science member,
-        or once per product for a step that ``combines_members``.
+        or once per product for a step that ``combines_members``; a step that ``uses_background`` also
+        gets the product's background members.
 
         Saved outputs of an association are named after their product when it gives one output,
         otherwise after each member.
@@ -76,12 +81,13 @@ class LigerIrisStepMixin:
         output_file, results = self.output_file, []
         for product in load_association(args[0]):
             inputs = [list(map(str, product.science))] if self.combines_members else list(map(str, product.science))
+            backgrounds = [list(map(str, product.background))] if self.uses_background else []
             for input_data in inputs:
                 self._input_filename = None  # name this output after its member or product, not the association
-                if self.save_results and output_file is None and len(inputs) == 1:
+                if self.save_results and output_file is None and len(inputs) == 1 and not self.makes_reference:
                     self.output_file = product.name
                 try:
-                    results.append(super().run(input_data, *args[1:]))
+                    results.append(super().run(input_data, *backgrounds, *args[1:]))
                 finally:
                     self.output_file = output_file
         return results
@@ -178,6 +184,11 @@ class ReferenceCorrectionStep(LigerIrisStep):
 
     def process(self, input_data):
         model = self.open_input(input_data)
+        reason = self.skip_reason(model)
+        if reason:
+            log.info("%s: %s; %s skipped", model.meta.filename, reason, self.name)
+            self.record(model, "SKIPPED")
+            return model
         (reftype,) = self.reference_file_types
         reference = self.reference_model(model, reftype, self.reference_model_class)
         if reference is None:
@@ -187,6 +198,10 @@ class ReferenceCorrectionStep(LigerIrisStep):
             self.apply(model, reference)
         self.record(model, "COMPLETE")
         return model
+
+    def skip_reason(self, model):
+        """Why ``model`` needs no correction (then the step is SKIPPED), or None."""
+        return None
 
     def apply(self, model, reference):
         """Correct ``model`` in place with the opened ``reference``."""

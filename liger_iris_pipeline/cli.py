@@ -4,10 +4,11 @@
            [--output-dir DIR] [--<param>=<value> ...]
 
 Aliases: dq_init, dark_current, flat_field, assign_wcs, process_imager_l2, parse_subarray_map,
-merge_subarrays. Parameters may be written with dashes or underscores (``--output-dir`` = ``--output_dir``);
-sub-step parameters of a pipeline as ``--steps.flat_field.skip=true``. An association runs the step on each
-science member (merge_subarrays: on each product's members together) and names each output after its
-product. Exit status 0 on success, 1 with ``tmtrun: error: <file>: <problem>``.
+merge_subarrays, master_dark, normalize, combine_flats, process_flatfield_l2, subtract_images, background.
+Parameters may be written with dashes or underscores (``--output-dir`` = ``--output_dir``); sub-step parameters of a pipeline as ``--steps.flat_field.skip=true``. An association runs the step on each
+science member (merge_subarrays, master_dark, process_flatfield_l2: on each product's members together;
+background, subtract_images, process_imager_l2: also given the product's background members) and names
+each output after its product. Exit status 0 on success, 1 with ``tmtrun: error: <file>: <problem>``.
 """
 
 import contextlib

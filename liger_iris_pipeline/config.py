@@ -11,6 +11,12 @@ _CONFIGS = {
     "parse_subarray_map": _PACKAGE / "subarray" / "parse_subarray_map.cfg",
     "merge_subarrays": _PACKAGE / "subarray" / "merge_subarrays.cfg",
     "process_imager_l2": _PACKAGE / "pipeline" / "process_imager_l2.cfg",
+    "master_dark": _PACKAGE / "master_dark" / "master_dark.cfg",
+    "normalize": _PACKAGE / "normalize" / "normalize.cfg",
+    "combine_flats": _PACKAGE / "combine_flats" / "combine_flats.cfg",
+    "process_flatfield_l2": _PACKAGE / "pipeline" / "process_flatfield_l2.cfg",
+    "subtract_images": _PACKAGE / "subtract_images" / "subtract_images.cfg",
+    "background": _PACKAGE / "background" / "background.cfg",
 }
 
 

@@ -16,3 +16,6 @@ IMAGERS = {
     "IRIS": Imager("IRIS", "TMT", "IMG1", 4096, 0.004),
     "LIGER": Imager("LIGER", "Keck-I", "IMG", 2048, 0.010),
 }
+
+#: Instrument names as spelled in file names (raw frames and references).
+FILE_INSTRUMENT = {"IRIS": "IRIS", "LIGER": "Liger"}

@@ -10,4 +10,10 @@ def get_steps():
         ("liger_iris_pipeline.ParseSubarrayMapStep", "parse_subarray_map", False),
         ("liger_iris_pipeline.MergeSubarraysStep", "merge_subarrays", False),
         ("liger_iris_pipeline.ProcessImagerL2Pipeline", "process_imager_l2", True),
+        ("liger_iris_pipeline.MasterDarkStep", "master_dark", False),
+        ("liger_iris_pipeline.NormalizeStep", "normalize", False),
+        ("liger_iris_pipeline.CombineFlatsStep", "combine_flats", False),
+        ("liger_iris_pipeline.ProcessFlatfieldL2Pipeline", "process_flatfield_l2", True),
+        ("liger_iris_pipeline.SubtractImagesStep", "subtract_images", False),
+        ("liger_iris_pipeline.BackgroundStep", "background", False),
     ]

@@ -1,4 +1,4 @@
-# The calibration chain, one rule per step: raw -> dq_init -> dark_current -> flat_field -> assign_wcs (L2b),
+# The calibration chain, one rule per step: raw [-> background] -> dq_init -> dark_current -> flat_field -> assign_wcs (L2b),
 # or, with `fused_chain: true`, the same four steps in one job per frame (process_imager_l2). Either rule can
 # make a _cal product; the per-step rules stay available for their intermediate products.
 # Resources come from measured numbers (common.smk). On a cluster, profiles/slurm puts these rules in group
@@ -13,9 +13,34 @@ else:
     ruleorder: assign_wcs > process_imager_l2
 
 
-rule dq_init:
+rule background:
     input:
         frame=raw_frame,
+        background=background_frames,
+        cfg=config["steps"]["background"]["cfg"],
+    output:
+        product("background"),
+    log:
+        "logs/background/{observation}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/background/{observation}/{exposure}.tsv"
+    conda:
+        "../envs/drs.yaml"
+    threads: 1
+    resources:
+        mem_mb=measured_memory("background"),
+        runtime=measured_runtime("background"),
+    params:
+        step="BackgroundStep",
+        parameters=step_rule_parameters("background"),
+        code=code_version("background", "subtract_images"),
+    script:
+        "../scripts/run_step.py"
+
+
+rule dq_init:
+    input:
+        frame=chain_input,
         cfg=config["steps"]["dq_init"]["cfg"],
         reference=selected_reference("dq_init"),
     output:
@@ -140,6 +165,7 @@ rule merge_subarrays:
 rule process_imager_l2:
     input:
         frame=raw_frame,
+        background=fused_backgrounds,
         cfg=config["steps"]["process_imager_l2"]["cfg"],
         step_cfgs=[config["steps"][step]["cfg"] for step in STEPS],
         references=all_selected_references,

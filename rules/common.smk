@@ -9,12 +9,16 @@ from pathlib import Path
 from astropy.io import fits
 
 import liger_iris_pipeline
+from liger_iris_pipeline.associations import load_association
+from liger_iris_pipeline.instruments import IMAGERS
+from liger_iris_pipeline.reference_product import reference_name_of_exposures
 from liger_iris_pipeline.reference_store import store_context
 
 OUTPUT = config["output_dir"]
 CRDS_CACHE = os.path.abspath(config["crds"]["cache"])
 STEPS = ("dq_init", "dark_current", "flat_field", "assign_wcs")
 SUFFIX = {
+    "background": "bkgsub",
     "dq_init": "dqinit",
     "dark_current": "dark",
     "flat_field": "flat",
@@ -98,9 +102,15 @@ OBSERVATIONS = {
     observation["name"]: observation for observation in config["observations"]
 }
 CONTEXT = config["crds"]["context"] or store_context(config["crds"]["store"])
+CALIBRATIONS = {
+    calibration["name"]: calibration for calibration in config.get("calibrations", [])
+}
 
-# Every job reads the fetched cache only, under the context the references were selected with.
+# Every job reads the fetched cache only, under the context the references were selected with. With
+# calibrations that context is made during the run: crds_select writes it into the cache's server_config.
 os.environ.update(CRDS_PATH=CRDS_CACHE, CRDS_MODE="local", CRDS_CONTEXT=CONTEXT)
+if CALIBRATIONS:
+    os.environ.pop("CRDS_CONTEXT")
 os.environ.pop("CRDS_SERVER_URL", None)
 
 
@@ -200,6 +210,14 @@ def measured_runtime(rule):
     return runtime
 
 
+def calibration_memory(wildcards, input):
+    """A stack of N exposures (SCI, ERR, DQ and the work arrays): about 6 x N frames of float32."""
+    instrument = CALIBRATIONS[wildcards.calibration]["instrument"]
+    size = IMAGERS[instrument].size
+    one_frame_mib, _ = MEASURED["dark_current"][instrument]
+    return one_frame_mib + 6 * len(input.frame) * size * size * 4 // 2**20
+
+
 _BESTREFS = {}
 
 
@@ -227,3 +245,88 @@ def after_selection(wildcards):
     """Input function of rules with no reference: ties them to the selection without adding inputs."""
     bestrefs()
     return []
+
+
+def find_backgrounds():
+    """{(observation, exposure): [background exposure paths]} from the observations' association files."""
+    backgrounds = {}
+    for observation in config["observations"]:
+        name = observation["name"]
+        frames = {
+            Path(path).resolve(): exposure for exposure, path in FRAMES[name].items()
+        }
+        for association in expand_patterns(
+            observation, observation.get("associations", [])
+        ).values():
+            for asn_product in load_association(association):
+                for science in asn_product.science:
+                    if science not in frames:
+                        raise ValueError(
+                            f"config: observation {name}: {association}: science member {science.name} is not one of its raw frames"
+                        )
+                    if asn_product.background:
+                        backgrounds[(name, frames[science])] = [
+                            str(path) for path in asn_product.background
+                        ]
+    return backgrounds
+
+
+BACKGROUNDS = find_backgrounds()
+
+
+def background_frames(wildcards):
+    """Input function: the background exposures of a frame (from its association)."""
+    return BACKGROUNDS[(wildcards.observation, wildcards.exposure)]
+
+
+def chain_input(wildcards):
+    """Input function of the chain's first step: the background-subtracted frame where the frame has
+    background exposures, else the raw frame."""
+    if (wildcards.observation, wildcards.exposure) in BACKGROUNDS:
+        return product("background").format(**wildcards)
+    return raw_frame(wildcards)
+
+
+def fused_backgrounds(wildcards):
+    """Input function of the fused chain: the frame's background exposures, if any."""
+    return BACKGROUNDS.get((wildcards.observation, wildcards.exposure), [])
+
+
+def calibration_frames(wildcards):
+    """Input function: the raw exposures of a calibration observation."""
+    calibration = CALIBRATIONS[wildcards.calibration]
+    return list(expand_patterns(calibration, calibration["raw"]).values())
+
+
+def master_reference(name):
+    """Path of the reference made from the calibration observation ``name``, named by the design's convention."""
+    calibration = CALIBRATIONS[name]
+    paths = list(expand_patterns(calibration, calibration["raw"]).values())
+    reference = reference_name_of_exposures(
+        paths, calibration["type"], calibration.get("version", 1)
+    )
+    return f"{OUTPUT}/calibrations/{calibration['type']}/{name}/{reference}"
+
+
+def flat_dark(wildcards):
+    """Input function of master_flat: the master dark its flats are dark-subtracted with, if any."""
+    dark = CALIBRATIONS[wildcards.calibration].get("dark")
+    return [master_reference(dark)] if dark else []
+
+
+def flat_parameters(wildcards, input):
+    """Params function of master_flat: the dark to subtract (its master dark, or none)."""
+    dark = {"override_dark": input.dark[0]} if input.dark else {"skip": True}
+    return {"steps": {"dark_current": dark}}
+
+
+def calibration_context():
+    """The file naming the context the calibration products were added as (none without calibrations)."""
+    return [f"{OUTPUT}/crds/calibrations.json"] if CALIBRATIONS else []
+
+
+def selection_context(wildcards, input):
+    """Params function of crds_select with calibrations: the context they made (unless one is configured)."""
+    if config["crds"]["context"]:
+        return CONTEXT
+    return json.loads(Path(input.calibrations[0]).read_text())["context"]

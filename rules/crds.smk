@@ -1,6 +1,7 @@
 # CRDS: select every frame's references under the context (one checkpoint for all frames), then fetch
 # each selected reference once into the local cache. The table keeps one name: a new context reruns the
-# selection through its params, and after it only the frames whose references changed.
+# selection through its params, and after it only the frames whose references changed. Calibration products
+# made by the run (calibration.smk) enter as a new context, which reruns the selection through its input.
 # Both run where snakemake runs, not as cluster jobs: they are short, and compute nodes may not reach the
 # store. Memory measured with /usr/bin/time -v (2026-11-25): selecting the demo's 6 frames 491 MiB, a copy 134 MiB.
 
@@ -13,6 +14,7 @@ localrules:
 checkpoint crds_select:
     input:
         frames=[path for exposures in FRAMES.values() for path in exposures.values()],
+        calibrations=calibration_context(),
     output:
         table=f"{OUTPUT}/crds/bestrefs.json",
     log:
@@ -26,7 +28,7 @@ checkpoint crds_select:
         mem_mb=800,
     params:
         store=config["crds"]["store"],
-        context=CONTEXT,
+        context=selection_context if CALIBRATIONS else CONTEXT,
     script:
         "../scripts/crds_select.py"
 

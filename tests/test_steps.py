@@ -6,10 +6,16 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from liger_iris_pipeline import (
     AssignWcsStep,
+    BackgroundStep,
+    CombineFlatsStep,
     DarkCurrentStep,
     DQInitStep,
     FlatFieldStep,
+    MasterDarkStep,
+    NormalizeStep,
+    ProcessFlatfieldL2Pipeline,
     ProcessImagerL2Pipeline,
+    SubtractImagesStep,
     __version__,
     datamodels,
 )
@@ -107,9 +113,9 @@ def test_pipeline_chains_steps_and_writes_cal_product(calibration_files, tmp_pat
         assert_allclose(cal.data, sci, rtol=1e-6)
         assert_allclose(cal.err, err, rtol=1e-6)
         assert_array_equal(cal.dq, dq)
-        assert {step: getattr(cal.meta.cal_step, step) for step in ProcessImagerL2Pipeline.step_defs} == dict.fromkeys(
-            ProcessImagerL2Pipeline.step_defs, "COMPLETE"
-        )
+        chain = [step for step in ProcessImagerL2Pipeline.step_defs if step != "background"]  # no sky frames given
+        assert {step: getattr(cal.meta.cal_step, step) for step in chain} == dict.fromkeys(chain, "COMPLETE")
+        assert cal.meta.cal_step.background is None
         assert (cal.meta.ref_file.mask.name, cal.meta.ref_file.dark.name, cal.meta.ref_file.flat.name) == (
             "mask.fits",
             "dark.fits",
@@ -154,13 +160,19 @@ def test_not_applicable_reference_skips_step(calibration_files):
 
 def test_shipped_configs_build_the_steps():
     pipeline = ProcessImagerL2Pipeline.from_config_file(default_config("process_imager_l2"))
-    assert list(ProcessImagerL2Pipeline.step_defs) == ["dq_init", "dark_current", "flat_field", "assign_wcs"]
+    assert list(ProcessImagerL2Pipeline.step_defs) == ["background", "dq_init", "dark_current", "flat_field", "assign_wcs"]
     assert pipeline.suffix == "cal" and not pipeline.flat_field.skip
     for alias, step_class, suffix in (
         ("dq_init", DQInitStep, "dqinit"),
         ("dark_current", DarkCurrentStep, "dark"),
         ("flat_field", FlatFieldStep, "flat"),
         ("assign_wcs", AssignWcsStep, "cal"),
+        ("master_dark", MasterDarkStep, "masterdark"),
+        ("normalize", NormalizeStep, "norm"),
+        ("combine_flats", CombineFlatsStep, "masterflat"),
+        ("process_flatfield_l2", ProcessFlatfieldL2Pipeline, "masterflat"),
+        ("subtract_images", SubtractImagesStep, "sub"),
+        ("background", BackgroundStep, "bkgsub"),
     ):
         step = step_class.from_config_file(default_config(alias))
         assert isinstance(step, step_class) and step.suffix == suffix

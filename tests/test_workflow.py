@@ -99,6 +99,7 @@ def workdir(simulated, tmp_path):
     config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
     config["output_dir"] = "results"
     config["crds"] = {"store": "store", "context": None, "cache": "crds_cache"}
+    config.pop("calibrations", None)  # the demo's calibration observations
     config["observations"] = [
         {"name": "iris_field", "instrument": "IRIS", "raw": ["raw/iris/*_LVL1_[0-9][0-9][0-9][0-9].fits"]},
         {"name": "liger_field", "instrument": "LIGER", "raw": ["raw/liger/*_LVL1_0001.fits"]},
@@ -300,6 +301,7 @@ def test_subarray_frames_are_reduced_and_merged_into_their_full_frame(tmp_path):
     shutil.copytree(REPOSITORY / "config", tmp_path / "config")
     config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
     config.update(output_dir="results", crds={"store": "store", "context": None, "cache": "crds_cache"})
+    config.pop("calibrations", None)
     config["observations"] = [
         {
             "name": "field",

@@ -37,6 +37,10 @@ class Product:
     def science(self):
         return tuple(member.path for member in self.members if member.exptype == "science")
 
+    @property
+    def background(self):
+        return tuple(member.path for member in self.members if member.exptype == "background")
+
 
 def is_association(candidate):
     """True for a path ending in ``.json``: the inputs that go through ``load_association``."""

@@ -20,6 +20,11 @@ class DarkCurrentStep(ReferenceCorrectionStep):
     reference_file_types = ["dark"]
     reference_model_class = DarkModel
 
+    def skip_reason(self, model):
+        if model.meta.cal_step.background == "COMPLETE":
+            return "background exposures were subtracted, and with them the same dark current"
+        return None
+
     def apply(self, model, dark):
         window = self.reference_window
         rate, rate_err = dark_rate(

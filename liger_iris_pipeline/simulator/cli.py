@@ -1,7 +1,8 @@
 """``liger-iris-simulate``: write a simulated observation (raw frames, references, truth) and print the paths.
 
     liger-iris-simulate --output-dir demo/ [--instrument IRIS] [--size 512] [--seed 1] [--n-exposures 1] ...
-        [--subarray NAME,XSTART,YSTART,XSIZE,YSIZE ...]
+        [--subarray NAME,XSTART,YSTART,XSIZE,YSIZE ...] [--n-sky N] [--n-darks N] [--n-flats N]
+        [--flat-type dome|twilight] [--flat-rate DN/s]
 """
 
 import argparse
@@ -72,6 +73,12 @@ def build_parser():
     parser.add_argument("--pa", type=float, default=0.0, help="position angle of detector +Y, east of north [deg]")
     parser.add_argument("--gain", type=_positive(float), default=2.0, help="e-/DN")
     parser.add_argument("--read-noise", type=_non_negative(float), default=3.0, help="DN")
+    parser.add_argument("--n-sky", type=_non_negative(int), default=0, help="background (sky) exposures")
+    parser.add_argument("--sky-stars", type=_non_negative(int), help="stars in the sky field (default: --n-stars)")
+    parser.add_argument("--n-darks", type=_non_negative(int), default=0, help="dark exposures")
+    parser.add_argument("--n-flats", type=_non_negative(int), default=0, help="flat exposures")
+    parser.add_argument("--flat-type", choices=("dome", "twilight"), default="dome")
+    parser.add_argument("--flat-rate", type=_positive(float), default=2000.0, help="flat illumination, DN/s")
     parser.add_argument(
         "--subarray", dest="subarrays", type=_subarray, action="append", default=[],
         metavar="NAME,XSTART,YSTART,XSIZE,YSIZE",

@@ -45,12 +45,11 @@ class Detector:
     dark_dq: np.ndarray  # HOT and WARM flags, as the dark reference carries them
 
 
-def bad_pixel_indices(rng, n_pixels):
-    """Distinct flat indices of dead, low-QE, hot and warm pixels, keyed by kind."""
-    counts = {
-        kind: max(MIN_BAD_PIXELS, round(per_megapixel * n_pixels / 1e6))
-        for kind, per_megapixel in BAD_PIXELS_PER_MEGAPIXEL.items()
-    }
+def bad_pixel_indices(rng, n_pixels, per_megapixel=None):
+    """Distinct flat indices of dead, low-QE, hot and warm pixels, keyed by kind; ``per_megapixel`` overrides
+    the densities of ``BAD_PIXELS_PER_MEGAPIXEL`` by kind."""
+    densities = {**BAD_PIXELS_PER_MEGAPIXEL, **(per_megapixel or {})}
+    counts = {kind: max(MIN_BAD_PIXELS, round(density * n_pixels / 1e6)) for kind, density in densities.items()}
     chosen = rng.choice(n_pixels, sum(counts.values()), replace=False)
     bounds = np.cumsum([0, *counts.values()])
     return {kind: chosen[start:stop] for kind, start, stop in zip(counts, bounds[:-1], bounds[1:])}
@@ -78,10 +77,10 @@ def log_uniform(rng, value_range, size):
     return np.exp(rng.uniform(low, high, size))
 
 
-def make_detector(rng, shape):
-    """Draw the true flat, dark rate and bad pixels of a detector of ``shape``."""
+def make_detector(rng, shape, bad_pixels_per_megapixel=None):
+    """Draw the true flat, dark rate and bad pixels of a detector of ``shape`` (densities: ``bad_pixel_indices``)."""
     n_pixels = shape[0] * shape[1]
-    bad = bad_pixel_indices(rng, n_pixels)
+    bad = bad_pixel_indices(rng, n_pixels, bad_pixels_per_megapixel)
 
     flat = large_scale_response(rng, shape)
     flat *= 1.0 + np.float32(0.01) * rng.standard_normal(shape, dtype=np.float32)

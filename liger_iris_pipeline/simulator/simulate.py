@@ -32,6 +32,19 @@ Files written to ``output_dir`` (``<obs>`` = ``{semester}-{program}-{observation
 - ``<obs>_<NAME>_LVL1_{exposure:04d}.fits``, with ``subarrays``: the raw frame of subarray NAME (the
   subarray's name takes the place of the image type SCI, so these never match ``*_SCI_LVL1_*``).
 
+Calibration and background exposures of the same detector (same F, D and bad pixels), same exposure time:
+
+- ``<obs>_SKY_LVL1_{n:04d}.fits`` (``n_sky``, EXP_TYPE SKY): a field ``SKY_OFFSET_ARCSEC`` north of the
+  target with stars of its own, the same sky rate, dithered by up to ``SKY_DITHER_PIXELS`` and taken right
+  after the science exposures; each with its ``_truth.fits`` and ``_catalog.ecsv`` like a science frame.
+- ``<obs>_DARK_LVL1_{n:04d}.fits`` (``n_darks``, EXP_TYPE DARK), starting ``DARKS_BEFORE_SCIENCE`` before
+  the first science exposure: SCI = Poisson(g D t) / (g t) + (r / t) N(0, 1). Truth: ``<obs>_truth_dark.fits``
+  (its DQ holds the true HOT and WARM pixels).
+- ``<obs>_FLAT_LVL1_{n:04d}.fits`` (``n_flats``, dome: EXP_TYPE FLAT, uniform lamp ``flat_rate``) or
+  ``<obs>_TWILIGHT_LVL1_{n:04d}.fits`` (twilight: the sky fading by ``TWILIGHT_FADING`` per exposure), starting
+  ``FLATS_BEFORE_SCIENCE`` before the science: SCI = Poisson(g (F I_n + D) t) / (g t) + (r / t) N(0, 1).
+  Truth: ``<obs>_truth_flat.fits``.
+
 Subarrays: each of ``subarrays`` is a window (NAME, XSTART, YSTART, XSIZE, YSIZE) in 1-based FITS detector
 pixels, inside the detector, overlapping no other, NAME letters and digits (not FULL or SCI, which name the
 full frame). The full frame then carries a SUBARR_MAP (uint16: 0 outside every window, k inside the k-th
@@ -57,11 +70,9 @@ from astropy.time import Time
 from astropy.wcs import WCS
 
 from .. import datamodels
-from ..instruments import IMAGERS, Imager
+from ..instruments import FILE_INSTRUMENT, IMAGERS, Imager
 from . import detector, scene
 
-#: Instrument names as spelled in file names.
-FILE_INSTRUMENT = {"IRIS": "IRIS", "LIGER": "Liger"}
 #: Default PSF width: about lambda / D in Ks on TMT (30 m) and Keck (10 m).
 DEFAULT_FWHM_ARCSEC = {"IRIS": 0.016, "LIGER": 0.050}
 #: Default star density: one star per this many pixels.
@@ -73,6 +84,17 @@ STAR_MARGIN = 10 + int(np.ceil(MAX_DITHER_PIXELS)) + 1
 EXPOSURE_OVERHEAD = 10.0
 REFERENCE_ERROR = {"dark": 0.002, "flat": 0.002}  # DN/s, relative response
 USEAFTER = "2020-01-01T00:00:00"
+#: Offset of the sky (background) field from the target, and the dither between sky exposures.
+SKY_OFFSET_ARCSEC = 60.0
+SKY_DITHER_PIXELS = 25.0
+#: Dark and flat exposures start this long before the first science exposure [s].
+DARKS_BEFORE_SCIENCE = 4 * 3600.0
+FLATS_BEFORE_SCIENCE = 2 * 3600.0
+#: EXP_TYPE (and image type in file names) of the flat exposures, and the fading of twilight between them.
+FLAT_EXPOSURE_TYPES = {"dome": "FLAT", "twilight": "TWILIGHT"}
+#: Image type in the raw file names, by EXP_TYPE.
+IMAGE_TYPES = {"SCIENCE": "SCI", "SKY": "SKY", "DARK": "DARK", "FLAT": "FLAT", "TWILIGHT": "TWILIGHT"}
+TWILIGHT_FADING = 0.7
 REFERENCE_VERSION = 1
 ORIGIN = "liger_iris_pipeline simulator"
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9]+$")
@@ -122,6 +144,12 @@ class SimulatedObservation:
     true_dark: Path
     #: Per exposure, the raw frames of its subarrays in the order they were given (empty without subarrays).
     subarrays: tuple[tuple[Path, ...], ...]
+    #: Background (sky) exposures of an empty field nearby, taken after the science exposures, and their truth.
+    sky: tuple[Path, ...] = ()
+    sky_truth: tuple[Path, ...] = ()
+    #: Dark and flat (dome or twilight) exposures, taken before the science exposures.
+    darks: tuple[Path, ...] = ()
+    flats: tuple[Path, ...] = ()
 
     def all_paths(self):
         """Every written path: per exposure raw, catalogue, truth, subarray frames; then references and truth."""
@@ -130,7 +158,8 @@ class SimulatedObservation:
             for raw, catalog, truth, subarrays in zip(self.raw, self.catalogs, self.truth, self.subarrays)
             for path in (raw, catalog, truth, *subarrays)
         ]
-        return [*per_exposure, self.mask, self.dark, self.flat, self.true_flat, self.true_dark]
+        calibration = [*self.sky, *self.sky_truth, *self.darks, *self.flats]
+        return [*per_exposure, self.mask, self.dark, self.flat, self.true_flat, self.true_dark, *calibration]
 
 
 @dataclass(frozen=True)
@@ -174,13 +203,23 @@ def simulate_observation(
     gain=2.0,
     read_noise=3.0,
     subarrays=(),
+    n_sky=0,
+    sky_stars=None,
+    n_darks=0,
+    n_flats=0,
+    flat_type="dome",
+    flat_rate=2000.0,
+    bad_pixels_per_megapixel=None,
 ):
     """Write ``n_exposures`` raw frames of a random star field, their references and truth to ``output_dir``.
 
     ``size`` (pixels per side) defaults to the full detector; ``n_stars`` to one star per 64 x 64 pixels;
     ``fwhm_arcsec`` to the diffraction limit in Ks (IRIS 0.016", LIGER 0.050"). Fluxes (DN/s) follow
     dN/dF ~ F**-flux_power_index within ``flux_range``. ``subarrays``: windows (name, xstart, ystart, xsize,
-    ysize), each also written as a raw frame of its own (module docstring). Raises ValueError for a bad parameter.
+    ysize), each also written as a raw frame of its own (module docstring). ``n_sky``, ``n_darks``, ``n_flats``:
+    background (sky), dark and flat exposures of the same detector (module docstring); ``flat_type`` dome or
+    twilight, ``flat_rate`` the illumination of the first flat [DN/s]. ``bad_pixels_per_megapixel`` overrides
+    the detector's bad-pixel densities by kind (dead, low_qe, hot, warm). Raises ValueError for a bad parameter.
     Returns a SimulatedObservation of the written paths.
     """
     instrument = str(instrument).upper()
@@ -196,6 +235,13 @@ def simulate_observation(
         if not _IDENTIFIER.match(str(value)):
             raise ValueError(f"{name} must be letters and digits only, got {value!r}")
     subarrays = _check_subarrays(subarrays, size)
+    if flat_type not in FLAT_EXPOSURE_TYPES:
+        raise ValueError(f"flat_type must be one of {', '.join(FLAT_EXPOSURE_TYPES)}, got {flat_type!r}")
+    for name, value in (("n_sky", n_sky), ("sky_stars", sky_stars or 0), ("n_darks", n_darks), ("n_flats", n_flats)):
+        if not (int(value) == value and value >= 0):
+            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    if not flat_rate > 0:
+        raise ValueError(f"flat_rate must be > 0, got {flat_rate!r}")
     ra, dec = float(pointing[0]) % 360.0, float(pointing[1])
     if not -90.0 < dec < 90.0:
         raise ValueError(f"pointing declination must be within (-90, 90) deg, got {dec}")
@@ -219,8 +265,12 @@ def simulate_observation(
     output_dir.mkdir(parents=True, exist_ok=True)
     prefix = f"{semester}-{program}-{observation}_{FILE_INSTRUMENT[instrument]}_{imager.detector}"
 
-    detector_stream, scene_stream, reference_stream, noise_stream = np.random.SeedSequence(seed).spawn(4)
-    true_detector = detector.make_detector(np.random.default_rng(detector_stream), setup.shape)
+    streams = np.random.SeedSequence(seed).spawn(7)
+    detector_stream, scene_stream, reference_stream, noise_stream, sky_stream, dark_stream, flat_stream = streams
+    true_detector = detector.make_detector(
+        np.random.default_rng(detector_stream), setup.shape, bad_pixels_per_megapixel
+    )
+    cadence = (exposure_time + EXPOSURE_OVERHEAD) * u.s
     scene_rng = np.random.default_rng(scene_stream)
     x, y = scene.random_positions(scene_rng, n_stars, setup.shape, STAR_MARGIN)
     flux = scene.power_law_fluxes(scene_rng, n_stars, flux_range, flux_power_index)
@@ -228,22 +278,24 @@ def simulate_observation(
     star_ra, star_dec = nominal_wcs.all_pix2world(x, y, 0)
     dithers = np.vstack([[0.0, 0.0], scene_rng.uniform(-MAX_DITHER_PIXELS, MAX_DITHER_PIXELS, (n_exposures - 1, 2))])
 
-    written = []
-    for index, (dither, stream) in enumerate(zip(dithers, noise_stream.spawn(n_exposures))):
-        centre = (size - 1) / 2.0 + dither
-        exposure_pointing = tuple(float(value) for value in nominal_wcs.all_pix2world(centre[0], centre[1], 0))
-        exposure_start = start + index * (exposure_time + EXPOSURE_OVERHEAD) * u.s
-        stars = Table({"id": np.arange(1, n_stars + 1), "ra": star_ra, "dec": star_dec, "flux": flux})
-        number = index + 1
-        raw_path = output_dir / _raw_name(prefix, "SCI", number)
-        subarray_paths = tuple(output_dir / _raw_name(prefix, subarray.name, number) for subarray in subarrays)
-        written.append(
-            _write_exposure(
-                raw_path, subarray_paths, setup, true_detector, stars, number, exposure_start, exposure_pointing,
-                np.random.default_rng(stream),
-            )
-        )
+    written = _observe_field(
+        output_dir, prefix, "SCIENCE", setup, true_detector, nominal_wcs, (star_ra, star_dec, flux), dithers,
+        [start + index * cadence for index in range(n_exposures)], noise_stream.spawn(n_exposures), subarrays,
+    )
     raw_paths, catalog_paths, truth_paths, subarray_paths = zip(*written)
+    sky = _observe_sky(
+        output_dir, prefix, setup, true_detector, n_sky, start + n_exposures * cadence, cadence,
+        (n_stars if sky_stars is None else int(sky_stars), flux_range, flux_power_index), sky_stream,
+    )
+    darks = _write_calibration_exposures(
+        output_dir, prefix, "DARK", setup, true_detector, [0.0] * n_darks, start - DARKS_BEFORE_SCIENCE * u.s,
+        cadence, dark_stream,
+    )
+    levels = flat_rate * (TWILIGHT_FADING ** np.arange(n_flats) if flat_type == "twilight" else np.ones(n_flats))
+    flats = _write_calibration_exposures(
+        output_dir, prefix, FLAT_EXPOSURE_TYPES[flat_type], setup, true_detector, levels,
+        start - FLATS_BEFORE_SCIENCE * u.s, cadence, flat_stream,
+    )
 
     references = _write_references(output_dir, setup, true_detector, np.random.default_rng(reference_stream))
     true_flat = datamodels.FlatModel(data=true_detector.flat, err=np.zeros(setup.shape, np.float32))
@@ -260,6 +312,10 @@ def simulate_observation(
         true_flat=_save(true_flat, output_dir / f"{prefix}_truth_flat.fits"),
         true_dark=_save(true_dark, output_dir / f"{prefix}_truth_dark.fits"),
         subarrays=subarray_paths,
+        sky=tuple(path for path, _, _, _ in sky),
+        sky_truth=tuple(truth for _, _, truth, _ in sky),
+        darks=darks,
+        flats=flats,
     )
 
 
@@ -268,7 +324,62 @@ def _raw_name(prefix, image_type, number):
     return f"{prefix}_{image_type}_LVL1_{number:04d}.fits"
 
 
-def _write_exposure(raw_path, subarray_paths, setup, true_detector, stars, number, start, pointing, rng):
+def _observe_field(output_dir, prefix, exposure_type, setup, true_detector, field_wcs, stars, dithers, starts, streams, subarrays):
+    """Write one exposure of the field of ``field_wcs`` per dither (pixels from its centre), start time and
+    noise stream; ``stars`` = (ra, dec, flux). Returns ``_write_exposure``'s paths for each exposure."""
+    ra, dec, flux = stars
+    written = []
+    for number, (dither, start, stream) in enumerate(zip(dithers, starts, streams), start=1):
+        centre = (setup.shape[0] - 1) / 2.0 + dither
+        pointing = tuple(float(value) for value in field_wcs.all_pix2world(centre[0], centre[1], 0))
+        table = Table({"id": np.arange(1, len(flux) + 1), "ra": ra, "dec": dec, "flux": flux})
+        raw_path = output_dir / _raw_name(prefix, IMAGE_TYPES[exposure_type], number)
+        subarray_paths = tuple(output_dir / _raw_name(prefix, subarray.name, number) for subarray in subarrays)
+        written.append(
+            _write_exposure(
+                raw_path, subarray_paths, setup, true_detector, table, number, start, pointing,
+                np.random.default_rng(stream), exposure_type,
+            )
+        )
+    return written
+
+
+def _observe_sky(output_dir, prefix, setup, true_detector, n_sky, first_start, cadence, stars, stream):
+    """Write ``n_sky`` exposures of a field ``SKY_OFFSET_ARCSEC`` north of the target, with stars of its own
+    (``stars`` = (number, flux range, power index)), dithered by up to ``SKY_DITHER_PIXELS``."""
+    if not n_sky:
+        return []
+    n_stars, flux_range, flux_power_index = stars
+    field_stream, *noise_streams = stream.spawn(n_sky + 1)
+    rng = np.random.default_rng(field_stream)
+    target = (setup.target[0], setup.target[1] + SKY_OFFSET_ARCSEC / 3600.0)
+    sky_wcs = tan_wcs(target, setup.pa_deg, setup.imager.pixel_scale, setup.shape)
+    x, y = scene.random_positions(rng, n_stars, setup.shape, STAR_MARGIN)
+    flux = scene.power_law_fluxes(rng, n_stars, flux_range, flux_power_index)
+    ra, dec = sky_wcs.all_pix2world(x, y, 0)
+    dithers = rng.uniform(-SKY_DITHER_PIXELS, SKY_DITHER_PIXELS, (n_sky, 2))
+    starts = [first_start + index * cadence for index in range(n_sky)]
+    return _observe_field(
+        output_dir, prefix, "SKY", setup, true_detector, sky_wcs, (ra, dec, flux), dithers, starts, noise_streams, ()
+    )
+
+
+def _write_calibration_exposures(output_dir, prefix, exposure_type, setup, true_detector, levels, first_start, cadence, stream):
+    """Write one exposure of the uniform illumination ``level`` (DN/s, 0 for a dark) per level:
+    SCI = Poisson(g (F level + D) t) / (g t) + read noise. Returns their paths."""
+    paths = []
+    for number, (level, noise) in enumerate(zip(levels, stream.spawn(len(levels))), start=1):
+        rate = true_detector.flat * np.float32(level)
+        rate += true_detector.dark
+        raw = detector.add_noise(np.random.default_rng(noise), rate, setup.exposure_time, setup.gain, setup.read_noise)
+        err = detector.rate_error(raw, setup.exposure_time, setup.gain, setup.read_noise)
+        start = first_start + (number - 1) * cadence
+        model = _exposure_model(raw, err, setup, number, start, setup.target, exposure_type)
+        paths.append(_save(model, output_dir / _raw_name(prefix, IMAGE_TYPES[exposure_type], number)))
+    return tuple(paths)
+
+
+def _write_exposure(raw_path, subarray_paths, setup, true_detector, stars, number, start, pointing, rng, exposure_type="SCIENCE"):
     """Render, add noise to and write one exposure: raw frame, its subarray frames, truth and catalogue.
 
     ``stars`` holds id, ra, dec and flux; the exposure's x/y are added from its WCS. Returns the raw,
@@ -283,19 +394,20 @@ def _write_exposure(raw_path, subarray_paths, setup, true_detector, stars, numbe
     del rate
     err = detector.rate_error(raw, setup.exposure_time, setup.gain, setup.read_noise)
 
-    frame = _exposure_model(raw, err, setup, number, start, pointing)
+    frame = _exposure_model(raw, err, setup, number, start, pointing, exposure_type)
     if setup.subarrays:
         ny, nx = setup.shape
         frame.subarr_map = _subarray_map(setup.shape, setup.subarrays)
         _describe_window(frame, Subarray(FULL_FRAME, 1, 1, nx, ny), 0, setup.shape)
     for subarray_id, (subarray, path) in enumerate(zip(setup.subarrays, subarray_paths), start=1):
         window = subarray.window
-        window_frame = _exposure_model(raw[window].copy(), err[window].copy(), setup, number, start, pointing)
+        window_frame = _exposure_model(raw[window].copy(), err[window].copy(), setup, number, start, pointing, exposure_type)
         window_frame.dq = frame.dq[window].copy()
         _describe_window(window_frame, subarray, subarray_id, setup.shape)
         _save(window_frame, path)
     _save(frame, raw_path)
-    truth_path = _save(_exposure_model(truth, None, setup, number, start, pointing), _beside(raw_path, "_truth.fits"))
+    truth_model = _exposure_model(truth, None, setup, number, start, pointing, exposure_type)
+    truth_path = _save(truth_model, _beside(raw_path, "_truth.fits"))
     stars.meta = {
         "instrument": setup.imager.instrument,
         "exposure": number,
@@ -440,7 +552,7 @@ def _save(model, path):
     return Path(path)
 
 
-def _exposure_model(data, err, setup, number, start, pointing):
+def _exposure_model(data, err, setup, number, start, pointing, exposure_type="SCIENCE"):
     """An ImagerModel of one exposure with the metadata of a raw frame (BUNIT DN/s, no WCS)."""
     model = datamodels.ImagerModel(data=data) if err is None else datamodels.ImagerModel(data=data, err=err)
     meta = model.meta
@@ -448,7 +560,7 @@ def _exposure_model(data, err, setup, number, start, pointing):
     meta.instrument.filter = setup.filter_name
     meta.instrument.mode = "IMG"
     meta.instrument.pixel_scale = setup.imager.pixel_scale
-    meta.exposure.type = "SCIENCE"
+    meta.exposure.type = exposure_type
     meta.exposure.readmode = "ROP"
     meta.exposure.exposure_time = setup.exposure_time
     meta.exposure.start_time = float(start.mjd)

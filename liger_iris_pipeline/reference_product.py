@@ -1,0 +1,136 @@
+"""What the steps that make reference files from exposures share: reading the members, checking that they
+belong together, and describing the product so that the reference store and CRDS accept it."""
+
+import numpy as np
+import logging
+from pathlib import Path
+
+from astropy.io import fits
+
+from . import __version__
+from .base_step import LigerIrisStep, StepInputError
+from .instruments import FILE_INSTRUMENT
+
+
+log = logging.getLogger(__name__)
+
+
+def start_time(date, time):
+    """``YYYY-MM-DDThh:mm:ss`` of a DATE-OBS and TIME-OBS (fractions of a second dropped): a USEAFTER."""
+    return f"{date}T{time[:8]}"
+
+
+def exposure_start(model):
+    return start_time(model.meta.observation.date, model.meta.observation.time)
+
+
+def reference_name(instrument, detector, reftype, useafter, version=1):
+    """The design's reference file name, ``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``."""
+    stamp = useafter.replace("-", "").replace(":", "")[:15]
+    return f"{FILE_INSTRUMENT[instrument]}_{detector}_{reftype.upper()}_{stamp}_{version}.fits"
+
+
+def reference_file_name(model, version=1):
+    """The file name of the reference ``model``."""
+    meta = model.meta
+    return reference_name(meta.instrument.name, meta.instrument.detector, meta.reftype, meta.useafter, version)
+
+
+def reference_name_of_exposures(paths, reftype, version=1):
+    """The file name the reference made from the exposures at ``paths`` gets (USEAFTER: the earliest start),
+    read from their headers only, for a workflow that must name products before making them."""
+    headers = [fits.getheader(path) for path in paths]
+    useafter = min(start_time(header["DATE-OBS"], header["TIME-OBS"]) for header in headers)
+    return reference_name(headers[0]["INSTRUME"], headers[0]["DETECTOR"], reftype, useafter, version)
+
+
+class NamesReferenceOutput:
+    """For steps and pipelines whose output is a reference: saved as ``reference_file_name`` (version 1) in
+    the output directory unless an output file is given."""
+
+    makes_reference = True
+
+    def save_model(self, model, *args, **kwargs):
+        if kwargs.get("output_file") or self.output_file or getattr(model, "reftype", None) is None:
+            return super().save_model(model, *args, **kwargs)
+        path = Path(self.output_dir or ".") / reference_file_name(model)
+        model.save(path)
+        log.info("Saved reference in %s", path)
+        return str(path)
+
+
+class ReferenceProductStep(NamesReferenceOutput, LigerIrisStep):
+    """Base of the steps that combine the exposures of an association (or a list) into one reference.
+
+    Subclasses say which metadata the members must share (``shared_meta``) and build the product.
+    """
+
+    combines_members = True
+    #: Metadata paths (below ``meta``) every member must have equal to the first one's.
+    shared_meta = ("instrument.name", "instrument.detector", "subarray.name")
+    #: The BUNIT the members must be in.
+    member_unit = "DN/s"
+
+    def open_members(self, frames):
+        """The member models, checked to come from one detector setup and to share their shape and unit."""
+        if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
+            raise StepInputError(f"{frames}: {self.class_alias} takes an association (or a list) of exposures")
+        models = [self.open_input(frame) for frame in frames]
+        if not models:
+            raise StepInputError(f"{self.class_alias}: no exposures to combine")
+        first = models[0]
+        for model in models:
+            name = model.meta.filename
+            if model.meta.bunit_data not in (self.member_unit, None):
+                raise StepInputError(f"{name}: BUNIT {model.meta.bunit_data!r}, expected {self.member_unit}")
+            if model.data.shape != first.data.shape:
+                raise StepInputError(f"{name}: shape {model.data.shape} differs from {first.meta.filename} {first.data.shape}")
+            for path in self.shared_meta:
+                ours, theirs = _meta_value(model, path), _meta_value(first, path)
+                if ours != theirs:
+                    keyword = model.fits_keyword(f"meta.{path}") or path
+                    raise StepInputError(f"{name}: {keyword} {ours!r} differs from {first.meta.filename} {theirs!r}")
+        return models
+
+    def describe_product(self, product, members, description):
+        """Fill ``product``'s reference metadata from its ``members``: USEAFTER is the earliest exposure's
+        start, PEDIGREE the span of the exposures' dates, and a HISTORY line names every member."""
+        first = members[0]
+        meta = product.meta
+        meta.telescope = first.meta.telescope
+        for path in ("instrument.name", "instrument.detector", "exposure.readmode"):
+            _set_meta(product, path, _meta_value(first, path))
+        meta.subarray.instance.update(first.meta.subarray.instance)
+        starts = sorted(exposure_start(model) for model in members)
+        meta.useafter = starts[0]
+        meta.pedigree = f"INFLIGHT {starts[0][:10]} {starts[-1][:10]}"
+        meta.description = description
+        meta.author = f"liger_iris_pipeline {__version__}"
+        product.add_history_entry(
+            f"{self.class_alias}: from {len(members)} exposures: "
+            + ", ".join(str(model.meta.filename) for model in members)
+        )
+
+
+def member_arrays(models):
+    """The SCI, ERR and DQ arrays of ``models`` stacked along a new first axis."""
+    return tuple(np.array([getattr(model, name) for model in models]) for name in ("data", "err", "dq"))
+
+
+def _meta_value(model, path):
+    node = model.meta
+    for part in path.split("."):
+        node = getattr(node, part, None)
+        if node is None:
+            return None
+    return node
+
+
+def _set_meta(model, path, value):
+    if value is None:
+        return
+    *parents, leaf = path.split(".")
+    node = model.meta
+    for part in parents:
+        node = getattr(node, part)
+    setattr(node, leaf, value)
