@@ -36,6 +36,8 @@ MEASURED = {
     "assign_wcs": {"IRIS": (859, 2.9), "LIGER": (234, 2.1)},
     "process_imager_l2": {"IRIS": (1077, 3.8), "LIGER": (330, 2.8)},
     "merge_subarrays": {"IRIS": (510, 3.2), "LIGER": (234, 6.5)},
+    # One sky member, /usr/bin/time -v on simulated frames, 2026-11-25, machine loaded (load ~10).
+    "background": {"IRIS": (2496, 16.6), "LIGER": (732, 9.2)},
 }
 # A job asks for 1.5 x the measured peak memory and 20 x the measured time (a busy shared file system is far
 # slower than the local disk measured on), both times the attempt: a job that SLURM kills for running out of
