@@ -31,6 +31,11 @@ Files written to ``output_dir`` (``<obs>`` = ``{semester}-{program}-{observation
 - ``{IRIS|Liger}_{detector}_{MASK|DARK|FLAT}_20200101T000000_1.fits``: the references.
 - ``<obs>_<NAME>_LVL1_{exposure:04d}.fits``, with ``subarrays``: the raw frame of subarray NAME (the
   subarray's name takes the place of the image type SCI, so these never match ``*_SCI_LVL1_*``).
+- With ``ramp`` (a ``ramp.RampReadout``), also the up-the-ramp reads of every exposure (``ramp.py`` has the
+  physics): ``<obs>_SCI_LVL0_{exposure:04d}.fits`` (RampModel, DN, EXPTIME = (NGROUPS - 1) TGROUP),
+  ``<obs>_SCI_LVL0_{exposure:04d}_truth_rate.fits`` (ImagerModel: the true rate F S + D in DN/s, which
+  Detector1 should measure), ``<obs>_SCI_LVL0_{exposure:04d}_cosmic_rays.ecsv`` (integration, x, y, frame,
+  group, dn of every cosmic ray) and the ``{SATURATION|NONLINEARITY|READNOISE|GAIN}`` references.
 
 Subarrays: each of ``subarrays`` is a window (NAME, XSTART, YSTART, XSIZE, YSIZE) in 1-based FITS detector
 pixels, inside the detector, overlapping no other, NAME letters and digits (not FULL or SCI, which name the
@@ -46,7 +51,7 @@ per exposure), so the detector, stars and first exposures do not change with ``n
 
 import numbers
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +63,7 @@ from astropy.wcs import WCS
 
 from .. import datamodels
 from ..instruments import IMAGERS, Imager
-from . import detector, scene
+from . import detector, ramp, scene
 
 #: Instrument names as spelled in file names.
 FILE_INSTRUMENT = {"IRIS": "IRIS", "LIGER": "Liger"}
@@ -122,15 +127,25 @@ class SimulatedObservation:
     true_dark: Path
     #: Per exposure, the raw frames of its subarrays in the order they were given (empty without subarrays).
     subarrays: tuple[tuple[Path, ...], ...]
+    #: With ``ramp``: per exposure its ramp, true rate and cosmic-ray list; the readout references by type.
+    ramps: tuple[Path, ...] = ()
+    true_rates: tuple[Path, ...] = ()
+    cosmic_rays: tuple[Path, ...] = ()
+    ramp_references: dict = field(default_factory=dict)
 
     def all_paths(self):
-        """Every written path: per exposure raw, catalogue, truth, subarray frames; then references and truth."""
+        """Every written path: per exposure raw, catalogue, truth, subarray frames; then references and truth;
+        then the ramps, their truth and the readout references."""
         per_exposure = [
             path
             for raw, catalog, truth, subarrays in zip(self.raw, self.catalogs, self.truth, self.subarrays)
             for path in (raw, catalog, truth, *subarrays)
         ]
-        return [*per_exposure, self.mask, self.dark, self.flat, self.true_flat, self.true_dark]
+        ramp_files = [path for paths in zip(self.ramps, self.true_rates, self.cosmic_rays) for path in paths]
+        return [
+            *per_exposure, self.mask, self.dark, self.flat, self.true_flat, self.true_dark,
+            *ramp_files, *self.ramp_references.values(),
+        ]
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,8 @@ class _Setup:
     target: tuple[float, float]  # nominal pointing (RA, Dec) [deg]
     pa_deg: float
     subarrays: tuple[Subarray, ...]
+    readout: ramp.RampReadout | None = None
+    ramp_detector: ramp.RampDetector | None = None
 
 
 def simulate_observation(
@@ -174,13 +191,15 @@ def simulate_observation(
     gain=2.0,
     read_noise=3.0,
     subarrays=(),
+    readout=None,
 ):
     """Write ``n_exposures`` raw frames of a random star field, their references and truth to ``output_dir``.
 
     ``size`` (pixels per side) defaults to the full detector; ``n_stars`` to one star per 64 x 64 pixels;
     ``fwhm_arcsec`` to the diffraction limit in Ks (IRIS 0.016", LIGER 0.050"). Fluxes (DN/s) follow
     dN/dF ~ F**-flux_power_index within ``flux_range``. ``subarrays``: windows (name, xstart, ystart, xsize,
-    ysize), each also written as a raw frame of its own (module docstring). Raises ValueError for a bad parameter.
+    ysize), each also written as a raw frame of its own (module docstring). ``readout`` (a ``ramp.RampReadout``)
+    also writes each exposure's up-the-ramp reads. Raises ValueError for a bad parameter.
     Returns a SimulatedObservation of the written paths.
     """
     instrument = str(instrument).upper()
@@ -200,6 +219,8 @@ def simulate_observation(
     if not -90.0 < dec < 90.0:
         raise ValueError(f"pointing declination must be within (-90, 90) deg, got {dec}")
     start = Time(date, format="isot", scale="utc")
+    detector_stream, scene_stream, reference_stream, noise_stream, ramp_stream = np.random.SeedSequence(seed).spawn(5)
+    ramp_detector_stream, ramp_noise_stream = ramp_stream.spawn(2)
     setup = _Setup(
         imager=imager,
         shape=(size, size),
@@ -214,12 +235,15 @@ def simulate_observation(
         target=(ra, dec),
         pa_deg=float(pa_deg),
         subarrays=subarrays,
+        readout=readout,
+        ramp_detector=readout and ramp.make_ramp_detector(
+            np.random.default_rng(ramp_detector_stream), (size, size), gain, read_noise
+        ),
     )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     prefix = f"{semester}-{program}-{observation}_{FILE_INSTRUMENT[instrument]}_{imager.detector}"
 
-    detector_stream, scene_stream, reference_stream, noise_stream = np.random.SeedSequence(seed).spawn(4)
     true_detector = detector.make_detector(np.random.default_rng(detector_stream), setup.shape)
     scene_rng = np.random.default_rng(scene_stream)
     x, y = scene.random_positions(scene_rng, n_stars, setup.shape, STAR_MARGIN)
@@ -229,6 +253,7 @@ def simulate_observation(
     dithers = np.vstack([[0.0, 0.0], scene_rng.uniform(-MAX_DITHER_PIXELS, MAX_DITHER_PIXELS, (n_exposures - 1, 2))])
 
     written = []
+    ramp_streams = ramp_noise_stream.spawn(n_exposures)
     for index, (dither, stream) in enumerate(zip(dithers, noise_stream.spawn(n_exposures))):
         centre = (size - 1) / 2.0 + dither
         exposure_pointing = tuple(float(value) for value in nominal_wcs.all_pix2world(centre[0], centre[1], 0))
@@ -240,10 +265,10 @@ def simulate_observation(
         written.append(
             _write_exposure(
                 raw_path, subarray_paths, setup, true_detector, stars, number, exposure_start, exposure_pointing,
-                np.random.default_rng(stream),
+                np.random.default_rng(stream), np.random.default_rng(ramp_streams[index]),
             )
         )
-    raw_paths, catalog_paths, truth_paths, subarray_paths = zip(*written)
+    raw_paths, catalog_paths, truth_paths, subarray_paths, ramp_paths = zip(*written)
 
     references = _write_references(output_dir, setup, true_detector, np.random.default_rng(reference_stream))
     true_flat = datamodels.FlatModel(data=true_detector.flat, err=np.zeros(setup.shape, np.float32))
@@ -260,7 +285,34 @@ def simulate_observation(
         true_flat=_save(true_flat, output_dir / f"{prefix}_truth_flat.fits"),
         true_dark=_save(true_dark, output_dir / f"{prefix}_truth_dark.fits"),
         subarrays=subarray_paths,
+        **_ramp_outputs(output_dir, setup, ramp_paths),
     )
+
+
+def _ramp_outputs(output_dir, setup, ramp_paths):
+    """The SimulatedObservation fields of the ramps: their paths and the readout references (written here)."""
+    if setup.readout is None:
+        return {}
+    ramps, true_rates, cosmic_rays = zip(*ramp_paths)
+    truth = setup.ramp_detector
+    references = {
+        "saturation": (datamodels.SaturationModel(data=truth.saturation), "Simulated saturation level [DN]"),
+        "nonlinearity": (
+            datamodels.NonlinearityModel(coeffs=truth.nonlinearity_coefficients()),
+            "Simulated nonlinearity: series inverse of M = L (1 - b L)",
+        ),
+        "readnoise": (
+            datamodels.ReadnoiseModel(data=(np.sqrt(2.0) * truth.read_noise).astype(np.float32)),
+            "Simulated CDS read noise [DN]",
+        ),
+        "gain": (datamodels.GainModel(data=truth.gain), "Simulated gain [e-/DN]"),
+    }
+    return {
+        "ramps": ramps,
+        "true_rates": true_rates,
+        "cosmic_rays": cosmic_rays,
+        "ramp_references": _save_references(output_dir, setup, references),
+    }
 
 
 def _raw_name(prefix, image_type, number):
@@ -268,11 +320,12 @@ def _raw_name(prefix, image_type, number):
     return f"{prefix}_{image_type}_LVL1_{number:04d}.fits"
 
 
-def _write_exposure(raw_path, subarray_paths, setup, true_detector, stars, number, start, pointing, rng):
-    """Render, add noise to and write one exposure: raw frame, its subarray frames, truth and catalogue.
+def _write_exposure(raw_path, subarray_paths, setup, true_detector, stars, number, start, pointing, rng, ramp_rng):
+    """Render, add noise to and write one exposure: raw frame, its subarray frames, truth and catalogue,
+    and with ``setup.readout`` its ramp (``ramp_rng``).
 
     ``stars`` holds id, ra, dec and flux; the exposure's x/y are added from its WCS. Returns the raw,
-    catalogue and truth paths and ``subarray_paths``.
+    catalogue and truth paths, ``subarray_paths`` and the ramp, true-rate and cosmic-ray paths (or None).
     """
     exposure_wcs = tan_wcs(pointing, setup.pa_deg, setup.imager.pixel_scale, setup.shape)
     stars["x"], stars["y"] = exposure_wcs.all_world2pix(stars["ra"], stars["dec"], 0)
@@ -280,6 +333,7 @@ def _write_exposure(raw_path, subarray_paths, setup, true_detector, stars, numbe
     rate = true_detector.flat * truth
     rate += true_detector.dark
     raw = detector.add_noise(rng, rate, setup.exposure_time, setup.gain, setup.read_noise)
+    ramp_paths = setup.readout and _write_ramp(raw_path, setup, rate, number, start, pointing, ramp_rng)
     del rate
     err = detector.rate_error(raw, setup.exposure_time, setup.gain, setup.read_noise)
 
@@ -312,7 +366,28 @@ def _write_exposure(raw_path, subarray_paths, setup, true_detector, stars, numbe
     }
     catalog_path = _beside(raw_path, "_catalog.ecsv")
     stars[["id", "ra", "dec", "x", "y", "flux"]].write(catalog_path, format="ascii.ecsv", overwrite=True)
-    return raw_path, catalog_path, truth_path, subarray_paths
+    return raw_path, catalog_path, truth_path, subarray_paths, ramp_paths
+
+
+def _write_ramp(raw_path, setup, rate, number, start, pointing, rng):
+    """Write the ramp of one exposure (the LVL1 frame's name with LVL0), its true rate and its cosmic rays."""
+    readout = setup.readout
+    groups, cosmic_rays = ramp.simulate_ramp(rng, rate, readout, setup.ramp_detector)
+    model = datamodels.RampModel(data=groups)
+    _describe_exposure(model, setup, number, start, pointing)
+    exposure = model.meta.exposure
+    exposure.readmode = readout.readmode
+    exposure.exposure_time = readout.integration_time
+    exposure.nints, exposure.ngroups, exposure.nframes = readout.nints, readout.ngroups, readout.nframes
+    exposure.groupgap, exposure.frame_time, exposure.group_time = readout.groupgap, readout.frame_time, readout.group_time
+    model.meta.bunit_data = "DN"
+    ramp_path = _save(model, raw_path.with_name(raw_path.name.replace("_LVL1_", "_LVL0_")))
+    true_rate = _exposure_model(rate, np.zeros_like(rate), setup, number, start, pointing)
+    true_rate.meta.exposure.exposure_time = readout.integration_time
+    true_rate_path = _save(true_rate, _beside(ramp_path, "_truth_rate.fits"))
+    cosmic_ray_path = _beside(ramp_path, "_cosmic_rays.ecsv")
+    Table(cosmic_rays).write(cosmic_ray_path, format="ascii.ecsv", overwrite=True)
+    return ramp_path, true_rate_path, cosmic_ray_path
 
 
 def _subarray_map(shape, subarrays):
@@ -346,6 +421,11 @@ def _write_references(output_dir, setup, true_detector, rng):
             f"Simulated flat: truth + N(0, {flat_error}); dead = 0",
         ),
     }
+    return _save_references(output_dir, setup, references)
+
+
+def _save_references(output_dir, setup, references):
+    """Save each (model, description) of ``references`` (by reftype) under its reference file name."""
     instrument = FILE_INSTRUMENT[setup.imager.instrument]
     useafter_stamp = USEAFTER.replace("-", "").replace(":", "")
     paths = {}
@@ -443,13 +523,21 @@ def _save(model, path):
 def _exposure_model(data, err, setup, number, start, pointing):
     """An ImagerModel of one exposure with the metadata of a raw frame (BUNIT DN/s, no WCS)."""
     model = datamodels.ImagerModel(data=data) if err is None else datamodels.ImagerModel(data=data, err=err)
+    _describe_exposure(model, setup, number, start, pointing)
+    model.meta.exposure.readmode = "ROP"
+    model.meta.bunit_data = "DN/s"
+    model.meta.bunit_err = "DN/s"
+    return model
+
+
+def _describe_exposure(model, setup, number, start, pointing):
+    """The metadata every frame and ramp of an exposure shares (instrument, timing, pointing, target)."""
     meta = model.meta
     _describe_detector(model, setup)
     meta.instrument.filter = setup.filter_name
     meta.instrument.mode = "IMG"
     meta.instrument.pixel_scale = setup.imager.pixel_scale
     meta.exposure.type = "SCIENCE"
-    meta.exposure.readmode = "ROP"
     meta.exposure.exposure_time = setup.exposure_time
     meta.exposure.start_time = float(start.mjd)
     meta.exposure.number = number
@@ -461,9 +549,6 @@ def _exposure_model(data, err, setup, number, start, pointing):
     meta.target.ra, meta.target.dec = setup.target
     meta.pointing.ra, meta.pointing.dec = pointing
     meta.pointing.pa = setup.pa_deg
-    meta.bunit_data = "DN/s"
-    meta.bunit_err = "DN/s"
-    return model
 
 
 def _describe_window(model, subarray, subarray_id, detector_shape):
