@@ -14,6 +14,11 @@ from .flat_field.flat_field_step import FlatFieldStep  # noqa: E402
 from .pipeline.process_imager_l2 import ProcessImagerL2Pipeline  # noqa: E402
 from .subarray.merge_subarrays_step import MergeSubarraysStep  # noqa: E402
 from .subarray.parse_subarray_map_step import ParseSubarrayMapStep  # noqa: E402
+from .saturation.saturation_step import SaturationStep  # noqa: E402
+from .nonlinearity.nonlinearity_step import NonlinearityStep  # noqa: E402
+from .jump.jump_step import JumpStep  # noqa: E402
+from .ramp_fitting.ramp_fit_step import RampFitStep  # noqa: E402
+from .pipeline.detector1 import Detector1Pipeline  # noqa: E402
 
 __all__ = [
     "AssignWcsStep",
@@ -23,5 +28,10 @@ __all__ = [
     "MergeSubarraysStep",
     "ParseSubarrayMapStep",
     "ProcessImagerL2Pipeline",
+    "SaturationStep",
+    "NonlinearityStep",
+    "JumpStep",
+    "RampFitStep",
+    "Detector1Pipeline",
     "__version__",
 ]

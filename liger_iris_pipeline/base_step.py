@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 liger_iris_crds_hook.install()  # crds must know the ligeriri observatory before any step asks it
 
 #: Suffixes of the data levels (design.md); a step replaces one of these rather than stacking them.
-KNOWN_SUFFIXES = ("raw", "ramp", "submap", "dqinit", "dark", "flat", "assignwcs", "cal", "merged")
+KNOWN_SUFFIXES = (
+    "raw", "ramp", "saturation", "nonlinearity", "jump", "submap", "dqinit", "dark", "flat", "assignwcs", "cal", "merged"
+)
 _SUFFIX_PATTERN = re.compile(rf"_({'|'.join(KNOWN_SUFFIXES)})$")
 
 
@@ -136,19 +138,22 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
         return reference
 
     def reference_window(self, model, reference, array):
-        """``array`` of ``reference`` cut to the detector window of ``model``; an error if it cannot be."""
-        shape = model.data.shape
-        if array.shape == shape:
+        """``array`` of ``reference`` cut to the detector window of ``model``; an error if it cannot be.
+
+        Both are cut on their last two axes (the image), so ramps and per-pixel coefficient cubes cut too.
+        """
+        shape = model.data.shape[-2:]
+        if array.shape[-2:] == shape:
             return array
         sub = model.meta.subarray
         if sub.name not in (None, "FULL") and None not in (sub.xstart, sub.ystart):
             y0, x0 = sub.ystart - 1, sub.xstart - 1
-            if y0 >= 0 and x0 >= 0 and y0 + shape[0] <= array.shape[0] and x0 + shape[1] <= array.shape[1]:
-                return array[y0 : y0 + shape[0], x0 : x0 + shape[1]]
+            if y0 >= 0 and x0 >= 0 and y0 + shape[0] <= array.shape[-2] and x0 + shape[1] <= array.shape[-1]:
+                return array[..., y0 : y0 + shape[0], x0 : x0 + shape[1]]
             raise StepInputError(
                 f"{reference.meta.filename}: window x {sub.xstart}..{sub.xstart + shape[1] - 1}, "
                 f"y {sub.ystart}..{sub.ystart + shape[0] - 1} of {model.meta.filename} falls outside "
-                f"the reference's {array.shape[1]} x {array.shape[0]} pixels"
+                f"the reference's {array.shape[-1]} x {array.shape[-2]} pixels"
             )
         raise StepInputError(
             f"{reference.meta.filename}: reference shape {array.shape} does not match "
@@ -191,6 +196,29 @@ class ReferenceCorrectionStep(LigerIrisStep):
     def apply(self, model, reference):
         """Correct ``model`` in place with the opened ``reference``."""
         raise NotImplementedError
+
+
+class RampStep(LigerIrisStep):
+    """Base of the steps that work on up-the-ramp reads (RampModel)."""
+
+    def open_input(self, input_data):
+        """The RampModel to work on (see ``LigerIrisStepMixin.open_input``); an error naming the file if the
+        input is not a ramp."""
+        model = super().open_input(input_data)
+        if not isinstance(model, datamodels.RampModel):
+            raise StepInputError(f"{model.meta.filename}: {self.class_alias} needs a ramp (RampModel), got {type(model).__name__}")
+        return model
+
+    def readout_maps(self, model):
+        """The gain (e-/DN) and CDS read noise (DN) maps for ``model``'s window, or None if either is N/A."""
+        maps = []
+        for reftype, model_class in (("gain", datamodels.GainModel), ("readnoise", datamodels.ReadnoiseModel)):
+            reference = self.reference_model(model, reftype, model_class)
+            if reference is None:
+                return None
+            with reference:
+                maps.append(self.reference_window(model, reference, reference.data).copy())
+        return maps
 
 
 class LigerIrisPipeline(LigerIrisStepMixin, Pipeline):

@@ -11,6 +11,11 @@ _CONFIGS = {
     "parse_subarray_map": _PACKAGE / "subarray" / "parse_subarray_map.cfg",
     "merge_subarrays": _PACKAGE / "subarray" / "merge_subarrays.cfg",
     "process_imager_l2": _PACKAGE / "pipeline" / "process_imager_l2.cfg",
+    "saturation": _PACKAGE / "saturation" / "saturation.cfg",
+    "nonlinearity": _PACKAGE / "nonlinearity" / "nonlinearity.cfg",
+    "jump": _PACKAGE / "jump" / "jump.cfg",
+    "ramp_fit": _PACKAGE / "ramp_fitting" / "ramp_fit.cfg",
+    "detector1": _PACKAGE / "pipeline" / "detector1.cfg",
 }
 
 

@@ -10,4 +10,9 @@ def get_steps():
         ("liger_iris_pipeline.ParseSubarrayMapStep", "parse_subarray_map", False),
         ("liger_iris_pipeline.MergeSubarraysStep", "merge_subarrays", False),
         ("liger_iris_pipeline.ProcessImagerL2Pipeline", "process_imager_l2", True),
+        ("liger_iris_pipeline.SaturationStep", "saturation", False),
+        ("liger_iris_pipeline.NonlinearityStep", "nonlinearity", False),
+        ("liger_iris_pipeline.JumpStep", "jump", False),
+        ("liger_iris_pipeline.RampFitStep", "ramp_fit", False),
+        ("liger_iris_pipeline.Detector1Pipeline", "detector1", True),
     ]
