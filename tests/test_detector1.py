@@ -1,5 +1,7 @@
 """Detector1 (ramp -> count-rate frame): against stcal on the same cubes and against the simulator's truth."""
 
+import subprocess
+
 import numpy as np
 import pytest
 from astropy.table import Table
@@ -9,11 +11,14 @@ from stcal.ramp_fitting.ramp_fit import ramp_fit_data
 from stcal.ramp_fitting.ramp_fit_class import RampData
 from stcal.saturation.saturation import flag_saturated_pixels
 
+from commands import command
+from crds_helpers import crds_environment
 from liger_iris_pipeline import DQInitStep, Detector1Pipeline, ProcessImagerL2Pipeline, RampFitStep, datamodels
 from liger_iris_pipeline.base_step import StepInputError
 from liger_iris_pipeline.jump.twopoint_difference import find_jumps
 from liger_iris_pipeline.nonlinearity.linearity import correct_nonlinearity
 from liger_iris_pipeline.ramp_fitting.ols_fit import fit_ramps
+from liger_iris_pipeline.reference_store import add_references
 from liger_iris_pipeline.saturation.saturation import flag_saturation
 from liger_iris_pipeline.simulator import simulate_observation
 from liger_iris_pipeline.simulator.ramp import RampReadout
@@ -239,3 +244,24 @@ def test_ramp_steps_reject_a_frame(utr):
     observation, _, _ = utr
     with pytest.raises(StepInputError, match=r"SCI_LVL1_0001.fits: ramp_fit needs a ramp \(RampModel\), got ImagerModel"):
         RampFitStep.call(str(observation.raw[0]))
+
+
+@pytest.mark.science
+def test_crds_chooses_the_readout_references(utr, tmp_path):
+    """With the references in a store (the new reftypes), `tmtrun detector1` takes CRDS's choice of each."""
+    observation, _, _ = utr
+    references = [observation.mask, *observation.ramp_references.values()]
+    store = tmp_path / "store"
+    assert add_references(store, references, "ramp references") == "ligeriri_0001.pmap"
+    result = subprocess.run(
+        [command("tmtrun"), "detector1", str(observation.ramps[0]), f"--output-dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=crds_environment(store),
+    )
+    assert result.returncode == 0, result.stderr
+    with datamodels.open(tmp_path / f"{observation.ramps[0].stem}_raw.fits") as raw:
+        chosen = {reftype: getattr(raw.meta.ref_file, reftype).name for reftype in ("mask", *observation.ramp_references)}
+        assert chosen == {reftype: path.name for reftype, path in zip(("mask", *observation.ramp_references), references)}
+        assert raw.meta.ref_file.crds.context_used == "ligeriri_0001.pmap"
+        assert raw.meta.cal_step.ramp_fit == "COMPLETE"
