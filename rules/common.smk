@@ -20,6 +20,8 @@ SUFFIX = {
     "assign_wcs": "cal",
 }
 REFTYPE = {"dq_init": "mask", "dark_current": "dark", "flat_field": "flat"}
+# The references of Detector1 (ramp -> raw frame), selected from the ramp like the frame's own.
+RAMP_REFTYPES = ("mask", "saturation", "nonlinearity", "readnoise", "gain")
 # Peak memory of one step on a 4096x4096 frame is about 1.1 GB (benchmarks/): room to spare.
 MEM_MB = {"IRIS": 1600, "LIGER": 600}
 
@@ -39,14 +41,28 @@ def expand_patterns(observation, patterns):
     return exposures
 
 
-def find_frames():
-    """{observation: {exposure: raw path}}: the frames and subarray frames of each observation."""
+def find_ramps():
+    """{observation: {exposure: ramp path}}: the up-the-ramp reads (L0) of each observation that lists them."""
     return {
-        observation["name"]: expand_patterns(
-            observation, observation["raw"] + observation.get("subarrays", [])
-        )
+        observation["name"]: expand_patterns(observation, observation["ramps"])
         for observation in config["observations"]
+        if observation.get("ramps")
     }
+
+
+def find_frames():
+    """{observation: {exposure: raw path}}: the frames and subarray frames of each observation, and the raw
+    frame the detector1 rule makes of each ramp (<output_dir>/<observation>/<ramp exposure>_raw.fits).
+    """
+    frames = {}
+    for observation in config["observations"]:
+        name = observation["name"]
+        patterns = observation.get("raw", []) + observation.get("subarrays", [])
+        frames[name] = expand_patterns(observation, patterns)
+        frames[name].update(
+            {ramp: f"{OUTPUT}/{name}/{ramp}_raw.fits" for ramp in RAMPS.get(name, {})}
+        )
+    return frames
 
 
 def exposure_number(path):
@@ -62,7 +78,9 @@ def find_merges():
             continue
         full = {
             exposure_number(path): name
-            for name, path in expand_patterns(observation, observation["raw"]).items()
+            for name, path in expand_patterns(
+                observation, observation.get("raw", [])
+            ).items()
         }
         for name, path in expand_patterns(
             observation, observation.get("subarrays", [])
@@ -76,6 +94,7 @@ def find_merges():
     return merges
 
 
+RAMPS = find_ramps()
 FRAMES = find_frames()
 MERGES = find_merges()
 OBSERVATIONS = {
@@ -125,6 +144,29 @@ def merge_frames(wildcards):
 
 def raw_frame(wildcards):
     return FRAMES[wildcards.observation][wildcards.exposure]
+
+
+def source_file(observation, exposure):
+    """The file an exposure starts from, on which CRDS selects its references: its ramp or raw frame."""
+    return RAMPS.get(observation, {}).get(exposure) or FRAMES[observation][exposure]
+
+
+def source_files():
+    """Every exposure's source file: the inputs of the reference selection."""
+    return [
+        source_file(observation, exposure)
+        for observation, exposures in FRAMES.items()
+        for exposure in exposures
+    ]
+
+
+def ramp_file(wildcards):
+    return RAMPS[wildcards.observation][wildcards.exposure]
+
+
+def ramp_memory(wildcards):
+    """Detector1 holds the ramp, its group flags and a read copy: about three times the file, plus imports."""
+    return 3 * os.path.getsize(ramp_file(wildcards)) // 2**20 + 600
 
 
 def step_parameters(step, observation):
@@ -184,11 +226,21 @@ def bestrefs():
 def selected_reference(step):
     """Input function: the cached reference CRDS selected for this frame, or nothing when N/A."""
 
-    def reference(wildcards):
-        name = bestrefs()[raw_frame(wildcards)][REFTYPE[step]]
-        return [] if name == "N/A" else [f"{CRDS_CACHE}/references/ligeriri/{name}"]
+    return lambda wildcards: cached_references(wildcards, [REFTYPE[step]])
 
-    return reference
+
+def cached_references(wildcards, reftypes):
+    """The cached references of ``reftypes`` CRDS selected for the job's exposure (none where N/A)."""
+    selected = bestrefs()[source_file(wildcards.observation, wildcards.exposure)]
+    names = [selected[reftype] for reftype in reftypes]
+    return [
+        f"{CRDS_CACHE}/references/ligeriri/{name}" for name in names if name != "N/A"
+    ]
+
+
+def ramp_references(wildcards):
+    """Input function of detector1: the readout references selected for the ramp."""
+    return cached_references(wildcards, RAMP_REFTYPES)
 
 
 def after_selection(wildcards):

@@ -5,7 +5,7 @@
 
 checkpoint crds_select:
     input:
-        frames=[path for exposures in FRAMES.values() for path in exposures.values()],
+        frames=source_files(),
     output:
         table=f"{OUTPUT}/crds/bestrefs.json",
     log:
