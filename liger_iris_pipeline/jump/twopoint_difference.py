@@ -21,6 +21,7 @@ import numba
 import numpy as np
 
 from ..dqflags import pixel
+from ..kernels import insertion_sort
 
 JUMP = np.uint8(pixel["JUMP_DET"])
 UNUSABLE = np.uint8(pixel["SATURATED"] | pixel["DO_NOT_USE"])
@@ -37,7 +38,7 @@ def _clipped_median(values, n_values, work):
             count += 1
     if count < 2:
         return np.float32(np.nan)
-    work[:count].sort()
+    insertion_sort(work, count)
     if count == 2:
         return work[0]
     if count >= 4:

@@ -40,6 +40,7 @@ import numba
 import numpy as np
 
 from ..dqflags import pixel
+from ..kernels import insertion_sort
 
 DO_NOT_USE = pixel["DO_NOT_USE"]
 SATURATED = pixel["SATURATED"]
@@ -51,12 +52,33 @@ SNR_BOUNDS = (5.0, 10.0, 20.0, 50.0, 100.0)
 SNR_POWERS = (0.0, 0.4, 1.0, 3.0, 6.0, 10.0)
 
 
+def weight_table(ngroups):
+    """[power, n, j]: the weight |(j - c) / c|**P of group j of an n-group segment for each power P, computed
+    once (in float32, as stcal's powf) rather than per pixel."""
+    table = np.zeros((len(SNR_POWERS), ngroups + 1, ngroups))
+    for length in range(3, ngroups + 1):
+        middle = (length - 1) / 2.0
+        distance = np.abs((np.arange(length) - middle) * (1.0 / middle)).astype(np.float32)
+        for index, power in enumerate(SNR_POWERS):
+            table[index, length, :length] = distance ** np.float32(power)
+    return table
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _weighting_power(snr):
-    for bound, power in zip(SNR_BOUNDS, SNR_POWERS):
+def _power_index(snr):
+    """Index in SNR_POWERS of the weighting power for a segment's signal-to-noise ``snr``."""
+    for index, bound in enumerate(SNR_BOUNDS):
         if snr < bound:
-            return power
-    return SNR_POWERS[-1]
+            return index
+    return len(SNR_BOUNDS)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _sorted_median(values, count):
+    """Median of ``values[:count]`` (count >= 1), sorting them in place."""
+    insertion_sort(values, count)
+    half = count // 2
+    return values[half] if count % 2 else (values[half - 1] + values[half]) / 2.0
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -79,12 +101,7 @@ def _median_rate(values, flags, nints, ngroups, group_time, first_group_time, wo
                 if not math.isnan(difference):
                     work[count] = difference
                     count += 1
-            if count == 0:
-                rate = first
-            else:
-                work[:count].sort()
-                half = count // 2
-                rate = work[half] if count % 2 else (work[half - 1] + work[half]) / 2.0
+            rate = first if count == 0 else _sorted_median(work, count)
         total += 0.0 if math.isnan(rate) else rate
     return total / nints
 
@@ -119,7 +136,7 @@ def _segments(flags_row, ngroups, starts, lengths):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _fit_segment(values, start, length, gain, noise, group_time, timing, median_rate):
+def _fit_segment(values, start, length, gain, noise, group_time, timing, median_rate, weights):
     """Slope (DN/s), Poisson and read-noise variances of one segment (module docstring)."""
     poisson_rate = median_rate if median_rate > 0 else 0.0
     if length == 1:
@@ -137,13 +154,11 @@ def _fit_segment(values, start, length, gain, noise, group_time, timing, median_
     snr = 0.0
     if denominator > 0 and gain != 0:
         snr = max(signal * gain / math.sqrt(denominator), 0.0)
-    power = np.float32(_weighting_power(snr))
-    middle = (length - 1) / 2.0
-    inverse_middle = 1.0 / middle
+    segment_weights = weights[_power_index(snr), length]
     inverse_noise2 = 1.0 / (noise * noise)
     sum_w = sum_x = sum_xx = sum_y = sum_xy = 0.0
     for j in range(length):
-        weight = np.float64(np.float32(abs((j - middle) * inverse_middle)) ** power) * inverse_noise2
+        weight = segment_weights[j] * inverse_noise2
         x = np.float64(j + start)
         y = values[start + j]
         x_weight = x * weight
@@ -162,7 +177,7 @@ def _fit_segment(values, start, length, gain, noise, group_time, timing, median_
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def _fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, group_time, rate, err, dq):
+def _fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, group_time, weights, rate, err, dq):
     nints, ngroups, ny, nx = data.shape
     first_group_time = (nframes + 1.0) * frame_time / 2.0
     group_noise_factor = math.sqrt(2.0 * nframes)
@@ -209,7 +224,7 @@ def _fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, gro
                     for s in range(_segments(flags[i], ngroups, starts, lengths)):
                         timing = first_group_time if only_first and lengths[s] == 1 else group_time
                         slope, var_p, var_r = _fit_segment(
-                            values[i], starts[s], lengths[s], pixel_gain, noise, group_time, timing, median_rate
+                            values[i], starts[s], lengths[s], pixel_gain, noise, group_time, timing, median_rate, weights
                         )
                         inverse_var_r += 1.0 / var_r
                         if var_p > 0:
@@ -247,6 +262,6 @@ def fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, grou
     dq = np.empty(shape, np.uint32)
     _fit_ramps(
         data, groupdq, pixeldq, np.asarray(gain, np.float32), np.asarray(readnoise, np.float32),
-        int(nframes), float(frame_time), float(group_time), rate, err, dq,
+        int(nframes), float(frame_time), float(group_time), weight_table(data.shape[1]), rate, err, dq,
     )
     return rate, err, dq
