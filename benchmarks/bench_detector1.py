@@ -16,13 +16,12 @@ Writes ``detector1.md`` (the README's table) and ``detector1.json`` to the outpu
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_imager_l2 import best_of, machine
+from bench_imager_l2 import best_of, machine, run_script_worker, write_results
 
 REFTYPES = ("mask", "saturation", "nonlinearity", "readnoise", "gain")
 
@@ -103,14 +102,7 @@ def _overrides(references, skip_fit=False):
 
 
 def run_worker(*arguments):
-    command = [sys.executable, __file__, "--worker", *map(str, arguments)]
-    started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise RuntimeError(f"{arguments[0]} failed:\n{completed.stderr[-2000:]}")
-    timings = json.loads(completed.stdout.strip().splitlines()[-1])
-    timings["process_s"] = time.perf_counter() - started
-    return timings
+    return run_script_worker(__file__, *arguments)
 
 
 def simulate(directory, size, ngroups):
@@ -201,11 +193,7 @@ def main():
         "simulate_s": simulate_seconds,
         "jobs": jobs,
     }
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / "detector1.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    (args.output_dir / "detector1.md").write_text(table)
-    print(table)
+    write_results(args.output_dir, "detector1", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -222,10 +222,16 @@ class RampStep(LigerIrisStep):
 
 
 class LigerIrisPipeline(LigerIrisStepMixin, Pipeline):
-    """Base of the imager pipelines: steps run in one process on one model."""
+    """Base of the imager pipelines: the steps of ``step_defs`` run in their order, in one process, on one model."""
 
     spec = """
     output_ext = string(default='.fits')  # Extension of output files
     """
     # Each step asks for its own references when it runs.
     prefetch_references = False
+
+    def process(self, input_data):
+        model = self.open_input(input_data)
+        for name in self.step_defs:
+            model = getattr(self, name).run(model)
+        return model

@@ -24,9 +24,3 @@ class Detector1Pipeline(LigerIrisPipeline):
         "jump": JumpStep,
         "ramp_fit": RampFitStep,
     }
-
-    def process(self, input_data):
-        model = self.open_input(input_data)
-        for name in self.step_defs:
-            model = getattr(self, name).run(model)
-        return model

@@ -22,9 +22,3 @@ class ProcessImagerL2Pipeline(LigerIrisPipeline):
         "flat_field": FlatFieldStep,
         "assign_wcs": AssignWcsStep,
     }
-
-    def process(self, input_data):
-        model = self.open_input(input_data)
-        for name in self.step_defs:
-            model = getattr(self, name).run(model)
-        return model
