@@ -37,6 +37,7 @@ test: install
 
 benchmark: install
 	$(BIN)/python benchmarks/bench_imager_l2.py
+	$(BIN)/python benchmarks/bench_detector1.py
 
 clean:
 	rm -rf $(VENV) $(DEMO)

@@ -265,3 +265,15 @@ def test_crds_chooses_the_readout_references(utr, tmp_path):
         assert chosen == {reftype: path.name for reftype, path in zip(("mask", *observation.ramp_references), references)}
         assert raw.meta.ref_file.crds.context_used == "ligeriri_0001.pmap"
         assert raw.meta.cal_step.ramp_fit == "COMPLETE"
+
+
+def test_ramp_fit_rejects_a_cds_ramp_with_more_groups(utr, tmp_path):
+    """READMODE CDS with 10 groups is inconsistent: one line naming the file."""
+    observation, ramp, _ = utr
+    bad = ramp.copy()
+    bad.meta.exposure.readmode = "CDS"
+    path = tmp_path / "bad_ramp.fits"
+    bad.save(path)
+    refs = observation.ramp_references
+    with pytest.raises(StepInputError, match=r"bad_ramp.fits: READMODE CDS needs 2 groups, SCI has 10"):
+        RampFitStep.call(str(path), override_gain=str(refs["gain"]), override_readnoise=str(refs["readnoise"]))

@@ -267,11 +267,16 @@ _ARRAY_NAMES = ("data", "err", "dq", "groupdq", "pixeldq", "coeffs")
 
 
 def _to_native_byte_order(model):
-    """FITS arrays read big-endian; native arrays make every later operation faster."""
+    """FITS arrays read big-endian; native arrays make every later operation faster. The bytes are swapped
+    in place where the array allows it, so a large ramp is not held twice while it is read."""
     for name in _ARRAY_NAMES:
         array = model.instance.get(name)
         if array is not None and not array.dtype.isnative:
-            setattr(model, name, array.astype(array.dtype.newbyteorder("="), copy=False))
+            native = array.dtype.newbyteorder("=")
+            if array.flags.writeable and array.flags.c_contiguous:
+                setattr(model, name, array.byteswap(inplace=True).view(native))
+            else:
+                setattr(model, name, array.astype(native))
 
 
 def check_model(model, filename):

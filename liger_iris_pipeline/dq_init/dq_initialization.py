@@ -21,5 +21,6 @@ def initialize_dq(sci, dq, mask_dq):
 def initialize_ramp_dq(groups, groupdq, pixeldq, mask_dq):
     """OR ``mask_dq`` into ``pixeldq`` and flag non-finite ``groups`` DO_NOT_USE in ``groupdq``, in place."""
     np.bitwise_or(pixeldq, mask_dq, out=pixeldq, casting="unsafe")
-    groupdq[~np.isfinite(groups)] |= pixel["DO_NOT_USE"]
+    for group, flags in zip(groups.reshape(-1, *groups.shape[-2:]), groupdq.reshape(-1, *groupdq.shape[-2:])):
+        flags[~np.isfinite(group)] |= pixel["DO_NOT_USE"]  # one group at a time: no ramp-sized temporary
     return pixeldq

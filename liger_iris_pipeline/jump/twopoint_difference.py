@@ -52,7 +52,7 @@ def _clipped_median(values, n_values, work):
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def _find_jumps(data, groupdq, gain, readnoise, nframes, thresholds):
+def _find_jumps(data, groupdq, gain, readnoise, nframes, thresholds, flagged):
     nints, ngroups, ny, nx = data.shape
     per_integration = ngroups - 1
     n_diffs = nints * per_integration
@@ -91,6 +91,7 @@ def _find_jumps(data, groupdq, gain, readnoise, nframes, thresholds):
                         groupdq[i, k + 1, y, x] |= JUMP
                         diffs[index] = np.nan
                         usable -= 1
+                        flagged[y] += 1
 
 
 def find_jumps(
@@ -98,7 +99,9 @@ def find_jumps(
 ):
     """Flag jumps in ``groupdq`` (in place) of ``data`` [nints, ngroups, ny, nx] (DN) with the ``gain``
     (e-/DN) and CDS ``readnoise`` (DN) maps; returns the number of jumps flagged."""
-    before = np.count_nonzero(groupdq & JUMP)
     thresholds = np.array([rejection_threshold, three_group_threshold, two_group_threshold], np.float64)
-    _find_jumps(data, groupdq, np.asarray(gain, np.float32), np.asarray(readnoise, np.float32), int(nframes), thresholds)
-    return np.count_nonzero(groupdq & JUMP) - before
+    flagged = np.zeros(data.shape[-2], np.int64)
+    _find_jumps(
+        data, groupdq, np.asarray(gain, np.float32), np.asarray(readnoise, np.float32), int(nframes), thresholds, flagged
+    )
+    return int(flagged.sum())

@@ -26,6 +26,9 @@ class RampFitStep(RampStep):
             raise StepInputError(f"{ramp.meta.filename}: ramp_fit needs gain and readnoise references, got N/A")
         gain, readnoise = maps
         exposure = ramp.meta.exposure
+        ngroups = ramp.data.shape[1]
+        if exposure.readmode in ("CDS", "MCDS") and ngroups != 2:
+            raise StepInputError(f"{ramp.meta.filename}: READMODE {exposure.readmode} needs 2 groups, SCI has {ngroups}")
         rate, err, dq = fit_ramps(
             ramp.data, ramp.groupdq, ramp.pixeldq, gain, readnoise, exposure.nframes, exposure.frame_time,
             exposure.group_time,
