@@ -2,7 +2,7 @@
 
 Every measurement runs in a fresh process, so peak memory (ru_maxrss) is that job's own:
 - ``detector1``: Detector1Pipeline file to file (dq_init, saturation, nonlinearity, jump, ramp_fit), with
-  its import, read, compute and write seconds;
+  its import, compute (reading the ramp and the references included) and write seconds;
 - ``ramp_fit``: our ramp fit alone (``fit_ramps``) on the cube after saturation, nonlinearity and jump
   flagging, and ``stcal OLS_C`` (``ramp_fit_data``, optimal weighting) on the same cube in the same run,
   with ``maximum_cores`` '1' and 'all' (for 'all', the peak of its worker processes too).
@@ -26,26 +26,33 @@ from bench_imager_l2 import best_of, machine, run_script_worker, write_results
 REFTYPES = ("mask", "saturation", "nonlinearity", "readnoise", "gain")
 
 
-def peak_rss_mib(who=resource.RUSAGE_SELF):
-    return resource.getrusage(who).ru_maxrss / 1024
+def peak_rss_mib():
+    """This process's peak resident memory since it started (VmHWM). Not ru_maxrss: that keeps the RSS the
+    parent had when it forked this process, and the benchmark's parent holds a ramp."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
+def children_peak_rss_mib():
+    """The largest peak RSS of this process's finished children (stcal's workers), counting the pages
+    they share with this process."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def detector1_worker(ramp, output, references):
-    """Detector1Pipeline file to file in this process; print its timings as JSON."""
+    """Detector1Pipeline file to file in this process, as a workflow job runs it (the pipeline reads the
+    ramp itself: given a model, it would copy it to leave the caller's untouched); print its timings."""
     started = time.perf_counter()
-    from liger_iris_pipeline import Detector1Pipeline, datamodels
+    from liger_iris_pipeline import Detector1Pipeline
 
     imported = time.perf_counter()
-    model = datamodels.open(ramp)
-    read = time.perf_counter()
-    result = Detector1Pipeline.call(model, steps=_overrides(references))
+    result = Detector1Pipeline.call(str(ramp), steps=_overrides(references))
     computed = time.perf_counter()
     result.save(output)
     written = time.perf_counter()
     return {
         "import_s": imported - started,
-        "read_s": read - imported,
-        "compute_s": computed - read,
+        "compute_s": computed - imported,
         "write_s": written - computed,
         "peak_rss_mib": peak_rss_mib(),
     }
@@ -84,7 +91,7 @@ def fit_worker(fitter, flagged, references):
     return {
         "compute_s": time.perf_counter() - started,
         "peak_rss_mib": peak_rss_mib(),
-        "children_peak_rss_mib": peak_rss_mib(resource.RUSAGE_CHILDREN),
+        "children_peak_rss_mib": children_peak_rss_mib(),
     }
 
 
@@ -147,9 +154,10 @@ def markdown(result):
         "",
         f"Ramp fit: ours {jobs['ramp_fit (ours)']['compute_s']:.2f} s, stcal's fastest {fastest_stcal:.2f} s "
         f"({fastest_stcal / jobs['ramp_fit (ours)']['compute_s']:.1f}x). The whole of Detector1 (dq_init, saturation, "
-        f"nonlinearity, jump and ramp_fit) computes in {detector1['compute_s']:.2f} s, "
-        f"{fastest_stcal / detector1['compute_s']:.1f}x faster than stcal's ramp fit alone. Detector1 job: "
-        f"imports {detector1['import_s']:.2f} s, read {detector1['read_s']:.2f} s, write {detector1['write_s']:.2f} s. "
+        f"nonlinearity, jump and ramp_fit), reading the ramp and its references included, takes "
+        f"{detector1['compute_s']:.2f} s: {fastest_stcal / detector1['compute_s']:.1f}x faster than stcal's ramp "
+        f"fit alone. Detector1 job: "
+        f"imports {detector1['import_s']:.2f} s, write {detector1['write_s']:.2f} s. "
         f"Simulating the ramp: {result['simulate_s']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
