@@ -42,6 +42,7 @@ test: install
 
 benchmark: install
 	$(BIN)/python benchmarks/bench_imager_l2.py
+	$(BIN)/python benchmarks/bench_detector1.py
 
 # The documentation site (docs/), warnings as errors; tests/test_docs.py builds it in CI.
 docs: install graphviz

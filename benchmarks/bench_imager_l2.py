@@ -60,11 +60,17 @@ def worker(step_class, input_path, output_path, overrides):
 
 
 def run_worker(step_class, input_path, output_path, overrides):
-    command = [sys.executable, __file__, "--worker", step_class, str(input_path), str(output_path), json.dumps(overrides)]
+    return run_script_worker(__file__, step_class, input_path, output_path, json.dumps(overrides))
+
+
+def run_script_worker(script, *arguments):
+    """Run ``script --worker arguments...`` in a fresh process; its last stdout line (JSON timings) plus
+    the process's wall time."""
+    command = [sys.executable, str(script), "--worker", *map(str, arguments)]
     started = time.perf_counter()
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
-        raise RuntimeError(f"{step_class} failed:\n{completed.stderr[-2000:]}")
+        raise RuntimeError(f"{arguments[0]} failed:\n{completed.stderr[-2000:]}")
     timings = json.loads(completed.stdout.strip().splitlines()[-1])
     timings["process_s"] = time.perf_counter() - started
     return timings
@@ -188,10 +194,14 @@ def main():
         "jobs": jobs,
         "imports": import_costs(args.repeat),
     }
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / "imager_l2.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    (args.output_dir / "imager_l2.md").write_text(table)
+    write_results(args.output_dir, "imager_l2", result, markdown(result))
+
+
+def write_results(output_dir, name, result, table):
+    """Write ``<name>.json`` (the numbers) and ``<name>.md`` (the README's table) and print the table."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (output_dir / f"{name}.md").write_text(table)
     print(table)
 
 

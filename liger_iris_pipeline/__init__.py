@@ -20,6 +20,11 @@ from .pipeline.process_imager_l2 import ProcessImagerL2Pipeline  # noqa: E402
 from .subarray.merge_subarrays_step import MergeSubarraysStep  # noqa: E402
 from .subarray.parse_subarray_map_step import ParseSubarrayMapStep  # noqa: E402
 from .subtract_images.subtract_images_step import SubtractImagesStep  # noqa: E402
+from .saturation.saturation_step import SaturationStep  # noqa: E402
+from .nonlinearity.nonlinearity_step import NonlinearityStep  # noqa: E402
+from .jump.jump_step import JumpStep  # noqa: E402
+from .ramp_fitting.ramp_fit_step import RampFitStep  # noqa: E402
+from .pipeline.detector1 import Detector1Pipeline  # noqa: E402
 
 __all__ = [
     "AssignWcsStep",
@@ -35,5 +40,10 @@ __all__ = [
     "ParseSubarrayMapStep",
     "ProcessImagerL2Pipeline",
     "SubtractImagesStep",
+    "SaturationStep",
+    "NonlinearityStep",
+    "JumpStep",
+    "RampFitStep",
+    "Detector1Pipeline",
     "__version__",
 ]

@@ -1,8 +1,10 @@
 """What every Liger/IRIS step shares: model I/O, output names, references and the record of what was done."""
 
+import gc
 import json
 import logging
 import re
+from contextlib import contextmanager
 from os.path import basename
 
 import crds
@@ -17,7 +19,10 @@ log = logging.getLogger(__name__)
 liger_iris_crds_hook.install()  # crds must know the ligeriri observatory before any step asks it
 
 #: Suffixes of the data levels (design.md); a step replaces one of these rather than stacking them.
-KNOWN_SUFFIXES = ("raw", "ramp", "submap", "dqinit", "dark", "flat", "assignwcs", "cal", "merged", "bkgsub", "norm", "sub")
+KNOWN_SUFFIXES = (
+    "raw", "ramp", "saturation", "nonlinearity", "jump", "submap", "dqinit", "dark", "flat", "assignwcs", "cal",
+    "merged", "bkgsub", "norm", "sub",
+)
 _SUFFIX_PATTERN = re.compile(rf"_({'|'.join(KNOWN_SUFFIXES)})$")
 
 
@@ -31,6 +36,24 @@ _UNRECORDED_PARAMETERS = {
     "output_use_index",
     "search_output_file",
 }
+
+
+@contextmanager
+def _young_garbage_only(top_level):
+    """Make stpipe's full garbage collection at the start of every step cheap.
+
+    stpipe calls gc.collect() before each step; with numba, stdatamodels and asdf imported that scans
+    hundreds of thousands of long-lived objects (0.1-0.4 s a step). Collect what is new, then freeze the
+    survivors so stpipe's collection skips them; the top-level run unfreezes everything when it ends, so
+    nothing stays uncollectable.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if top_level:
+            gc.unfreeze()
 
 
 class StepInputError(DataModelError):
@@ -77,7 +100,8 @@ class LigerIrisStepMixin:
         otherwise after each member.
         """
         if not args or not is_association(args[0]):
-            return super().run(*args)
+            with _young_garbage_only(top_level=self.parent is None):
+                return super().run(*args)
         output_file, results = self.output_file, []
         for product in load_association(args[0]):
             inputs = [list(map(str, product.science))] if self.combines_members else list(map(str, product.science))
@@ -142,19 +166,22 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
         return reference
 
     def reference_window(self, model, reference, array):
-        """``array`` of ``reference`` cut to the detector window of ``model``; an error if it cannot be."""
-        shape = model.data.shape
-        if array.shape == shape:
+        """``array`` of ``reference`` cut to the detector window of ``model``; an error if it cannot be.
+
+        Both are cut on their last two axes (the image), so ramps and per-pixel coefficient cubes cut too.
+        """
+        shape = model.data.shape[-2:]
+        if array.shape[-2:] == shape:
             return array
         sub = model.meta.subarray
         if sub.name not in (None, "FULL") and None not in (sub.xstart, sub.ystart):
             y0, x0 = sub.ystart - 1, sub.xstart - 1
-            if y0 >= 0 and x0 >= 0 and y0 + shape[0] <= array.shape[0] and x0 + shape[1] <= array.shape[1]:
-                return array[y0 : y0 + shape[0], x0 : x0 + shape[1]]
+            if y0 >= 0 and x0 >= 0 and y0 + shape[0] <= array.shape[-2] and x0 + shape[1] <= array.shape[-1]:
+                return array[..., y0 : y0 + shape[0], x0 : x0 + shape[1]]
             raise StepInputError(
                 f"{reference.meta.filename}: window x {sub.xstart}..{sub.xstart + shape[1] - 1}, "
                 f"y {sub.ystart}..{sub.ystart + shape[0] - 1} of {model.meta.filename} falls outside "
-                f"the reference's {array.shape[1]} x {array.shape[0]} pixels"
+                f"the reference's {array.shape[-1]} x {array.shape[-2]} pixels"
             )
         raise StepInputError(
             f"{reference.meta.filename}: reference shape {array.shape} does not match "
@@ -208,11 +235,44 @@ class ReferenceCorrectionStep(LigerIrisStep):
         raise NotImplementedError
 
 
+class RampStep(LigerIrisStep):
+    """Base of the steps that work on up-the-ramp reads (RampModel)."""
+
+    def open_input(self, input_data):
+        """The RampModel to work on (see ``LigerIrisStepMixin.open_input``); an error naming the file if the
+        input is not a ramp."""
+        model = super().open_input(input_data)
+        if not isinstance(model, datamodels.RampModel):
+            raise StepInputError(f"{model.meta.filename}: {self.class_alias} needs a ramp (RampModel), got {type(model).__name__}")
+        return model
+
+    def readout_maps(self, model):
+        """The gain (e-/DN) and CDS read noise (DN) maps for ``model``'s window, or None if either is N/A."""
+        maps = []
+        for reftype, model_class in (("gain", datamodels.GainModel), ("readnoise", datamodels.ReadnoiseModel)):
+            reference = self.reference_model(model, reftype, model_class)
+            if reference is None:
+                return None
+            with reference:
+                maps.append(self.reference_window(model, reference, reference.data).copy())
+        return maps
+
+
 class LigerIrisPipeline(LigerIrisStepMixin, Pipeline):
-    """Base of the imager pipelines: steps run in one process on one model."""
+    """Base of the imager pipelines: the steps of ``step_defs`` run in their order, in one process, on one model."""
 
     spec = """
     output_ext = string(default='.fits')  # Extension of output files
     """
     # Each step asks for its own references when it runs.
     prefetch_references = False
+
+    def process(self, input_data, backgrounds=None):
+        model = self.open_input(input_data)
+        for name in self.step_defs:
+            step = getattr(self, name)
+            if not step.uses_background:
+                model = step.run(model)
+            elif backgrounds:  # a step that needs background frames runs only when there are some
+                model = step.run(model, backgrounds)
+        return model

@@ -17,6 +17,11 @@ _CONFIGS = {
     "process_flatfield_l2": _PACKAGE / "pipeline" / "process_flatfield_l2.cfg",
     "subtract_images": _PACKAGE / "subtract_images" / "subtract_images.cfg",
     "background": _PACKAGE / "background" / "background.cfg",
+    "saturation": _PACKAGE / "saturation" / "saturation.cfg",
+    "nonlinearity": _PACKAGE / "nonlinearity" / "nonlinearity.cfg",
+    "jump": _PACKAGE / "jump" / "jump.cfg",
+    "ramp_fit": _PACKAGE / "ramp_fitting" / "ramp_fit.cfg",
+    "detector1": _PACKAGE / "pipeline" / "detector1.cfg",
 }
 
 

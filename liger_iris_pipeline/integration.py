@@ -16,4 +16,9 @@ def get_steps():
         ("liger_iris_pipeline.ProcessFlatfieldL2Pipeline", "process_flatfield_l2", True),
         ("liger_iris_pipeline.SubtractImagesStep", "subtract_images", False),
         ("liger_iris_pipeline.BackgroundStep", "background", False),
+        ("liger_iris_pipeline.SaturationStep", "saturation", False),
+        ("liger_iris_pipeline.NonlinearityStep", "nonlinearity", False),
+        ("liger_iris_pipeline.JumpStep", "jump", False),
+        ("liger_iris_pipeline.RampFitStep", "ramp_fit", False),
+        ("liger_iris_pipeline.Detector1Pipeline", "detector1", True),
     ]

@@ -1,4 +1,5 @@
-# The calibration chain, one rule per step: raw [-> background] -> dq_init -> dark_current -> flat_field -> assign_wcs (L2b),
+# The calibration chain, one rule per step: [ramp -detector1->] raw [-> background] -> dq_init -> dark_current ->
+# flat_field -> assign_wcs (L2b),
 # or, with `fused_chain: true`, the same four steps in one job per frame (process_imager_l2). Either rule can
 # make a _cal product; the per-step rules stay available for their intermediate products.
 # Resources come from measured numbers (common.smk). On a cluster, profiles/slurm puts these rules in group
@@ -185,5 +186,32 @@ rule process_imager_l2:
         step="ProcessImagerL2Pipeline",
         parameters=fused_parameters,
         code=code_version(*STEPS, "pipeline"),
+    script:
+        "../scripts/run_step.py"
+
+
+rule detector1:
+    input:
+        frame=ramp_file,
+        cfg=config["steps"]["detector1"]["cfg"],
+        references=ramp_references,
+    output:
+        f"{OUTPUT}/{{observation}}/{{exposure}}_raw.fits",
+    log:
+        "logs/detector1/{observation}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/detector1/{observation}/{exposure}.tsv"
+    conda:
+        "../envs/drs.yaml"
+    threads: 2
+    resources:
+        mem_mb=ramp_memory,
+        runtime=measured_runtime("detector1"),
+    params:
+        step="Detector1Pipeline",
+        parameters=step_rule_parameters("detector1"),
+        code=code_version(
+            "dq_init", "saturation", "nonlinearity", "jump", "ramp_fitting", "pipeline"
+        ),
     script:
         "../scripts/run_step.py"

@@ -25,6 +25,8 @@ SUFFIX = {
     "assign_wcs": "cal",
 }
 REFTYPE = {"dq_init": "mask", "dark_current": "dark", "flat_field": "flat"}
+# The references of Detector1 (ramp -> raw frame), selected from the ramp like the frame's own.
+RAMP_REFTYPES = ("mask", "saturation", "nonlinearity", "readnoise", "gain")
 # Measured cost of one job in a fresh process on a full detector frame (IRIS 4096x4096, Liger 2048x2048), 2 cores
 # and a local disk: (peak RSS in MiB, wall seconds). IRIS steps and pipeline: benchmarks/results/imager_l2.json
 # (median of 3); the rest: /usr/bin/time -v on the demo's frames, 2026-11-25 (merge_subarrays with one 512x512
@@ -38,6 +40,9 @@ MEASURED = {
     "merge_subarrays": {"IRIS": (510, 3.2), "LIGER": (234, 6.5)},
     # One sky member, /usr/bin/time -v on simulated frames, 2026-11-25, machine loaded (load ~10).
     "background": {"IRIS": (2496, 16.6), "LIGER": (732, 9.2)},
+    # Detector1 on a 10-group ramp, file to file: benchmarks/results/detector1.json (IRIS, machine loaded); Liger
+    # scaled from it by pixel count (the cost is per pixel and group).
+    "detector1": {"IRIS": (1615, 25.6), "LIGER": (404, 6.4)},
 }
 # A job asks for 1.5 x the measured peak memory and 20 x the measured time (a busy shared file system is far
 # slower than the local disk measured on), both times the attempt: a job that SLURM kills for running out of
@@ -61,14 +66,28 @@ def expand_patterns(observation, patterns):
     return exposures
 
 
-def find_frames():
-    """{observation: {exposure: raw path}}: the frames and subarray frames of each observation."""
+def find_ramps():
+    """{observation: {exposure: ramp path}}: the up-the-ramp reads (L0) of each observation that lists them."""
     return {
-        observation["name"]: expand_patterns(
-            observation, observation["raw"] + observation.get("subarrays", [])
-        )
+        observation["name"]: expand_patterns(observation, observation["ramps"])
         for observation in config["observations"]
+        if observation.get("ramps")
     }
+
+
+def find_frames():
+    """{observation: {exposure: raw path}}: the frames and subarray frames of each observation, and the raw
+    frame the detector1 rule makes of each ramp (<output_dir>/<observation>/<ramp exposure>_raw.fits).
+    """
+    frames = {}
+    for observation in config["observations"]:
+        name = observation["name"]
+        patterns = observation.get("raw", []) + observation.get("subarrays", [])
+        frames[name] = expand_patterns(observation, patterns)
+        frames[name].update(
+            {ramp: f"{OUTPUT}/{name}/{ramp}_raw.fits" for ramp in RAMPS.get(name, {})}
+        )
+    return frames
 
 
 def exposure_number(path):
@@ -84,7 +103,9 @@ def find_merges():
             continue
         full = {
             exposure_number(path): name
-            for name, path in expand_patterns(observation, observation["raw"]).items()
+            for name, path in expand_patterns(
+                observation, observation.get("raw", [])
+            ).items()
         }
         for name, path in expand_patterns(
             observation, observation.get("subarrays", [])
@@ -98,6 +119,7 @@ def find_merges():
     return merges
 
 
+RAMPS = find_ramps()
 FRAMES = find_frames()
 MERGES = find_merges()
 OBSERVATIONS = {
@@ -153,6 +175,30 @@ def merge_frames(wildcards):
 
 def raw_frame(wildcards):
     return FRAMES[wildcards.observation][wildcards.exposure]
+
+
+def source_file(observation, exposure):
+    """The file an exposure starts from, on which CRDS selects its references: its ramp or raw frame."""
+    return RAMPS.get(observation, {}).get(exposure) or FRAMES[observation][exposure]
+
+
+def source_files():
+    """Every exposure's source file: the inputs of the reference selection."""
+    return [
+        source_file(observation, exposure)
+        for observation, exposures in FRAMES.items()
+        for exposure in exposures
+    ]
+
+
+def ramp_file(wildcards):
+    return RAMPS[wildcards.observation][wildcards.exposure]
+
+
+def ramp_memory(wildcards, attempt):
+    """Detector1 holds the ramp, its group flags and a read copy: about three times the file, plus imports
+    (measured: 1615 MiB for a 4096x4096 x 10-group ramp, MEASURED); more on a retry."""
+    return attempt * (3 * os.path.getsize(ramp_file(wildcards)) // 2**20 + 600)
 
 
 def step_parameters(step, observation):
@@ -236,11 +282,21 @@ def bestrefs():
 def selected_reference(step):
     """Input function: the cached reference CRDS selected for this frame, or nothing when N/A."""
 
-    def reference(wildcards):
-        name = bestrefs()[raw_frame(wildcards)][REFTYPE[step]]
-        return [] if name == "N/A" else [f"{CRDS_CACHE}/references/ligeriri/{name}"]
+    return lambda wildcards: cached_references(wildcards, [REFTYPE[step]])
 
-    return reference
+
+def cached_references(wildcards, reftypes):
+    """The cached references of ``reftypes`` CRDS selected for the job's exposure (none where N/A)."""
+    selected = bestrefs()[source_file(wildcards.observation, wildcards.exposure)]
+    names = [selected[reftype] for reftype in reftypes]
+    return [
+        f"{CRDS_CACHE}/references/ligeriri/{name}" for name in names if name != "N/A"
+    ]
+
+
+def ramp_references(wildcards):
+    """Input function of detector1: the readout references selected for the ramp."""
+    return cached_references(wildcards, RAMP_REFTYPES)
 
 
 def after_selection(wildcards):

@@ -13,7 +13,7 @@ localrules:
 
 checkpoint crds_select:
     input:
-        frames=[path for exposures in FRAMES.values() for path in exposures.values()],
+        frames=source_files(),
         calibrations=calibration_context(),
     output:
         table=f"{OUTPUT}/crds/bestrefs.json",

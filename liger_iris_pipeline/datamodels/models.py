@@ -17,6 +17,11 @@ __all__ = [
     "DarkModel",
     "FlatModel",
     "MaskModel",
+    "RampModel",
+    "SaturationModel",
+    "NonlinearityModel",
+    "ReadnoiseModel",
+    "GainModel",
     "open",
     "require_meta",
 ]
@@ -33,6 +38,8 @@ class LigerIrisDataModel(DataModel):
     required_meta = ("instrument.name", "instrument.detector")
     #: CRDS reference type, for models that are references.
     reftype = None
+    #: Dimensions of the primary array; its last two are the detector image (ny, nx).
+    primary_ndim = 2
 
     def __init__(self, init=None, **kwargs):
         super().__init__(init, **kwargs)
@@ -43,7 +50,7 @@ class LigerIrisDataModel(DataModel):
         primary = self.get_primary_array_name()
         if not primary or self.instance.get(primary) is None:
             return
-        for name in ("err", "dq", "data"):
+        for name in ("err", "dq", "data", "groupdq", "pixeldq"):
             if name != primary and name in self.schema["properties"] and self.instance.get(name) is None:
                 setattr(self, name, self.get_default(name))
 
@@ -121,6 +128,25 @@ class ImagerModel(LigerIrisDataModel):
     )
 
 
+class RampModel(LigerIrisDataModel):
+    """Up-the-ramp reads of one exposure (L0): SCI float32 [nints, ngroups, ny, nx] in DN (each group the mean
+    of NFRAMES reads), GROUPDQ uint8 of the same shape, PIXELDQ uint32 [ny, nx], and the read timing."""
+
+    schema_url = SCHEMA_URI_PREFIX + "ramp.schema"
+    primary_ndim = 4
+    required_meta = (
+        "instrument.name",
+        "instrument.detector",
+        "exposure.type",
+        "exposure.readmode",
+        "exposure.nframes",
+        "exposure.frame_time",
+        "exposure.group_time",
+        "observation.date",
+        "observation.time",
+    )
+
+
 class _ReferenceModel(LigerIrisDataModel):
     required_meta = ("instrument.name", "instrument.detector", "reftype")
 
@@ -154,7 +180,52 @@ class MaskModel(_ReferenceModel):
         return "dq"
 
 
-MODEL_CLASSES = {cls.__name__: cls for cls in (ImagerModel, DarkModel, FlatModel, MaskModel)}
+class SaturationModel(_ReferenceModel):
+    """Saturation reference: per pixel, the group value (DN) at and above which a group is saturated."""
+
+    schema_url = SCHEMA_URI_PREFIX + "saturation.schema"
+    reftype = "saturation"
+
+
+class NonlinearityModel(_ReferenceModel):
+    """Nonlinearity reference: per pixel, coefficients c_k of the correction sum_k c_k M**k of a group value M."""
+
+    schema_url = SCHEMA_URI_PREFIX + "nonlinearity.schema"
+    reftype = "nonlinearity"
+    primary_ndim = 3
+
+    def get_primary_array_name(self):
+        return "coeffs"
+
+
+class ReadnoiseModel(_ReferenceModel):
+    """Read noise reference: CDS read noise (of the difference of two reads) in DN."""
+
+    schema_url = SCHEMA_URI_PREFIX + "readnoise.schema"
+    reftype = "readnoise"
+
+
+class GainModel(_ReferenceModel):
+    """Gain reference in e-/DN."""
+
+    schema_url = SCHEMA_URI_PREFIX + "gain.schema"
+    reftype = "gain"
+
+
+MODEL_CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        ImagerModel,
+        DarkModel,
+        FlatModel,
+        MaskModel,
+        RampModel,
+        SaturationModel,
+        NonlinearityModel,
+        ReadnoiseModel,
+        GainModel,
+    )
+}
 
 
 def open(init, model_class=None):  # noqa: A001 - mirrors stdatamodels/jwst ``datamodels.open``
@@ -191,12 +262,21 @@ def open(init, model_class=None):  # noqa: A001 - mirrors stdatamodels/jwst ``da
     return model
 
 
+#: The arrays of every model, checked for shape and converted to native byte order on reading.
+_ARRAY_NAMES = ("data", "err", "dq", "groupdq", "pixeldq", "coeffs")
+
+
 def _to_native_byte_order(model):
-    """FITS arrays read big-endian; native arrays make every later operation faster."""
-    for name in ("data", "err", "dq"):
+    """FITS arrays read big-endian; native arrays make every later operation faster. The bytes are swapped
+    in place where the array allows it, so a large ramp is not held twice while it is read."""
+    for name in _ARRAY_NAMES:
         array = model.instance.get(name)
         if array is not None and not array.dtype.isnative:
-            setattr(model, name, array.astype(array.dtype.newbyteorder("="), copy=False))
+            native = array.dtype.newbyteorder("=")
+            if array.flags.writeable and array.flags.c_contiguous:
+                setattr(model, name, array.byteswap(inplace=True).view(native))
+            else:
+                setattr(model, name, array.astype(native))
 
 
 def check_model(model, filename):
@@ -207,12 +287,14 @@ def check_model(model, filename):
         raise DataModelError(f"{filename}: no {extension} extension")
     require_meta(model, model.required_meta, filename)
     shape = getattr(model, primary).shape
-    if len(shape) != 2:
-        raise DataModelError(f"{filename}: {primary.upper()} is {len(shape)}-D, expected a 2-D image")
-    for name in ("data", "err", "dq"):
+    if len(shape) != model.primary_ndim:
+        raise DataModelError(f"{filename}: {primary.upper()} is {len(shape)}-D, expected {model.primary_ndim}-D")
+    image = shape[-2:]
+    for name in _ARRAY_NAMES:
         array = model.instance.get(name)
-        if array is not None and array.shape != shape:
+        expected = shape if array is not None and array.ndim == len(shape) else image
+        if array is not None and array.shape != expected:
             raise DataModelError(f"{filename}: {name.upper()} shape {array.shape} differs from {primary.upper()} {shape}")
     window = (model.meta.subarray.ysize, model.meta.subarray.xsize)
-    if None not in window and tuple(window) != shape:
-        raise DataModelError(f"{filename}: array shape {shape} differs from SUBSIZE2 x SUBSIZE1 {window}")
+    if None not in window and tuple(window) != image:
+        raise DataModelError(f"{filename}: array shape {image} differs from SUBSIZE2 x SUBSIZE1 {window}")

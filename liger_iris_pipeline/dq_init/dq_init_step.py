@@ -1,14 +1,14 @@
-"""DQInitStep: OR the bad pixel mask reference into a frame's DQ."""
+"""DQInitStep: OR the bad pixel mask reference into a frame's DQ (a ramp's PIXELDQ)."""
 
 from ..base_step import ReferenceCorrectionStep
-from ..datamodels import MaskModel
-from .dq_initialization import initialize_dq
+from ..datamodels import MaskModel, RampModel
+from .dq_initialization import initialize_dq, initialize_ramp_dq
 
 __all__ = ["DQInitStep"]
 
 
 class DQInitStep(ReferenceCorrectionStep):
-    """Initialise the DQ array from the ``mask`` reference (cut to the frame's subarray)."""
+    """Initialise the DQ array (of a ramp: PIXELDQ) from the ``mask`` reference (cut to the frame's subarray)."""
 
     class_alias = "dq_init"
     spec = """
@@ -18,4 +18,8 @@ class DQInitStep(ReferenceCorrectionStep):
     reference_model_class = MaskModel
 
     def apply(self, model, mask):
-        initialize_dq(model.data, model.dq, self.reference_window(model, mask, mask.dq))
+        mask_dq = self.reference_window(model, mask, mask.dq)
+        if isinstance(model, RampModel):
+            initialize_ramp_dq(model.data, model.groupdq, model.pixeldq, mask_dq)
+        else:
+            initialize_dq(model.data, model.dq, mask_dq)

@@ -32,11 +32,3 @@ class ProcessImagerL2Pipeline(LigerIrisPipeline):
         "flat_field": FlatFieldStep,
         "assign_wcs": AssignWcsStep,
     }
-
-    def process(self, input_data, backgrounds=None):
-        model = self.open_input(input_data)
-        if backgrounds:
-            model = self.background.run(model, backgrounds)
-        for name in list(self.step_defs)[1:]:
-            model = getattr(self, name).run(model)
-        return model

@@ -3,11 +3,13 @@
     liger-iris-simulate --output-dir demo/ [--instrument IRIS] [--size 512] [--seed 1] [--n-exposures 1] ...
         [--subarray NAME,XSTART,YSTART,XSIZE,YSIZE ...] [--n-sky N] [--n-darks N] [--n-flats N]
         [--flat-type dome|twilight] [--flat-rate DN/s]
+        [--ramp UTR|CDS|MCDS [--ngroups 10] [--nframes 1] [--groupgap 0] [--frame-time 10] ...]
 """
 
 import argparse
 
 from ..instruments import IMAGERS
+from .ramp import READ_MODES, RampReadout
 from .simulate import simulate_observation
 
 
@@ -84,7 +86,22 @@ def build_parser():
         metavar="NAME,XSTART,YSTART,XSIZE,YSIZE",
         help="also write this detector window of each exposure as a raw frame of its own (repeatable)",
     )
+    ramps = parser.add_argument_group("up-the-ramp reads (also write each exposure's ramp, LVL0)")
+    ramps.add_argument("--ramp", dest="readmode", type=str.upper, choices=READ_MODES, help="read mode")
+    ramps.add_argument("--ngroups", type=_positive(int), default=RampReadout.ngroups)
+    ramps.add_argument("--nframes", type=_positive(int), default=RampReadout.nframes, help="reads per group")
+    ramps.add_argument("--groupgap", type=_non_negative(int), default=RampReadout.groupgap, help="frames skipped between groups")
+    ramps.add_argument("--frame-time", type=_positive(float), default=RampReadout.frame_time, help="seconds")
+    ramps.add_argument("--nints", type=_positive(int), default=RampReadout.nints)
+    ramps.add_argument(
+        "--cosmic-ray-fraction", type=_non_negative(float), default=RampReadout.cosmic_ray_fraction,
+        help="fraction of pixels hit by a cosmic ray per integration",
+    )
     return parser
+
+
+#: Options of the ramp readout (RampReadout fields).
+_READOUT_OPTIONS = ("readmode", "ngroups", "nframes", "groupgap", "frame_time", "nints", "cosmic_ray_fraction")
 
 
 def main(argv=None):
@@ -94,8 +111,10 @@ def main(argv=None):
     options = vars(args)
     pointing = (options.pop("ra"), options.pop("dec"))
     pa_deg = options.pop("pa")
+    readout = {name: options.pop(name) for name in _READOUT_OPTIONS}
     try:
-        result = simulate_observation(pointing=pointing, pa_deg=pa_deg, **options)
+        readout = RampReadout(**readout) if readout["readmode"] else None
+        result = simulate_observation(pointing=pointing, pa_deg=pa_deg, readout=readout, **options)
     except ValueError as error:
         parser.error(str(error))
     for path in result.all_paths():

@@ -31,6 +31,11 @@ Files written to ``output_dir`` (``<obs>`` = ``{semester}-{program}-{observation
 - ``{IRIS|Liger}_{detector}_{MASK|DARK|FLAT}_20200101T000000_1.fits``: the references.
 - ``<obs>_<NAME>_LVL1_{exposure:04d}.fits``, with ``subarrays``: the raw frame of subarray NAME (the
   subarray's name takes the place of the image type SCI, so these never match ``*_SCI_LVL1_*``).
+- With ``ramp`` (a ``ramp.RampReadout``), also the up-the-ramp reads of every exposure (``ramp.py`` has the
+  physics): ``<obs>_SCI_LVL0_{exposure:04d}.fits`` (RampModel, DN, EXPTIME = (NGROUPS - 1) TGROUP),
+  ``<obs>_SCI_LVL0_{exposure:04d}_truth_rate.fits`` (ImagerModel: the true rate F S + D in DN/s, which
+  Detector1 should measure), ``<obs>_SCI_LVL0_{exposure:04d}_cosmic_rays.ecsv`` (integration, x, y, frame,
+  group, dn of every cosmic ray) and the ``{SATURATION|NONLINEARITY|READNOISE|GAIN}`` references.
 
 Calibration and background exposures of the same detector (same F, D and bad pixels), same exposure time:
 
@@ -59,7 +64,7 @@ per exposure), so the detector, stars and first exposures do not change with ``n
 
 import numbers
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +76,7 @@ from astropy.wcs import WCS
 
 from .. import datamodels
 from ..instruments import FILE_INSTRUMENT, IMAGERS, Imager
-from . import detector, scene
+from . import detector, ramp, scene
 
 #: Default PSF width: about lambda / D in Ks on TMT (30 m) and Keck (10 m).
 DEFAULT_FWHM_ARCSEC = {"IRIS": 0.016, "LIGER": 0.050}
@@ -150,16 +155,26 @@ class SimulatedObservation:
     #: Dark and flat (dome or twilight) exposures, taken before the science exposures.
     darks: tuple[Path, ...] = ()
     flats: tuple[Path, ...] = ()
+    #: With ``ramp``: per exposure its ramp, true rate and cosmic-ray list; the readout references by type.
+    ramps: tuple[Path, ...] = ()
+    true_rates: tuple[Path, ...] = ()
+    cosmic_rays: tuple[Path, ...] = ()
+    ramp_references: dict = field(default_factory=dict)
 
     def all_paths(self):
-        """Every written path: per exposure raw, catalogue, truth, subarray frames; then references and truth."""
+        """Every written path: per exposure raw, catalogue, truth, subarray frames; then references and truth;
+        then the ramps, their truth and the readout references."""
         per_exposure = [
             path
             for raw, catalog, truth, subarrays in zip(self.raw, self.catalogs, self.truth, self.subarrays)
             for path in (raw, catalog, truth, *subarrays)
         ]
         calibration = [*self.sky, *self.sky_truth, *self.darks, *self.flats]
-        return [*per_exposure, self.mask, self.dark, self.flat, self.true_flat, self.true_dark, *calibration]
+        ramp_files = [path for paths in zip(self.ramps, self.true_rates, self.cosmic_rays) for path in paths]
+        return [
+            *per_exposure, self.mask, self.dark, self.flat, self.true_flat, self.true_dark, *calibration,
+            *ramp_files, *self.ramp_references.values(),
+        ]
 
 
 @dataclass(frozen=True)
@@ -179,6 +194,8 @@ class _Setup:
     target: tuple[float, float]  # nominal pointing (RA, Dec) [deg]
     pa_deg: float
     subarrays: tuple[Subarray, ...]
+    readout: ramp.RampReadout | None = None
+    ramp_detector: ramp.RampDetector | None = None
 
 
 def simulate_observation(
@@ -210,6 +227,7 @@ def simulate_observation(
     flat_type="dome",
     flat_rate=2000.0,
     bad_pixels_per_megapixel=None,
+    readout=None,
 ):
     """Write ``n_exposures`` raw frames of a random star field, their references and truth to ``output_dir``.
 
@@ -219,7 +237,8 @@ def simulate_observation(
     ysize), each also written as a raw frame of its own (module docstring). ``n_sky``, ``n_darks``, ``n_flats``:
     background (sky), dark and flat exposures of the same detector (module docstring); ``flat_type`` dome or
     twilight, ``flat_rate`` the illumination of the first flat [DN/s]. ``bad_pixels_per_megapixel`` overrides
-    the detector's bad-pixel densities by kind (dead, low_qe, hot, warm). Raises ValueError for a bad parameter.
+    the detector's bad-pixel densities by kind (dead, low_qe, hot, warm). ``readout`` (a ``ramp.RampReadout``)
+    also writes each science exposure's up-the-ramp reads. Raises ValueError for a bad parameter.
     Returns a SimulatedObservation of the written paths.
     """
     instrument = str(instrument).upper()
@@ -246,6 +265,9 @@ def simulate_observation(
     if not -90.0 < dec < 90.0:
         raise ValueError(f"pointing declination must be within (-90, 90) deg, got {dec}")
     start = Time(date, format="isot", scale="utc")
+    streams = np.random.SeedSequence(seed).spawn(8)
+    detector_stream, scene_stream, reference_stream, noise_stream, sky_stream, dark_stream, flat_stream = streams[:7]
+    ramp_detector_stream, ramp_noise_stream = streams[7].spawn(2)
     setup = _Setup(
         imager=imager,
         shape=(size, size),
@@ -260,13 +282,15 @@ def simulate_observation(
         target=(ra, dec),
         pa_deg=float(pa_deg),
         subarrays=subarrays,
+        readout=readout,
+        ramp_detector=readout and ramp.make_ramp_detector(
+            np.random.default_rng(ramp_detector_stream), (size, size), gain, read_noise
+        ),
     )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     prefix = f"{semester}-{program}-{observation}_{FILE_INSTRUMENT[instrument]}_{imager.detector}"
 
-    streams = np.random.SeedSequence(seed).spawn(7)
-    detector_stream, scene_stream, reference_stream, noise_stream, sky_stream, dark_stream, flat_stream = streams
     true_detector = detector.make_detector(
         np.random.default_rng(detector_stream), setup.shape, bad_pixels_per_megapixel
     )
@@ -281,8 +305,9 @@ def simulate_observation(
     written = _observe_field(
         output_dir, prefix, "SCIENCE", setup, true_detector, nominal_wcs, (star_ra, star_dec, flux), dithers,
         [start + index * cadence for index in range(n_exposures)], noise_stream.spawn(n_exposures), subarrays,
+        ramp_noise_stream.spawn(n_exposures),
     )
-    raw_paths, catalog_paths, truth_paths, subarray_paths = zip(*written)
+    raw_paths, catalog_paths, truth_paths, subarray_paths, ramp_paths = zip(*written)
     sky = _observe_sky(
         output_dir, prefix, setup, true_detector, n_sky, start + n_exposures * cadence, cadence,
         (n_stars if sky_stars is None else int(sky_stars), flux_range, flux_power_index), sky_stream,
@@ -312,11 +337,38 @@ def simulate_observation(
         true_flat=_save(true_flat, output_dir / f"{prefix}_truth_flat.fits"),
         true_dark=_save(true_dark, output_dir / f"{prefix}_truth_dark.fits"),
         subarrays=subarray_paths,
-        sky=tuple(path for path, _, _, _ in sky),
-        sky_truth=tuple(truth for _, _, truth, _ in sky),
+        sky=tuple(path for path, *_ in sky),
+        sky_truth=tuple(truth for _, _, truth, *_ in sky),
         darks=darks,
         flats=flats,
+        **_ramp_outputs(output_dir, setup, ramp_paths),
     )
+
+
+def _ramp_outputs(output_dir, setup, ramp_paths):
+    """The SimulatedObservation fields of the ramps: their paths and the readout references (written here)."""
+    if setup.readout is None:
+        return {}
+    ramps, true_rates, cosmic_rays = zip(*ramp_paths)
+    truth = setup.ramp_detector
+    references = {
+        "saturation": (datamodels.SaturationModel(data=truth.saturation), "Simulated saturation level [DN]"),
+        "nonlinearity": (
+            datamodels.NonlinearityModel(coeffs=truth.nonlinearity_coefficients()),
+            "Simulated nonlinearity: series inverse of M = L (1 - b L)",
+        ),
+        "readnoise": (
+            datamodels.ReadnoiseModel(data=(np.sqrt(2.0) * truth.read_noise).astype(np.float32)),
+            "Simulated CDS read noise [DN]",
+        ),
+        "gain": (datamodels.GainModel(data=truth.gain), "Simulated gain [e-/DN]"),
+    }
+    return {
+        "ramps": ramps,
+        "true_rates": true_rates,
+        "cosmic_rays": cosmic_rays,
+        "ramp_references": _save_references(output_dir, setup, references),
+    }
 
 
 def _raw_name(prefix, image_type, number):
@@ -324,12 +376,17 @@ def _raw_name(prefix, image_type, number):
     return f"{prefix}_{image_type}_LVL1_{number:04d}.fits"
 
 
-def _observe_field(output_dir, prefix, exposure_type, setup, true_detector, field_wcs, stars, dithers, starts, streams, subarrays):
+def _observe_field(
+    output_dir, prefix, exposure_type, setup, true_detector, field_wcs, stars, dithers, starts, streams, subarrays,
+    ramp_streams=None,
+):
     """Write one exposure of the field of ``field_wcs`` per dither (pixels from its centre), start time and
-    noise stream; ``stars`` = (ra, dec, flux). Returns ``_write_exposure``'s paths for each exposure."""
+    noise stream; ``stars`` = (ra, dec, flux); with ``setup.readout`` and ``ramp_streams`` also its ramp.
+    Returns ``_write_exposure``'s paths for each exposure."""
     ra, dec, flux = stars
     written = []
-    for number, (dither, start, stream) in enumerate(zip(dithers, starts, streams), start=1):
+    ramp_streams = ramp_streams or [None] * len(streams)
+    for number, (dither, start, stream, ramp_stream) in enumerate(zip(dithers, starts, streams, ramp_streams), start=1):
         centre = (setup.shape[0] - 1) / 2.0 + dither
         pointing = tuple(float(value) for value in field_wcs.all_pix2world(centre[0], centre[1], 0))
         table = Table({"id": np.arange(1, len(flux) + 1), "ra": ra, "dec": dec, "flux": flux})
@@ -338,7 +395,7 @@ def _observe_field(output_dir, prefix, exposure_type, setup, true_detector, fiel
         written.append(
             _write_exposure(
                 raw_path, subarray_paths, setup, true_detector, table, number, start, pointing,
-                np.random.default_rng(stream), exposure_type,
+                np.random.default_rng(stream), exposure_type, ramp_stream and np.random.default_rng(ramp_stream),
             )
         )
     return written
@@ -379,11 +436,15 @@ def _write_calibration_exposures(output_dir, prefix, exposure_type, setup, true_
     return tuple(paths)
 
 
-def _write_exposure(raw_path, subarray_paths, setup, true_detector, stars, number, start, pointing, rng, exposure_type="SCIENCE"):
-    """Render, add noise to and write one exposure: raw frame, its subarray frames, truth and catalogue.
+def _write_exposure(
+    raw_path, subarray_paths, setup, true_detector, stars, number, start, pointing, rng, exposure_type="SCIENCE",
+    ramp_rng=None,
+):
+    """Render, add noise to and write one exposure: raw frame, its subarray frames, truth and catalogue,
+    and with ``setup.readout`` and ``ramp_rng`` its ramp.
 
     ``stars`` holds id, ra, dec and flux; the exposure's x/y are added from its WCS. Returns the raw,
-    catalogue and truth paths and ``subarray_paths``.
+    catalogue and truth paths, ``subarray_paths`` and the ramp, true-rate and cosmic-ray paths (or None).
     """
     exposure_wcs = tan_wcs(pointing, setup.pa_deg, setup.imager.pixel_scale, setup.shape)
     stars["x"], stars["y"] = exposure_wcs.all_world2pix(stars["ra"], stars["dec"], 0)
@@ -391,6 +452,9 @@ def _write_exposure(raw_path, subarray_paths, setup, true_detector, stars, numbe
     rate = true_detector.flat * truth
     rate += true_detector.dark
     raw = detector.add_noise(rng, rate, setup.exposure_time, setup.gain, setup.read_noise)
+    ramp_paths = None
+    if setup.readout and ramp_rng is not None:
+        ramp_paths = _write_ramp(raw_path, setup, rate, number, start, pointing, ramp_rng)
     del rate
     err = detector.rate_error(raw, setup.exposure_time, setup.gain, setup.read_noise)
 
@@ -424,7 +488,28 @@ def _write_exposure(raw_path, subarray_paths, setup, true_detector, stars, numbe
     }
     catalog_path = _beside(raw_path, "_catalog.ecsv")
     stars[["id", "ra", "dec", "x", "y", "flux"]].write(catalog_path, format="ascii.ecsv", overwrite=True)
-    return raw_path, catalog_path, truth_path, subarray_paths
+    return raw_path, catalog_path, truth_path, subarray_paths, ramp_paths
+
+
+def _write_ramp(raw_path, setup, rate, number, start, pointing, rng):
+    """Write the ramp of one exposure (the LVL1 frame's name with LVL0), its true rate and its cosmic rays."""
+    readout = setup.readout
+    groups, cosmic_rays = ramp.simulate_ramp(rng, rate, readout, setup.ramp_detector)
+    model = datamodels.RampModel(data=groups)
+    _describe_exposure(model, setup, number, start, pointing)
+    exposure = model.meta.exposure
+    exposure.readmode = readout.readmode
+    exposure.exposure_time = readout.integration_time
+    exposure.nints, exposure.ngroups, exposure.nframes = readout.nints, readout.ngroups, readout.nframes
+    exposure.groupgap, exposure.frame_time, exposure.group_time = readout.groupgap, readout.frame_time, readout.group_time
+    model.meta.bunit_data = "DN"
+    ramp_path = _save(model, raw_path.with_name(raw_path.name.replace("_LVL1_", "_LVL0_")))
+    true_rate = _exposure_model(rate, np.zeros_like(rate), setup, number, start, pointing)
+    true_rate.meta.exposure.exposure_time = readout.integration_time
+    true_rate_path = _save(true_rate, _beside(ramp_path, "_truth_rate.fits"))
+    cosmic_ray_path = _beside(ramp_path, "_cosmic_rays.ecsv")
+    Table(cosmic_rays).write(cosmic_ray_path, format="ascii.ecsv", overwrite=True)
+    return ramp_path, true_rate_path, cosmic_ray_path
 
 
 def _subarray_map(shape, subarrays):
@@ -458,6 +543,11 @@ def _write_references(output_dir, setup, true_detector, rng):
             f"Simulated flat: truth + N(0, {flat_error}); dead = 0",
         ),
     }
+    return _save_references(output_dir, setup, references)
+
+
+def _save_references(output_dir, setup, references):
+    """Save each (model, description) of ``references`` (by reftype) under its reference file name."""
     instrument = FILE_INSTRUMENT[setup.imager.instrument]
     useafter_stamp = USEAFTER.replace("-", "").replace(":", "")
     paths = {}
@@ -555,13 +645,21 @@ def _save(model, path):
 def _exposure_model(data, err, setup, number, start, pointing, exposure_type="SCIENCE"):
     """An ImagerModel of one exposure with the metadata of a raw frame (BUNIT DN/s, no WCS)."""
     model = datamodels.ImagerModel(data=data) if err is None else datamodels.ImagerModel(data=data, err=err)
+    _describe_exposure(model, setup, number, start, pointing, exposure_type)
+    model.meta.exposure.readmode = "ROP"
+    model.meta.bunit_data = "DN/s"
+    model.meta.bunit_err = "DN/s"
+    return model
+
+
+def _describe_exposure(model, setup, number, start, pointing, exposure_type="SCIENCE"):
+    """The metadata every frame and ramp of an exposure shares (instrument, timing, pointing, target)."""
     meta = model.meta
     _describe_detector(model, setup)
     meta.instrument.filter = setup.filter_name
     meta.instrument.mode = "IMG"
     meta.instrument.pixel_scale = setup.imager.pixel_scale
     meta.exposure.type = exposure_type
-    meta.exposure.readmode = "ROP"
     meta.exposure.exposure_time = setup.exposure_time
     meta.exposure.start_time = float(start.mjd)
     meta.exposure.number = number
@@ -573,9 +671,6 @@ def _exposure_model(data, err, setup, number, start, pointing, exposure_type="SC
     meta.target.ra, meta.target.dec = setup.target
     meta.pointing.ra, meta.pointing.dec = pointing
     meta.pointing.pa = setup.pa_deg
-    meta.bunit_data = "DN/s"
-    meta.bunit_err = "DN/s"
-    return model
 
 
 def _describe_window(model, subarray, subarray_id, detector_shape):

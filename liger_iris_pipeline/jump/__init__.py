@@ -1,0 +1,1 @@
+"""JumpStep: flag cosmic-ray jumps in a ramp (two-point difference)."""

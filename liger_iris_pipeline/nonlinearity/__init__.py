@@ -1,0 +1,1 @@
+"""NonlinearityStep: linearise the groups of a ramp."""

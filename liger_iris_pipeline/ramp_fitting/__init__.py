@@ -1,0 +1,1 @@
+"""RampFitStep: the count-rate frame of a ramp (optimally weighted least squares)."""

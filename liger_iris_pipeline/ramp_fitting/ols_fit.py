@@ -1,0 +1,267 @@
+"""Ramp fitting: the count rate of every pixel from its groups, by optimally weighted least squares (as
+stcal's OLS / OLS_C), for the read modes CDS, MCDS (Fowler) and UTR alike.
+
+Units: SCI in DN, gain g in e-/DN, R the CDS read noise (DN), TGROUP t. The read noise of one group (a mean
+of NFRAMES reads) in electrons is r = R g / sqrt(2 NFRAMES).
+
+Segments. In each integration, a segment is a run of consecutive groups with no flag, which may start with
+the group flagged JUMP_DET alone (the jump sits between the segments). SATURATED and DO_NOT_USE groups end a
+segment. If any segment has two or more groups, one-group segments are dropped; otherwise only the first
+one-group segment is kept. An integration whose first group is saturated has no rate (SATURATED |
+DO_NOT_USE).
+
+Median rate m (DN/s, for the Poisson variance): per integration, the median of the first differences of
+usable groups divided by t (a difference ending on a JUMP_DET group is left out); a ramp whose only good
+group is the first uses SCI[0] / t1 with t1 = (NFRAMES + 1) TFRAME / 2; averaged over integrations.
+
+Fit of a segment of n groups starting at group s:
+- n >= 3: weighted least squares of SCI against the group number x, weights w_j = |(j - c) / c|**P / r**2
+  (c = (n - 1) / 2), where the power P grows with the segment's signal-to-noise
+  S = (SCI_end - SCI_start) g / sqrt(r**2 + (SCI_end - SCI_start) g): P = 0, 0.4, 1, 3, 6, 10 for
+  S < 5, 10, 20, 50, 100, above (Fixsen et al. 2000). slope = (W Sxy - Sx Sy) / (W Sxx - Sx**2) / t;
+  Poisson variance m / (t g (n - 1)), read-noise variance 12 r**2 / ((n**3 - n) t**2 g**2).
+- n == 2: slope = (SCI[s + 1] - SCI[s]) / t; variances m / (t g) and 2 r**2 / (t g)**2.
+- n == 1: slope = SCI[s] / t' with t' = t1 for the first group alone, else t; variances m / (t' g) and
+  2 r**2 / (t' g)**2.
+
+Combination over the segments of all integrations: rate = sum(slope / var_r) / sum(1 / var_r) (weights by
+read noise only, as stcal since JP-4318), var_poisson = 1 / sum(1 / var_p), var_rnoise = 1 / sum(1 / var_r)
+(each set to 0 when >= 1e6), ERR = sqrt(var_poisson + var_rnoise).
+
+DQ: PIXELDQ, | JUMP_DET if a group has a jump, | SATURATED if a group is saturated, | DO_NOT_USE |
+NO_GAIN_VALUE where the gain is not positive. A pixel with no usable integration (first group saturated in
+all, or every group flagged) gets DO_NOT_USE (and SATURATED if saturated): its rate is NaN and ERR 0, as
+is the rate of every pixel whose PIXELDQ has DO_NOT_USE.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+from ..dqflags import pixel
+from ..kernels import insertion_sort
+
+DO_NOT_USE = pixel["DO_NOT_USE"]
+SATURATED = pixel["SATURATED"]
+JUMP_DET = pixel["JUMP_DET"]
+NO_GAIN_VALUE = pixel["NO_GAIN_VALUE"]
+LARGE_VARIANCE = 1.0e6
+#: Signal-to-noise bounds and the weighting power below each (above the last: 10).
+SNR_BOUNDS = (5.0, 10.0, 20.0, 50.0, 100.0)
+SNR_POWERS = (0.0, 0.4, 1.0, 3.0, 6.0, 10.0)
+
+
+def weight_table(ngroups):
+    """[power, n, j]: the weight |(j - c) / c|**P of group j of an n-group segment for each power P, computed
+    once (in float32, as stcal's powf) rather than per pixel."""
+    table = np.zeros((len(SNR_POWERS), ngroups + 1, ngroups))
+    for length in range(3, ngroups + 1):
+        middle = (length - 1) / 2.0
+        distance = np.abs((np.arange(length) - middle) * (1.0 / middle)).astype(np.float32)
+        for index, power in enumerate(SNR_POWERS):
+            table[index, length, :length] = distance ** np.float32(power)
+    return table
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _power_index(snr):
+    """Index in SNR_POWERS of the weighting power for a segment's signal-to-noise ``snr``."""
+    for index, bound in enumerate(SNR_BOUNDS):
+        if snr < bound:
+            return index
+    return len(SNR_BOUNDS)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _sorted_median(values, count):
+    """Median of ``values[:count]`` (count >= 1), sorting them in place."""
+    insertion_sort(values, count)
+    half = count // 2
+    return values[half] if count % 2 else (values[half - 1] + values[half]) / 2.0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _median_rate(values, flags, nints, ngroups, group_time, first_group_time, work):
+    """Mean over integrations of the median first-difference rate (module docstring), 0 when unknown."""
+    total = 0.0
+    for i in range(nints):
+        good = 0
+        for g in range(ngroups):
+            good += flags[i, g] == 0
+        if good == 1 and flags[i, 0] == 0:
+            rate = values[i, 0] / first_group_time
+        else:
+            first = np.nan if flags[i, 0] & DO_NOT_USE else values[i, 0] / group_time
+            count = 0
+            for k in range(ngroups - 1):
+                if flags[i, k + 1] & JUMP_DET or (flags[i, k] | flags[i, k + 1]) & DO_NOT_USE:
+                    continue
+                difference = values[i, k + 1] / group_time - values[i, k] / group_time
+                if not math.isnan(difference):
+                    work[count] = difference
+                    count += 1
+            rate = first if count == 0 else _sorted_median(work, count)
+        total += 0.0 if math.isnan(rate) else rate
+    return total / nints
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _segments(flags_row, ngroups, starts, lengths):
+    """Fill ``starts``/``lengths`` with the fitted segments of one integration; returns their number."""
+    count = 0
+    start = -1
+    for g in range(ngroups + 1):
+        good = g < ngroups and flags_row[g] == 0
+        if good and start < 0:
+            start = g - 1 if g > 0 and flags_row[g - 1] == JUMP_DET else g
+        elif not good and start >= 0:
+            starts[count], lengths[count] = start, g - start
+            count += 1
+            start = -1
+    longest = 0
+    for s in range(count):
+        longest = max(longest, lengths[s])
+    if count < 2:
+        return count
+    if longest < 2:
+        lengths[0] = 1
+        return 1
+    kept = 0
+    for s in range(count):
+        if lengths[s] > 1:
+            starts[kept], lengths[kept] = starts[s], lengths[s]
+            kept += 1
+    return kept
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _fit_segment(values, start, length, gain, noise, group_time, timing, median_rate, weights):
+    """Slope (DN/s), Poisson and read-noise variances of one segment (module docstring)."""
+    poisson_rate = median_rate if median_rate > 0 else 0.0
+    if length == 1:
+        slope = values[start] / timing
+        var_p = poisson_rate / (timing * gain)
+        scaled = noise / timing
+        return slope, var_p, 12.0 * scaled * scaled / (6.0 * gain * gain)
+    if length == 2:
+        slope = (values[start + 1] - values[start]) / group_time
+        var_p = poisson_rate / (group_time * gain)
+        scaled = noise / group_time
+        return slope, var_p, 12.0 * scaled * scaled / (6.0 * gain * gain)
+    signal = values[start + length - 1] - values[start]
+    denominator = noise * noise + signal * gain
+    snr = 0.0
+    if denominator > 0 and gain != 0:
+        snr = max(signal * gain / math.sqrt(denominator), 0.0)
+    segment_weights = weights[_power_index(snr), length]
+    inverse_noise2 = 1.0 / (noise * noise)
+    sum_w = sum_x = sum_xx = sum_y = sum_xy = 0.0
+    for j in range(length):
+        weight = segment_weights[j] * inverse_noise2
+        x = np.float64(j + start)
+        y = values[start + j]
+        x_weight = x * weight
+        sum_w += weight
+        sum_x += x_weight
+        sum_xx += x * x_weight
+        sum_y += y * weight
+        sum_xy += y * x_weight
+    slope = (sum_w * sum_xy - sum_x * sum_y) / (sum_w * sum_xx - sum_x * sum_x) / group_time
+    var_p = poisson_rate / (group_time * gain * (length - 1))
+    var_r = 0.0
+    if gain > 0:
+        scaled = noise / group_time
+        var_r = 12.0 * scaled * scaled / ((length**3 - length) * gain * gain)
+    return slope, var_p, var_r
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, group_time, weights, rate, err, dq):
+    nints, ngroups, ny, nx = data.shape
+    first_group_time = (nframes + 1.0) * frame_time / 2.0
+    group_noise_factor = math.sqrt(2.0 * nframes)
+    for y in numba.prange(ny):
+        values = np.empty((nints, ngroups), np.float64)
+        flags = np.empty((nints, ngroups), np.uint8)
+        work = np.empty(ngroups, np.float64)
+        starts = np.empty(ngroups, np.int64)
+        lengths = np.empty(ngroups, np.int64)
+        for x in range(nx):
+            pixel_gain = np.float64(gain[y, x])
+            noise = np.float64(np.float32(readnoise[y, x] * (pixel_gain / group_noise_factor)))
+            flag = pixeldq[y, x]
+            if not pixel_gain > 0:
+                flag |= DO_NOT_USE | NO_GAIN_VALUE
+            partly_saturated = False
+            for i in range(nints):
+                for g in range(ngroups):
+                    flags[i, g] = groupdq[i, g, y, x]
+                    saturated = flags[i, g] & SATURATED
+                    values[i, g] = np.nan if saturated else data[i, g, y, x]
+                    partly_saturated |= saturated != 0
+                    if flags[i, g] & JUMP_DET:
+                        flag |= JUMP_DET
+            median_rate = _median_rate(values, flags, nints, ngroups, group_time, first_group_time, work)
+            unusable = saturated_integrations = 0
+            inverse_var_p = inverse_var_r = weighted_slopes = 0.0
+            for i in range(nints):
+                integration_flag = flag
+                bad_groups = 0
+                all_saturated = True
+                for g in range(ngroups):
+                    bad_groups += (flags[i, g] & (DO_NOT_USE | SATURATED)) != 0
+                    all_saturated &= (flags[i, g] & SATURATED) != 0
+                if flags[i, 0] & SATURATED:
+                    integration_flag |= DO_NOT_USE | SATURATED
+                elif bad_groups == ngroups:
+                    integration_flag |= DO_NOT_USE | (SATURATED if all_saturated else 0)
+                else:
+                    good = 0
+                    for g in range(ngroups):
+                        good += flags[i, g] == 0
+                    only_first = good == 1 and flags[i, 0] == 0
+                    for s in range(_segments(flags[i], ngroups, starts, lengths)):
+                        timing = first_group_time if only_first and lengths[s] == 1 else group_time
+                        slope, var_p, var_r = _fit_segment(
+                            values[i], starts[s], lengths[s], pixel_gain, noise, group_time, timing, median_rate, weights
+                        )
+                        inverse_var_r += 1.0 / var_r
+                        if var_p > 0:
+                            inverse_var_p += 1.0 / var_p
+                        weighted_slopes += slope / var_r
+                unusable += (integration_flag & DO_NOT_USE) != 0
+                saturated_integrations += (integration_flag & SATURATED) != 0
+            if unusable == nints:
+                flag |= DO_NOT_USE
+            if saturated_integrations == nints:
+                flag |= SATURATED
+            var_p = 1.0 / inverse_var_p if inverse_var_p > 0 else 0.0
+            if var_p >= LARGE_VARIANCE or var_p < 0:
+                var_p = 0.0
+            var_r = 1.0 / inverse_var_r if inverse_var_r > 0 else 0.0
+            if var_r >= LARGE_VARIANCE:
+                var_r = 0.0
+            if flag & (DO_NOT_USE | SATURATED):
+                rate[y, x] = np.nan
+                err[y, x] = 0.0
+            else:
+                rate[y, x] = weighted_slopes * var_r
+                err[y, x] = math.sqrt(var_p + var_r)
+            if partly_saturated:
+                flag |= SATURATED
+            dq[y, x] = flag
+
+
+def fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, group_time):
+    """Rate (DN/s), ERR (DN/s) and DQ [ny, nx] of the ramps ``data`` [nints, ngroups, ny, nx] (DN) with
+    their ``groupdq``/``pixeldq``, the ``gain`` (e-/DN) and CDS ``readnoise`` (DN) maps and the timing."""
+    shape = data.shape[-2:]
+    rate = np.empty(shape, np.float32)
+    err = np.empty(shape, np.float32)
+    dq = np.empty(shape, np.uint32)
+    _fit_ramps(
+        data, groupdq, pixeldq, np.asarray(gain, np.float32), np.asarray(readnoise, np.float32),
+        int(nframes), float(frame_time), float(group_time), weight_table(data.shape[1]), rate, err, dq,
+    )
+    return rate, err, dq

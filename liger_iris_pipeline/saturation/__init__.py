@@ -1,0 +1,1 @@
+"""SaturationStep: flag the saturated groups of a ramp."""

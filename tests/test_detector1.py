@@ -1,0 +1,279 @@
+"""Detector1 (ramp -> count-rate frame): against stcal on the same cubes and against the simulator's truth."""
+
+import subprocess
+
+import numpy as np
+import pytest
+from astropy.table import Table
+from stcal.jump.jump import detect_jumps_data
+from stcal.jump.jump_class import JumpData
+from stcal.ramp_fitting.ramp_fit import ramp_fit_data
+from stcal.ramp_fitting.ramp_fit_class import RampData
+from stcal.saturation.saturation import flag_saturated_pixels
+
+from commands import command
+from crds_helpers import crds_environment
+from liger_iris_pipeline import DQInitStep, Detector1Pipeline, ProcessImagerL2Pipeline, RampFitStep, datamodels
+from liger_iris_pipeline.base_step import StepInputError
+from liger_iris_pipeline.jump.twopoint_difference import find_jumps
+from liger_iris_pipeline.nonlinearity.linearity import correct_nonlinearity
+from liger_iris_pipeline.ramp_fitting.ols_fit import fit_ramps
+from liger_iris_pipeline.reference_store import add_references
+from liger_iris_pipeline.saturation.saturation import flag_saturation
+from liger_iris_pipeline.simulator import simulate_observation
+from liger_iris_pipeline.simulator.ramp import RampReadout
+
+FLAGS = datamodels.dqflags.pixel
+DO_NOT_USE, SATURATED, JUMP = FLAGS["DO_NOT_USE"], FLAGS["SATURATED"], FLAGS["JUMP_DET"]
+#: Bright stars so that pixels saturate in every group, many cosmic rays.
+SCENE = {"n_stars": 40, "flux_range": (1.0e3, 2.0e6), "flux_power_index": 1.0}
+READOUTS = {
+    "UTR": RampReadout("UTR", ngroups=10, frame_time=10.0, cosmic_ray_fraction=0.01),
+    "UTR-nframes2-nints2": RampReadout("UTR", ngroups=6, nframes=2, groupgap=1, frame_time=5.0, nints=2, cosmic_ray_fraction=0.01),
+    "MCDS": RampReadout("MCDS", ngroups=2, nframes=4, groupgap=6, frame_time=5.0),
+    "CDS": RampReadout("CDS", ngroups=2, frame_time=30.0),
+}
+
+
+def _simulate(directory, readout, size, seed=11):
+    observation = simulate_observation(directory, size=size, readout=readout, seed=seed, **SCENE)
+    references = {reftype: datamodels.open(path) for reftype, path in observation.ramp_references.items()}
+    return observation, datamodels.open(observation.ramps[0]), references
+
+
+@pytest.fixture(scope="module")
+def utr(tmp_path_factory):
+    """A 128 x 128 UTR ramp of 10 groups, its references and truth."""
+    return _simulate(tmp_path_factory.mktemp("utr"), READOUTS["UTR"], 128)
+
+
+def _overrides(observation):
+    """Detector1Pipeline step parameters that give every reference of ``observation`` by hand."""
+    refs = {"mask": observation.mask, **observation.ramp_references}
+    readout = {"override_gain": str(refs["gain"]), "override_readnoise": str(refs["readnoise"])}
+    return {
+        "dq_init": {"override_mask": str(refs["mask"])},
+        "saturation": {"override_saturation": str(refs["saturation"])},
+        "nonlinearity": {"override_nonlinearity": str(refs["nonlinearity"])},
+        "jump": readout,
+        "ramp_fit": readout,
+    }
+
+
+@pytest.fixture(scope="module")
+def utr_rate(utr):
+    """The Detector1Pipeline result of the UTR ramp."""
+    observation, _, _ = utr
+    return Detector1Pipeline.call(str(observation.ramps[0]), steps=_overrides(observation))
+
+
+def _stcal_jumps(ramp, data, groupdq, pixeldq, gain, readnoise):
+    """stcal's two-point difference jump flags (no neighbour or after-jump flagging) of the same cube."""
+    jump_data = JumpData(gain2d=gain.copy(), rnoise2d=readnoise.copy(), dqflags=FLAGS)
+    jump_data.init_arrays_from_arrays(data.copy(), groupdq.copy(), pixeldq.copy())
+    jump_data.nframes = ramp.meta.exposure.nframes
+    jump_data.dt_group = np.ones(1)
+    jump_data.n_reads_groupdiff = np.full(1, 2.0 * ramp.meta.exposure.nframes)
+    jump_data.flag_4_neighbors = False
+    jump_data.max_cores = "1"
+    return detect_jumps_data(jump_data)[0]
+
+
+def _stcal_rate(ramp, data, groupdq, pixeldq, gain, readnoise):
+    """stcal's OLS_C rate, DQ and ERR of the same cube."""
+    exposure = ramp.meta.exposure
+    ramp_data = RampData()
+    ramp_data.set_arrays(data.copy(), groupdq.copy(), pixeldq.copy(), np.zeros(pixeldq.shape, np.float32))
+    ramp_data.set_meta(
+        name="IRIS", frame_time=exposure.frame_time, group_time=exposure.group_time, groupgap=exposure.groupgap,
+        nframes=exposure.nframes,
+    )
+    ramp_data.set_dqflags(FLAGS)
+    ramp_data.start_row, ramp_data.num_rows = 0, data.shape[2]
+    image, _, _ = ramp_fit_data(ramp_data, False, readnoise.copy(), gain.copy(), "OLS_C", "optimal", "1")
+    return image["slope"], image["dq"], image["err"]
+
+
+@pytest.mark.science
+@pytest.mark.parametrize("mode", READOUTS)
+def test_saturation_jumps_and_rates_match_stcal(mode, utr, tmp_path):
+    """Same saturated groups, same jumps and (on clean pixels) rates to 1e-5 and errors to 1e-3 as stcal."""
+    observation, ramp, refs = utr if mode == "UTR" else _simulate(tmp_path, READOUTS[mode], 64)
+    data, groupdq, pixeldq = ramp.data.copy(), ramp.groupdq.copy(), ramp.pixeldq.copy()
+    gain, readnoise = refs["gain"].data, refs["readnoise"].data
+
+    flag_saturation(data, groupdq, pixeldq, refs["saturation"].data)
+    stcal_groupdq, *_ = flag_saturated_pixels(
+        ramp.data.copy(), ramp.groupdq.copy(), ramp.pixeldq.copy(), refs["saturation"].data, refs["saturation"].dq,
+        65535, FLAGS, n_pix_grow_sat=0,
+    )
+    assert np.array_equal(groupdq & SATURATED, stcal_groupdq & SATURATED)
+    assert np.any(groupdq & SATURATED)
+
+    correct_nonlinearity(data, groupdq, pixeldq, refs["nonlinearity"].coeffs, refs["nonlinearity"].dq)
+    if ramp.meta.exposure.ngroups > 2:
+        stcal_groupdq = _stcal_jumps(ramp, data, groupdq, pixeldq, gain, readnoise)
+        assert find_jumps(data, groupdq, gain, readnoise, ramp.meta.exposure.nframes) > 10
+        assert np.array_equal(groupdq & JUMP, stcal_groupdq & JUMP)
+
+    rate, err, dq = fit_ramps(data, groupdq, pixeldq, gain, readnoise, **_timing(ramp))
+    stcal_rate, stcal_dq, stcal_err = _stcal_rate(ramp, data, groupdq, pixeldq, gain, readnoise)
+    assert np.array_equal(dq, stcal_dq)
+    assert np.array_equal(np.isnan(rate), np.isnan(stcal_rate))
+    clean = dq == 0
+    assert clean.sum() > 0.5 * clean.size
+    np.testing.assert_allclose(rate[clean], stcal_rate[clean], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(err[clean], stcal_err[clean], rtol=1e-3)
+    fitted = np.isfinite(rate)
+    np.testing.assert_allclose(rate[fitted], stcal_rate[fitted], rtol=1e-4, atol=1e-4)
+
+
+def _timing(ramp):
+    exposure = ramp.meta.exposure
+    return {"nframes": exposure.nframes, "frame_time": exposure.frame_time, "group_time": exposure.group_time}
+
+
+@pytest.mark.science
+def test_rates_match_truth(utr, utr_rate):
+    """Fitted rates lie within 3 sigma of the true rate for more than 99% of the usable pixels."""
+    observation, _, _ = utr
+    truth = datamodels.open(observation.true_rates[0]).data
+    usable = (utr_rate.dq & DO_NOT_USE) == 0
+    pulls = (utr_rate.data[usable] - truth[usable]) / utr_rate.err[usable]
+    assert usable.mean() > 0.95
+    assert np.mean(np.abs(pulls) < 3) > 0.99
+    assert abs(np.median(pulls)) < 0.05
+
+
+@pytest.mark.science
+def test_saturated_pixels(utr, utr_rate):
+    """A pixel saturating from the fourth group on keeps a rate from its first groups; a pixel saturated in
+    its first group is DO_NOT_USE | SATURATED without a rate."""
+    observation, ramp, refs = utr
+    truth = datamodels.open(observation.true_rates[0]).data
+    exposure = ramp.meta.exposure
+    # First group whose true measured signal reaches the saturation level (groups end at (g + 1) TGROUP).
+    times = exposure.group_time * np.arange(1, exposure.ngroups + 1)[:, None, None]
+    linear = truth * times
+    b = (refs["nonlinearity"].coeffs[2]).astype(np.float64)  # c_2 = b: the curve M = L (1 - b L)
+    first_saturated = np.argmax(linear * (1 - b * linear) >= 1.01 * refs["saturation"].data, axis=0)
+    never = ~np.any(linear * (1 - b * linear) >= 0.99 * refs["saturation"].data, axis=0)
+    late = (first_saturated >= 3) & ~never & (utr_rate.dq & JUMP == 0)
+    assert late.sum() >= 10
+    assert np.all(utr_rate.dq[late] & SATURATED)
+    assert not np.any(utr_rate.dq[late] & DO_NOT_USE)
+    pulls = (utr_rate.data[late] - truth[late]) / utr_rate.err[late]
+    assert np.mean(np.abs(pulls) < 3) > 0.95
+
+    first = linear[0] * (1 - b * linear[0]) >= 1.01 * refs["saturation"].data
+    assert first.sum() >= 5
+    assert np.all(utr_rate.dq[first] & (DO_NOT_USE | SATURATED) == DO_NOT_USE | SATURATED)
+    assert np.all(np.isnan(utr_rate.data[first]))
+
+
+@pytest.mark.science
+def test_cosmic_rays_are_found(utr, utr_rate, tmp_path):
+    """Cosmic rays of the truth list on unsaturated ramps are flagged as jumps in the right group."""
+    observation, ramp, refs = utr
+    steps = _overrides(observation)
+    ramp_steps = {name: steps[name] for name in ("dq_init", "saturation", "nonlinearity", "jump")}
+    flagged = Detector1Pipeline.call(str(observation.ramps[0]), steps={**ramp_steps, "ramp_fit": {"skip": True}})
+    hits = Table.read(observation.cosmic_rays[0])
+    unsaturated = (flagged.groupdq[0, -1] & SATURATED) == 0
+    bright = hits[(hits["dn"] > 500) & unsaturated[hits["y"], hits["x"]]]
+    assert len(bright) > 20
+    found = flagged.groupdq[bright["integration"], bright["group"], bright["y"], bright["x"]] & JUMP
+    assert np.mean(found != 0) > 0.95
+    assert np.all(utr_rate.dq[bright["y"], bright["x"]] & JUMP)
+
+
+@pytest.mark.science
+def test_nonlinearity_correction_is_linear(utr):
+    """A noise-free ramp bent by the simulator's curve M = L (1 - b L) is linear to 0.1% after correction."""
+    _, _, refs = utr
+    coeffs = refs["nonlinearity"].coeffs
+    b = coeffs[2].astype(np.float64)
+    linear = np.linspace(100.0, 50000.0, 12)[None, :, None, None] * np.ones((1, 1, *b.shape))
+    bent = (linear * (1 - b * linear)).astype(np.float32)
+    assert np.max(np.abs(bent - linear) / linear) > 0.03  # the curve matters
+    pixeldq = np.zeros(b.shape, np.uint32)
+    correct_nonlinearity(bent, np.zeros(bent.shape, np.uint8), pixeldq, coeffs, refs["nonlinearity"].dq)
+    assert np.max(np.abs(bent - linear) / linear) < 1e-3
+    assert not np.any(pixeldq)
+
+
+@pytest.mark.science
+def test_raw_frame_enters_the_imager_chain(utr, utr_rate, tmp_path):
+    """The Detector1 product is an L1 raw frame (DN/s, GAIN, status and references recorded) that the
+    imager chain calibrates; flat-fielded and dark-subtracted it recovers the scene."""
+    observation, ramp, _ = utr
+    assert isinstance(utr_rate, datamodels.ImagerModel)
+    assert utr_rate.meta.bunit_data == "DN/s"
+    assert utr_rate.meta.exposure.gain == pytest.approx(2.0, rel=0.01)
+    status = utr_rate.meta.cal_step
+    assert (status.dq_init, status.saturation, status.nonlinearity, status.jump, status.ramp_fit) == ("COMPLETE",) * 5
+    assert utr_rate.meta.ref_file.nonlinearity.name == observation.ramp_references["nonlinearity"].name
+    raw = tmp_path / "2027A-P001-001_IRIS_IMG1_SCI_LVL0_0001_raw.fits"
+    utr_rate.save(raw)
+    cal = ProcessImagerL2Pipeline.call(
+        str(raw),
+        steps={
+            "dq_init": {"override_mask": str(observation.mask)},
+            "dark_current": {"override_dark": str(observation.dark)},
+            "flat_field": {"override_flat": str(observation.flat)},
+        },
+    )
+    scene = datamodels.open(observation.truth[0]).data
+    usable = (cal.dq & DO_NOT_USE) == 0
+    pulls = (cal.data[usable] - scene[usable]) / cal.err[usable]
+    assert np.mean(np.abs(pulls) < 3) > 0.98
+
+
+def test_dq_init_sets_pixeldq_of_a_ramp(utr):
+    """DQInitStep on a ramp ORs the mask into PIXELDQ and leaves GROUPDQ clean (all groups are finite)."""
+    observation, ramp, _ = utr
+    result = DQInitStep.call(str(observation.ramps[0]), override_mask=str(observation.mask))
+    mask = datamodels.open(observation.mask).dq
+    assert np.array_equal(result.pixeldq, mask)
+    assert not np.any(result.groupdq)
+    assert result.meta.cal_step.dq_init == "COMPLETE"
+
+
+def test_ramp_steps_reject_a_frame(utr):
+    """A ramp step given a count-rate frame fails with one line naming the file."""
+    observation, _, _ = utr
+    with pytest.raises(StepInputError, match=r"SCI_LVL1_0001.fits: ramp_fit needs a ramp \(RampModel\), got ImagerModel"):
+        RampFitStep.call(str(observation.raw[0]))
+
+
+@pytest.mark.science
+def test_crds_chooses_the_readout_references(utr, tmp_path):
+    """With the references in a store (the new reftypes), `tmtrun detector1` takes CRDS's choice of each."""
+    observation, _, _ = utr
+    references = [observation.mask, *observation.ramp_references.values()]
+    store = tmp_path / "store"
+    assert add_references(store, references, "ramp references") == "ligeriri_0001.pmap"
+    result = subprocess.run(
+        [command("tmtrun"), "detector1", str(observation.ramps[0]), f"--output-dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=crds_environment(store),
+    )
+    assert result.returncode == 0, result.stderr
+    with datamodels.open(tmp_path / f"{observation.ramps[0].stem}_raw.fits") as raw:
+        chosen = {reftype: getattr(raw.meta.ref_file, reftype).name for reftype in ("mask", *observation.ramp_references)}
+        assert chosen == {reftype: path.name for reftype, path in zip(("mask", *observation.ramp_references), references)}
+        assert raw.meta.ref_file.crds.context_used == "ligeriri_0001.pmap"
+        assert raw.meta.cal_step.ramp_fit == "COMPLETE"
+
+
+def test_ramp_fit_rejects_a_cds_ramp_with_more_groups(utr, tmp_path):
+    """READMODE CDS with 10 groups is inconsistent: one line naming the file."""
+    observation, ramp, _ = utr
+    bad = ramp.copy()
+    bad.meta.exposure.readmode = "CDS"
+    path = tmp_path / "bad_ramp.fits"
+    bad.save(path)
+    refs = observation.ramp_references
+    with pytest.raises(StepInputError, match=r"bad_ramp.fits: READMODE CDS needs 2 groups, SCI has 10"):
+        RampFitStep.call(str(path), override_gain=str(refs["gain"]), override_readnoise=str(refs["readnoise"]))
