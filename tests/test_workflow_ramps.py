@@ -26,6 +26,7 @@ def test_ramps_are_fitted_then_calibrated(tmp_path):
     shutil.copytree(REPOSITORY / "config", tmp_path / "config")
     config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
     config.update(output_dir="results", crds={"store": "store", "context": None, "cache": "crds_cache"})
+    config.pop("calibrations", None)
     config["observations"] = [{"name": "ramps", "instrument": "IRIS", "ramps": ["raw/*_SCI_LVL0_[0-9][0-9][0-9][0-9].fits"]}]
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
