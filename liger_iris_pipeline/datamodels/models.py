@@ -172,14 +172,16 @@ def open(init, model_class=None):  # noqa: A001 - mirrors stdatamodels/jwst ``da
     if not path.is_file():
         raise DataModelError(f"{path}: no such file")
     try:
-        with warnings.catch_warnings(), fits.open(path, memmap=False, lazy_load_hdus=False) as hdulist:
-            # astropy only warns about a truncated or corrupt file, and pads missing data with zeros.
+        with warnings.catch_warnings():
+            # astropy only warns about a truncated or corrupt file (while opening it), and pads missing data
+            # with zeros.
             warnings.simplefilter("error", AstropyUserWarning)
-            hdulist.verify("exception")
-            model_type = hdulist[0].header.get("DATAMODL")
-            cls = model_class or MODEL_CLASSES.get(model_type, ImagerModel)
-            check_array_extensions(hdulist, cls, path.name)
-            model = cls(hdulist)
+            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdulist:
+                hdulist.verify("exception")
+                model_type = hdulist[0].header.get("DATAMODL")
+                cls = model_class or MODEL_CLASSES.get(model_type, ImagerModel)
+                check_array_extensions(hdulist, cls, path.name)
+                model = cls(hdulist)
     except DataModelError:
         raise
     except Exception as error:  # astropy raises many types for a broken file
