@@ -9,7 +9,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 from stdatamodels import DataModel
 
-from ..atomic import replacing
+from ..atomic import os_error_reason, replacing
 from ..instruments import IMAGERS
 from .integration import SCHEMA_URI_PREFIX
 
@@ -76,7 +76,7 @@ class LigerIrisDataModel(DataModel):
             with replacing(path) as temporary:
                 super().save(str(temporary), *args, **kwargs)
         except OSError as error:
-            raise DataModelError(f"{path}: cannot write ({error.strerror or error})") from error
+            raise DataModelError(f"{path}: cannot write ({os_error_reason(error)})") from error
         finally:
             self._final_filename = None
         return str(path)

@@ -308,7 +308,7 @@ def _write_atomically(path, text):
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_text(path, text)
     except OSError as error:
-        raise FetchError(f"{path}: cannot write ({error.strerror or error})") from error
+        raise FetchError(f"{path}: cannot write ({atomic.os_error_reason(error)})") from error
 
 
 def write_cache_config(crds_path, context, download_metadata):
