@@ -5,6 +5,7 @@ import copy
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 import yaml
 
@@ -118,3 +119,17 @@ def test_a_store_config_is_a_literal_never_evaluated(tmp_path):
     with pytest.raises(FetchError, match="server_config: not a server_config"):
         store_context(tmp_path / "store")
     assert not (tmp_path / "executed").exists()
+
+
+def test_a_step_hook_in_a_parameter_file_is_refused_not_run(tmp_path):
+    """stpipe runs a hook that is not a Python name as a shell command; our steps refuse hooks."""
+    from frames import make_frame
+    from liger_iris_pipeline import AssignWcsStep
+    from liger_iris_pipeline.datamodels import DataModelError
+
+    marker = tmp_path / "executed"
+    cfg = tmp_path / "assign_wcs.cfg"
+    cfg.write_text(f'name = "assign_wcs"\nclass = "liger_iris_pipeline.AssignWcsStep"\npost_hooks = "touch {marker}",\n')
+    with pytest.raises(DataModelError, match="assign_wcs: post_hooks refused"):
+        AssignWcsStep.call(make_frame(np.zeros((6, 8))), config_file=str(cfg))
+    assert not marker.exists()
