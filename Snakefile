@@ -2,7 +2,12 @@
 # Observations and parameters: config/config.yaml (explained in config/README.md).
 from snakemake.utils import min_version, validate
 
+from liger_iris_pipeline.workflow_config import check_config_files
+
 min_version("9.0")
+
+# Snakemake's own YAML loader builds Python objects and runs YTE templates: check the files safely first.
+check_config_files(["config/config.yaml", *workflow.overwrite_configfiles])
 
 
 configfile: "config/config.yaml"

@@ -97,8 +97,12 @@ class LigerIrisStepMixin:
         gets the product's background members.
 
         Saved outputs of an association are named after their product when it gives one output,
-        otherwise after each member.
+        otherwise after each member. stpipe's pre- and post-hooks are refused: a hook may be a shell
+        command, and parameter files and workflow configs say how to reduce, never what to run.
         """
+        hooks = [name for name in ("pre_hooks", "post_hooks") if getattr(self, name, None)]
+        if hooks:
+            raise StepInputError(f"{self.name}: {' and '.join(hooks)} refused (parameters never run programs)")
         if not args or not is_association(args[0]):
             with _young_garbage_only(top_level=self.parent is None):
                 return super().run(*args)

@@ -103,10 +103,22 @@ def test_association_from_python_returns_one_result_per_member(calibration_files
     assert results[0].meta.cal_step.assign_wcs == "COMPLETE"
 
 
-def test_tmtrun_bad_association_is_one_line(tmp_path):
-    asn = write_association(tmp_path, [{"name": "p", "members": science("nowhere.fits")}])
+@pytest.mark.parametrize(
+    ("member", "problem"),
+    [("nowhere.fits", "member nowhere.fits not found"), (f"../{RAW}", f"member ../{RAW} is outside the association's directory")],
+)
+def test_tmtrun_bad_association_is_one_line(calibration_files, tmp_path, member, problem):
+    """Also a member escaping the association's directory, though the file exists there."""
+    (tmp_path / "asn").mkdir()
+    asn = write_association(tmp_path / "asn", [{"name": "p", "members": science(member)}])
+    digests = {path: file_digest(path) for path in (asn, calibration_files["raw"])}
+    out = tmp_path / "out"
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "tmtrun"), "dq_init", str(asn)], capture_output=True, text=True
+        [str(Path(sys.executable).parent / "tmtrun"), "dq_init", str(asn), f"--output-dir={out}"],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == f"tmtrun: error: {asn}: member nowhere.fits not found"
+    assert result.stderr.strip().splitlines()[-1] == f"tmtrun: error: {asn}: {problem}"
+    assert {path: file_digest(path) for path in digests} == digests
+    assert not out.exists()

@@ -73,16 +73,23 @@ def test_missing_keyword(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [RAW_NAME]
 
 
-def test_reference_of_wrong_shape(calibration_files, tmp_path):
-    wrong = tmp_path / "wrong_dark.fits"
-    make_reference(datamodels.DarkModel, "DARK", data=np.zeros((4, 4), np.float32)).save(wrong)
+@pytest.mark.parametrize(
+    ("reftype", "model_class", "arrays"),
+    [
+        ("mask", datamodels.MaskModel, {"dq": np.zeros((4, 4), np.uint32)}),
+        ("dark", datamodels.DarkModel, {"data": np.zeros((4, 4), np.float32)}),
+        ("flat", datamodels.FlatModel, {"data": np.ones((4, 4), np.float32)}),
+    ],
+)
+def test_reference_of_wrong_shape(calibration_files, tmp_path, reftype, model_class, arrays):
+    wrong = tmp_path / f"wrong_{reftype}.fits"
+    make_reference(model_class, reftype.upper(), **arrays).save(wrong)
     digest = file_digest(calibration_files["raw"])
     out = tmp_path / "out"
     out.mkdir()
-    options = reference_options(calibration_files)
-    options[1] = f"--steps.dark_current.override_dark={wrong}"
-    result = tmtrun("process_imager_l2", calibration_files["raw"], "--output-dir", out, *options)
-    assert_one_line_error(result, "tmtrun", "wrong_dark.fits", "does not match")
+    paths = {**calibration_files, reftype: wrong}
+    result = tmtrun("process_imager_l2", calibration_files["raw"], "--output-dir", out, *reference_options(paths))
+    assert_one_line_error(result, "tmtrun", f"wrong_{reftype}.fits", "reference shape (4, 4) does not match", RAW_NAME)
     assert file_digest(calibration_files["raw"]) == digest
     assert list(out.iterdir()) == []
 

@@ -1,6 +1,8 @@
 """``crds_fetch``: a reference store (directory or http) into a local CRDS cache, verified, usable offline."""
 
 import ast
+import functools
+import http.server
 import json
 import os
 import re
@@ -8,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -327,3 +330,103 @@ def test_crds_list_status_reads_the_fetched_cache(store, raw, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert CONTEXT in result.stdout
+
+
+class _FaultyHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the store, or with the server's ``fault``: ``silent`` (accept, never answer), ``cut`` (send half
+    of a reference under its full Content-Length, then the store goes away), ``oversize`` (a reference with
+    more bytes than the store's download_metadata declares)."""
+
+    def do_GET(self):
+        fault, path = self.server.fault, Path(self.translate_path(self.path))
+        if fault == "silent":
+            self.server.released.wait(60)
+            return
+        if fault not in ("cut", "oversize") or "/references/" not in self.path or not path.is_file():
+            super().do_GET()
+            return
+        data = path.read_bytes()
+        body = data[: len(data) // 2] if fault == "cut" else data + bytes(5000)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data) if fault == "cut" else len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+        if fault == "cut":
+            threading.Thread(target=self.server.shutdown).start()
+
+    def log_message(self, *args):
+        pass
+
+
+class FaultyStore:
+    """The store served over http on 127.0.0.1 from a thread of the test, with a fault that can be chosen."""
+
+    def __init__(self, directory):
+        self.directory, self.port, self.server = directory, free_port(), None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, fault=None):
+        self.stop()
+        handler = functools.partial(_FaultyHandler, directory=str(self.directory))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.server.daemon_threads = True
+        self.server.fault, self.server.released = fault, threading.Event()
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self.url
+
+    def stop(self):
+        if self.server is not None:
+            self.server.released.set()
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+@pytest.fixture
+def faulty_store(store):
+    served = FaultyStore(store)
+    yield served
+    served.stop()
+
+
+def reference_files(cache):
+    """Names of everything in the cache's reference directory, hidden temporaries included."""
+    directory = cache / "references" / "ligeriri"
+    return sorted(path.name for path in directory.iterdir()) if directory.exists() else []
+
+
+def test_a_store_that_goes_away_mid_fetch_leaves_no_partial_file_and_a_retry_completes(faulty_store, store, raw, tmp_path):
+    cache = tmp_path / "cache"
+    url = faulty_store.start(fault="cut")
+    result = crds_fetch(url, raw, cache=cache)
+    assert_one_line_error(result, f"{url}/references/ligeriri/", "copy ended after", "bytes the store declares")
+    assert reference_files(cache) == []
+    faulty_store.start()  # the store is back, on the same address
+    retry = crds_fetch(url, raw, cache=cache)
+    assert retry.returncode == 0, retry.stderr
+    assert_complete_cache(cache, store)
+
+
+def test_a_store_that_never_answers_fails_within_the_timeout(faulty_store, raw, tmp_path):
+    url = faulty_store.start(fault="silent")
+    # Well under the 30 s default: only the --timeout setting can end this fetch in time.
+    result = subprocess.run(
+        [command("crds_fetch"), "--store", url, "--timeout", "1", "--crds-path", str(tmp_path / "cache"), str(raw)],
+        capture_output=True,
+        text=True,
+        env=clean_environment(),
+        timeout=25,
+    )
+    assert_one_line_error(result, f"{url}/config/ligeriri/server_config", "did not answer within 1.0 s")
+
+
+def test_a_reference_larger_than_the_store_declares_is_refused(faulty_store, store, raw, tmp_path):
+    cache = tmp_path / "cache"
+    url = faulty_store.start(fault="oversize")
+    result = crds_fetch(url, raw, cache=cache)
+    assert_one_line_error(result, "references/ligeriri/", "larger than the store's download_metadata says")
+    assert reference_files(cache) == []

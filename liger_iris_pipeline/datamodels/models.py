@@ -1,13 +1,16 @@
 """stdatamodels data models of the Liger/IRIS imager products and references."""
 
 import warnings
+from functools import cache
 from pathlib import Path
 
+import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 from stdatamodels import DataModel
 
-from ..atomic import replacing
+from ..atomic import os_error_reason, replacing
+from ..instruments import IMAGERS
 from .integration import SCHEMA_URI_PREFIX
 
 __all__ = [
@@ -80,7 +83,7 @@ class LigerIrisDataModel(DataModel):
             with replacing(path) as temporary:
                 super().save(str(temporary), *args, **kwargs)
         except OSError as error:
-            raise DataModelError(f"{path}: cannot write ({error.strerror or error})") from error
+            raise DataModelError(f"{path}: cannot write ({os_error_reason(error)})") from error
         finally:
             self._final_filename = None
         return str(path)
@@ -240,17 +243,24 @@ def open(init, model_class=None):  # noqa: A001 - mirrors stdatamodels/jwst ``da
     if not path.is_file():
         raise DataModelError(f"{path}: no such file")
     try:
-        with warnings.catch_warnings(), fits.open(path, memmap=False, lazy_load_hdus=False) as hdulist:
-            # astropy only warns about a truncated or corrupt file, and pads missing data with zeros.
+        with warnings.catch_warnings():
+            # astropy only warns about a truncated or corrupt file (while opening it), and pads missing data
+            # with zeros.
             warnings.simplefilter("error", AstropyUserWarning)
-            hdulist.verify("exception")
-            model_type = hdulist[0].header.get("DATAMODL")
-            cls = model_class or MODEL_CLASSES.get(model_type, ImagerModel)
-            model = cls(hdulist)
+            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdulist:
+                hdulist.verify("exception")
+                model_type = hdulist[0].header.get("DATAMODL")
+                cls = model_class or MODEL_CLASSES.get(model_type, ImagerModel)
+                check_array_extensions(hdulist, cls, path.name)
+                model = cls(hdulist)
     except DataModelError:
         raise
     except Exception as error:  # astropy raises many types for a broken file
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        size = path.stat().st_size
+        if size % FITS_BLOCK:
+            reason = f"truncated: {size} bytes is not a whole number of {FITS_BLOCK}-byte FITS blocks"
+        else:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataModelError(f"{path}: not a readable FITS file ({reason})") from error
     model.meta.filename = path.name
     try:
@@ -264,6 +274,37 @@ def open(init, model_class=None):  # noqa: A001 - mirrors stdatamodels/jwst ``da
 
 #: The arrays of every model, checked for shape and converted to native byte order on reading.
 _ARRAY_NAMES = ("data", "err", "dq", "groupdq", "pixeldq", "coeffs")
+
+
+FITS_BLOCK = 2880  # bytes: every FITS file is a whole number of these blocks
+_IMAGE_HDUS = (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)
+
+
+@cache
+def _array_types(cls):
+    """{extension name: schema datatype} of the arrays of the model class ``cls`` (SCI: float32, DQ: uint32...)."""
+    return {
+        spec["fits_hdu"]: np.dtype(spec["datatype"])
+        for spec in cls().schema["properties"].values()
+        if "fits_hdu" in spec and isinstance(spec.get("datatype"), str)
+    }
+
+
+def check_array_extensions(hdulist, cls, filename):
+    """Each array extension of ``cls`` in ``hdulist`` is an image of the schema's kind (floating point or
+    integer). stdatamodels would otherwise cast silently: an int16 SCI to float32, a float DQ to uint32."""
+    for extension, datatype in _array_types(cls).items():
+        if extension not in hdulist:
+            continue
+        hdu = hdulist[extension]
+        if not isinstance(hdu, _IMAGE_HDUS):
+            raise DataModelError(f"{filename}: {extension} is a {type(hdu).__name__}, not an image")
+        is_float = hdu.header["BITPIX"] < 0
+        if is_float != (datatype.kind == "f"):
+            found = "floating-point" if is_float else "integer"
+            raise DataModelError(
+                f"{filename}: {extension} holds {found} values (BITPIX {hdu.header['BITPIX']}), expected {datatype}"
+            )
 
 
 def _to_native_byte_order(model):
@@ -295,6 +336,22 @@ def check_model(model, filename):
         expected = shape if array is not None and array.ndim == len(shape) else image
         if array is not None and array.shape != expected:
             raise DataModelError(f"{filename}: {name.upper()} shape {array.shape} differs from {primary.upper()} {shape}")
+    if primary == "data" and not np.isfinite(model.data).any():
+        raise DataModelError(f"{filename}: SCI has no finite value (all NaN or infinite)")
+    check_detector(model, image, filename)
     window = (model.meta.subarray.ysize, model.meta.subarray.xsize)
     if None not in window and tuple(window) != image:
         raise DataModelError(f"{filename}: array shape {image} differs from SUBSIZE2 x SUBSIZE1 {window}")
+
+
+def check_detector(model, shape, filename):
+    """The header's detector is its instrument's imager detector, and the array fits on that detector:
+    a header from the other instrument would give the frame the wrong references and plate scale."""
+    name, detector = model.meta.instrument.name, model.meta.instrument.detector
+    imager = IMAGERS[name]
+    if detector != imager.detector:
+        raise DataModelError(f"{filename}: DETECTOR {detector} is not the {name} imager's detector {imager.detector}")
+    if max(shape) > imager.size:
+        raise DataModelError(
+            f"{filename}: array shape {shape} is larger than the {name} detector ({imager.size} x {imager.size})"
+        )

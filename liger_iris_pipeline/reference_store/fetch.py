@@ -1,7 +1,7 @@
 """``crds_fetch``: copy what a set of inputs needs from a reference store into the local CRDS cache.
 
     crds_fetch --store <directory | http(s)://url> [--context ligeriri_NNNN.pmap] [--crds-path DIR]
-               [--bestrefs-out table.json] INPUT [INPUT ...]
+               [--bestrefs-out table.json] [--timeout SECONDS] INPUT [INPUT ...]
 
 INPUTs are raw frames or JSON associations (their science members). The fetch copies the context's
 mappings (pmap, imaps, rmaps) into the cache at ``--crds-path`` (default ``$CRDS_PATH``), writes the
@@ -14,7 +14,9 @@ Integrity: every file is checked against the store's ``download_metadata`` sha1 
 its own ``sha1sum``) under a hidden ``.part`` name in its destination directory, and only then renamed;
 a file already in the cache is checked too and never silently kept or replaced. Every file name read from
 a mapping, the store's config or the command line must be a bare ligeriri name. Only the store is ever
-contacted: crds runs serverless, on the cache alone.
+contacted: crds runs serverless, on the cache alone. An http(s) store that does not answer within
+``--timeout`` seconds (each request and each block), or sends more bytes than ``download_metadata``
+declares, fails the fetch; the partial copy is removed and a later fetch starts afresh.
 """
 
 import argparse
@@ -47,8 +49,9 @@ from .. import atomic, datamodels  # noqa: E402
 from ..associations import AssociationError, is_association, load_association  # noqa: E402
 from .store import OBSERVATORY, mapping_checksum, sha1, split_mapping  # noqa: E402
 
-HTTP_TIMEOUT = 30  # seconds, for each request to an http(s) store
+HTTP_TIMEOUT = 30  # seconds, default wait for each answer (and each block) of an http(s) store
 BLOCK_SIZE = 1 << 20
+MAX_CONFIG_BYTES = 64 << 20  # a server_config larger than this is refused, not read into memory
 #: crds's own default server address: its "serverless" spelling makes crds skip every JSON-RPC call.
 SERVERLESS_URL = "https://crds-serverless-mode.stsci.edu"
 
@@ -106,9 +109,10 @@ _OPENER = urllib.request.build_opener(_NoRedirects)
 class StoreReader:
     """Read access to a reference store: a directory or an http(s) URL with the layout of a CRDS cache."""
 
-    def __init__(self, location):
+    def __init__(self, location, timeout=HTTP_TIMEOUT):
         self.location = str(location).rstrip("/") or "/"
         self.is_http = self.location.startswith(("http://", "https://"))
+        self.timeout = timeout
 
     def where(self, area, name):
         """Path or URL of the checked file name ``name`` in ``area`` (config, mappings or references)."""
@@ -119,18 +123,24 @@ class StoreReader:
         """A binary stream of a store file; FetchError when the store lacks it or cannot be reached."""
         where = self.where(area, name)
         try:
-            stream = _OPENER.open(where, timeout=HTTP_TIMEOUT) if self.is_http else open(where, "rb")  # noqa: SIM115
+            stream = _OPENER.open(where, timeout=self.timeout) if self.is_http else open(where, "rb")  # noqa: SIM115
         except urllib.error.HTTPError as error:
             problem = "not in the store" if error.code == 404 else f"HTTP error {error.code} {error.reason}"
             raise FetchError(f"{where}: {problem}") from error
         except urllib.error.URLError as error:
             raise FetchError(f"{self.location}: cannot reach the store ({error.reason})") from error
+        except TimeoutError as error:
+            raise FetchError(f"{where}: {self.silence()}") from error
         except FileNotFoundError as error:
             raise FetchError(f"{where}: not in the store") from error
         except OSError as error:
             raise FetchError(f"{where}: cannot read ({error.strerror or error})") from error
         with stream:
             yield stream
+
+    def silence(self):
+        """The problem when the store stops answering: how long we waited."""
+        return f"the store did not answer within {self.timeout} s"
 
 
 def read_store_config(store):
@@ -140,11 +150,17 @@ def read_store_config(store):
     where = store.where("config", "server_config")
     with store.open("config", "server_config") as stream:
         try:
-            config = ast.literal_eval(stream.read().decode("utf-8"))
-        except (ValueError, SyntaxError, UnicodeDecodeError, RecursionError) as error:
-            raise FetchError(f"{where}: not a server_config ({type(error).__name__}: {error})") from error
+            text = stream.read(MAX_CONFIG_BYTES + 1)
+        except TimeoutError as error:
+            raise FetchError(f"{where}: {store.silence()}") from error
         except (OSError, http.client.HTTPException) as error:
             raise FetchError(f"{where}: cannot read ({error})") from error
+    if len(text) > MAX_CONFIG_BYTES:
+        raise FetchError(f"{where}: larger than {MAX_CONFIG_BYTES} bytes, refused")
+    try:
+        config = ast.literal_eval(text.decode("utf-8"))
+    except (ValueError, SyntaxError, UnicodeDecodeError, RecursionError) as error:
+        raise FetchError(f"{where}: not a server_config ({type(error).__name__}: {error})") from error
     if not isinstance(config, dict) or config.get("observatory") != OBSERVATORY:
         raise FetchError(f"{where}: not a {OBSERVATORY} server_config")
     if not isinstance(config.get("download_metadata"), dict):
@@ -243,12 +259,16 @@ def install_file(store, area, name, metadata, directory, inspect=None):
                         )
                     digest.update(block)
                     sink.write(block)
+            if size < metadata["size"]:
+                raise FetchError(f"{where}: copy ended after {size} of the {metadata['size']} bytes the store declares")
             if digest.hexdigest() != metadata["sha1sum"]:
                 raise FetchError(
                     f"{where}: sha1 {digest.hexdigest()} does not match the store's download_metadata "
                     f"{metadata['sha1sum']}"
                 )
             inspected = inspect(temporary) if inspect else None
+    except TimeoutError as error:
+        raise FetchError(f"{where}: copy to {directory} failed ({store.silence()})") from error
     except (OSError, http.client.HTTPException) as error:
         raise FetchError(
             f"{where}: copy to {directory} failed ({getattr(error, 'strerror', None) or error})"
@@ -288,7 +308,7 @@ def _write_atomically(path, text):
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_text(path, text)
     except OSError as error:
-        raise FetchError(f"{path}: cannot write ({error.strerror or error})") from error
+        raise FetchError(f"{path}: cannot write ({atomic.os_error_reason(error)})") from error
 
 
 def write_cache_config(crds_path, context, download_metadata):
@@ -423,15 +443,16 @@ def store_context(store):
     return resolve_context(reader, read_store_config(reader))
 
 
-def select_references(store, inputs, crds_path, context=None):
+def select_references(store, inputs, crds_path, context=None, timeout=HTTP_TIMEOUT):
     """Copy the rules of ``context`` (default: the store's operational context) into the CRDS cache at
     ``crds_path`` and ask crds for the best references of ``inputs`` (frames or associations) under them.
 
     The references themselves are not copied (``fetch_references`` or ``fetch_reference`` do that).
     Returns a FetchResult whose ``copied``/``present`` list the mappings; raises FetchError naming the file
     or store and the problem. crds runs inside ``local_crds`` (the CRDS_* environment is swapped meanwhile).
+    ``timeout``: seconds to wait for each answer of an http(s) store.
     """
-    reader = StoreReader(store)
+    reader = StoreReader(store, timeout)
     return _select(reader, read_store_config(reader), inputs, crds_path, context)
 
 
@@ -455,9 +476,9 @@ def _select(reader, config, inputs, crds_path, context):
     )
 
 
-def fetch_reference(store, name, crds_path, config=None):
+def fetch_reference(store, name, crds_path, config=None, timeout=HTTP_TIMEOUT):
     """Copy the reference ``name`` from the store into the cache at ``crds_path``, verified; True if copied."""
-    reader = StoreReader(store)
+    reader = StoreReader(store, timeout)
     config = config or read_store_config(reader)  # callers copying many references read it once
     name = checked_name(name, ".fits", "reference")
     metadata = _download_metadata(reader, config, name)
@@ -465,13 +486,13 @@ def fetch_reference(store, name, crds_path, config=None):
     return copied
 
 
-def fetch_references(store, inputs, crds_path, context=None):
+def fetch_references(store, inputs, crds_path, context=None, timeout=HTTP_TIMEOUT):
     """``select_references``, then copy every selected reference into the cache: all that ``inputs`` need."""
-    reader = StoreReader(store)
+    reader = StoreReader(store, timeout)
     config = read_store_config(reader)
     selection = _select(reader, config, inputs, crds_path, context)
     names = sorted({name for selected in selection.bestrefs.values() for name in selected.values() if name != "N/A"})
-    copied = {name: fetch_reference(store, name, crds_path, config) for name in names}
+    copied = {name: fetch_reference(store, name, crds_path, config, timeout) for name in names}
     return FetchResult(
         context=selection.context,
         bestrefs=selection.bestrefs,
@@ -504,13 +525,19 @@ def main(argv=None):
     parser.add_argument("--context", help="pipeline mapping to fetch (default: the store's operational context)")
     parser.add_argument("--crds-path", help="CRDS cache to fill (default: $CRDS_PATH)")
     parser.add_argument("--bestrefs-out", help="write the best references of each input to this JSON file")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=HTTP_TIMEOUT,
+        help=f"seconds to wait for each answer of an http(s) store (default {HTTP_TIMEOUT})",
+    )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="raw frame (FITS) or JSON association")
     args = parser.parse_args(argv)
     crds_path = args.crds_path or os.environ.get("CRDS_PATH")
     try:
         if not crds_path:
             raise FetchError("CRDS cache: give --crds-path or set CRDS_PATH")
-        result = fetch_references(args.store, args.inputs, crds_path, args.context)
+        result = fetch_references(args.store, args.inputs, crds_path, args.context, args.timeout)
         if args.bestrefs_out:
             write_bestrefs_table(args.bestrefs_out, result)
     except FetchError as error:
