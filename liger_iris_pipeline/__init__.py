@@ -7,13 +7,33 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-from .assign_wcs.assign_wcs_step import AssignWcsStep  # noqa: E402
-from .dark_current.dark_current_step import DarkCurrentStep  # noqa: E402
-from .dq_init.dq_init_step import DQInitStep  # noqa: E402
-from .flat_field.flat_field_step import FlatFieldStep  # noqa: E402
-from .pipeline.process_imager_l2 import ProcessImagerL2Pipeline  # noqa: E402
-from .subarray.merge_subarrays_step import MergeSubarraysStep  # noqa: E402
-from .subarray.parse_subarray_map_step import ParseSubarrayMapStep  # noqa: E402
+#: Public classes and the module that defines each. They are imported on first use (PEP 562), so a job that
+#: runs one step, or the workflow reading its config, does not pay for importing every step (gwcs, astropy
+#: modeling): ``python -X importtime`` showed the package import as most of a small job's start-up.
+_LAZY_CLASSES = {
+    "AssignWcsStep": ".assign_wcs.assign_wcs_step",
+    "DQInitStep": ".dq_init.dq_init_step",
+    "DarkCurrentStep": ".dark_current.dark_current_step",
+    "FlatFieldStep": ".flat_field.flat_field_step",
+    "MergeSubarraysStep": ".subarray.merge_subarrays_step",
+    "ParseSubarrayMapStep": ".subarray.parse_subarray_map_step",
+    "ProcessImagerL2Pipeline": ".pipeline.process_imager_l2",
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY_CLASSES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(_LAZY_CLASSES[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY_CLASSES))
+
 
 __all__ = [
     "AssignWcsStep",
