@@ -44,7 +44,7 @@ OBSERVATION = "iris_field"
 RAW_NAME = "2027A-P001-001_IRIS_IMG1_SCI_LVL1_{:04d}.fits"
 MODES = {
     "per-step rules": [],
-    "fused rule": ["--config", "fused_chain=true"],
+    "fused rule": ["--config", "fused_chain=True"],
     "grouped per frame": ["--groups", *(f"{step}=frame" for step in STEPS), "--group-components", "frame=1"],
 }
 MIB = 2**20
@@ -171,7 +171,8 @@ def night(workdir, written, n_frames):
     table = "results/crds/bestrefs.json"
     snakemake(workdir, table)
     selected = {name for refs in json.loads((workdir / table).read_text())["bestrefs"].values() for name in refs.values()}
-    snakemake(workdir, *(f"crds_cache/references/ligeriri/{name}" for name in sorted(selected) if name != "N/A"))
+    cache = workdir.resolve() / "crds_cache" / "references" / "ligeriri"  # the fetch rule's outputs are absolute
+    snakemake(workdir, *(str(cache / name) for name in sorted(selected) if name != "N/A"))
 
 
 def job_benchmarks(workdir):
@@ -377,7 +378,7 @@ def main():
     parser.add_argument("--size", type=int, default=4096, help="frame size in pixels (default 4096)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per single-frame measurement (median reported)")
     parser.add_argument("--dry-run-frames", type=int, default=2000, help="frames of the dry run (default 2000)")
-    parser.add_argument("--ilp-timeout", type=float, default=300, help="seconds before the ILP dry run is stopped")
+    parser.add_argument("--ilp-timeout", type=float, default=120, help="seconds before the ILP dry run is stopped")
     parser.add_argument("--disk-probe-mib", type=int, default=1024, help="size of the disk bandwidth probe file")
     parser.add_argument("--jwst-python", help="python of an environment with jwst (benchmarks/jwst-constraints.txt)")
     parser.add_argument("--output-dir", type=Path, default=BENCHMARKS / "results")

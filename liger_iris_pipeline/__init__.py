@@ -2,6 +2,8 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .lazy import lazy_attributes
+
 try:
     __version__ = version("liger_iris_pipeline")
 except PackageNotFoundError:  # running from a source tree that is not installed
@@ -21,19 +23,7 @@ _LAZY_CLASSES = {
 }
 
 
-def __getattr__(name):
-    if name not in _LAZY_CLASSES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(_LAZY_CLASSES[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY_CLASSES))
-
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_CLASSES)
 
 __all__ = [
     "AssignWcsStep",
