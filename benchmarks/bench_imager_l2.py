@@ -44,7 +44,11 @@ def worker(step_class, input_path, output_path, overrides):
     result = getattr(liger_iris_pipeline, step_class).call(model, **overrides)
     computed = time.perf_counter()
     result.save(output_path)
-    written = time.perf_counter()
+    print_timings(started, imported, read, computed, time.perf_counter())
+
+
+def print_timings(started, imported, read, computed, written, **extra):
+    """Print a worker's phases (from ``time.perf_counter`` marks) and its peak RSS as one JSON line."""
     print(
         json.dumps(
             {
@@ -54,6 +58,7 @@ def worker(step_class, input_path, output_path, overrides):
                 "write_s": written - computed,
                 "total_s": written - started,
                 "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                **extra,
             }
         )
     )

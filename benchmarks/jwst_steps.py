@@ -13,12 +13,12 @@ as an ImageModel (with ERR² as its Poisson variance, as jwst propagates errors 
 variances). The instrument is NIRCam imaging (jwst knows no Liger or IRIS).
 """
 
-import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
+
+from bench_imager_l2 import print_timings  # standard library only, like this script
 
 INSTRUMENT = {"name": "NIRCAM", "detector": "NRCA1", "filter": "F200W", "pupil": "CLEAR", "channel": "SHORT"}
 #: The context jwst records in its output (it asks CRDS for one even when every reference is an override).
@@ -113,20 +113,7 @@ def run(step, workdir):
         result = FlatFieldStep.call(model, override_flat=str(workdir / reference), **not_nirspec)
     computed = time.perf_counter()
     result.save(workdir / f"{step}_out.fits")
-    written = time.perf_counter()
-    print(
-        json.dumps(
-            {
-                "import_s": imported - started,
-                "read_s": read - imported,
-                "compute_s": computed - read,
-                "write_s": written - computed,
-                "total_s": written - started,
-                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "jwst": jwst.__version__,
-            }
-        )
-    )
+    print_timings(started, imported, read, computed, time.perf_counter(), jwst=jwst.__version__)
 
 
 if __name__ == "__main__":
