@@ -40,8 +40,19 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-benchmark: install
+# The benchmarks of benchmarks/results/ (about an hour on 2 cores; BENCH_FRAMES=1,10 for a quicker run). jwst's
+# steps, the reference point, run in their own environment: jwst pins asdf<6, which conflicts with constraints.txt.
+JWST_VENV ?= benchmarks/.jwst-venv
+BENCH_FRAMES ?= 1,10,50
+
+$(JWST_VENV)/.installed: benchmarks/jwst-constraints.txt
+	$(PYTHON) -m venv $(JWST_VENV)
+	$(JWST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c benchmarks/jwst-constraints.txt jwst
+	touch $@
+
+benchmark: install $(JWST_VENV)/.installed
 	$(BIN)/python benchmarks/bench_imager_l2.py
+	$(BIN)/python benchmarks/bench_workflow_scale.py --frames $(BENCH_FRAMES) --jwst-python $(JWST_VENV)/bin/python
 	$(BIN)/python benchmarks/bench_detector1.py
 
 # The documentation site (docs/), warnings as errors; tests/test_docs.py builds it in CI.

@@ -44,7 +44,21 @@ def worker(step_class, input_path, output_path, overrides):
     result = getattr(liger_iris_pipeline, step_class).call(model, **overrides)
     computed = time.perf_counter()
     result.save(output_path)
-    written = time.perf_counter()
+    print_timings(started, imported, read, computed, time.perf_counter())
+
+
+def peak_rss_mib():
+    """This process's peak resident memory. Linux's VmHWM starts afresh at exec; ru_maxrss keeps the peak of
+    the parent at fork (a benchmark holding large arrays would show as every worker's peak)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def print_timings(started, imported, read, computed, written, **extra):
+    """Print a worker's phases (from ``time.perf_counter`` marks) and its peak RSS as one JSON line."""
     print(
         json.dumps(
             {
@@ -53,7 +67,8 @@ def worker(step_class, input_path, output_path, overrides):
                 "compute_s": computed - read,
                 "write_s": written - computed,
                 "total_s": written - started,
-                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mib": peak_rss_mib(),
+                **extra,
             }
         )
     )

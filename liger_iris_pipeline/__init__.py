@@ -2,48 +2,38 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .lazy import lazy_attributes
+
 try:
     __version__ = version("liger_iris_pipeline")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-from .assign_wcs.assign_wcs_step import AssignWcsStep  # noqa: E402
-from .background.background_step import BackgroundStep  # noqa: E402
-from .combine_flats.combine_flats_step import CombineFlatsStep  # noqa: E402
-from .dark_current.dark_current_step import DarkCurrentStep  # noqa: E402
-from .dq_init.dq_init_step import DQInitStep  # noqa: E402
-from .flat_field.flat_field_step import FlatFieldStep  # noqa: E402
-from .master_dark.master_dark_step import MasterDarkStep  # noqa: E402
-from .normalize.normalize_step import NormalizeStep  # noqa: E402
-from .pipeline.process_flatfield_l2 import ProcessFlatfieldL2Pipeline  # noqa: E402
-from .pipeline.process_imager_l2 import ProcessImagerL2Pipeline  # noqa: E402
-from .subarray.merge_subarrays_step import MergeSubarraysStep  # noqa: E402
-from .subarray.parse_subarray_map_step import ParseSubarrayMapStep  # noqa: E402
-from .subtract_images.subtract_images_step import SubtractImagesStep  # noqa: E402
-from .saturation.saturation_step import SaturationStep  # noqa: E402
-from .nonlinearity.nonlinearity_step import NonlinearityStep  # noqa: E402
-from .jump.jump_step import JumpStep  # noqa: E402
-from .ramp_fitting.ramp_fit_step import RampFitStep  # noqa: E402
-from .pipeline.detector1 import Detector1Pipeline  # noqa: E402
+#: Public classes and the module that defines each. They are imported on first use (PEP 562), so a job that
+#: runs one step, or the workflow reading its config, does not pay for importing every step (gwcs, astropy
+#: modeling): ``python -X importtime`` showed the package import as most of a small job's start-up.
+_LAZY_CLASSES = {
+    "AssignWcsStep": ".assign_wcs.assign_wcs_step",
+    "BackgroundStep": ".background.background_step",
+    "CombineFlatsStep": ".combine_flats.combine_flats_step",
+    "DarkCurrentStep": ".dark_current.dark_current_step",
+    "Detector1Pipeline": ".pipeline.detector1",
+    "DQInitStep": ".dq_init.dq_init_step",
+    "FlatFieldStep": ".flat_field.flat_field_step",
+    "JumpStep": ".jump.jump_step",
+    "MasterDarkStep": ".master_dark.master_dark_step",
+    "MergeSubarraysStep": ".subarray.merge_subarrays_step",
+    "NonlinearityStep": ".nonlinearity.nonlinearity_step",
+    "NormalizeStep": ".normalize.normalize_step",
+    "ParseSubarrayMapStep": ".subarray.parse_subarray_map_step",
+    "ProcessFlatfieldL2Pipeline": ".pipeline.process_flatfield_l2",
+    "ProcessImagerL2Pipeline": ".pipeline.process_imager_l2",
+    "RampFitStep": ".ramp_fitting.ramp_fit_step",
+    "SaturationStep": ".saturation.saturation_step",
+    "SubtractImagesStep": ".subtract_images.subtract_images_step",
+}
 
-__all__ = [
-    "AssignWcsStep",
-    "BackgroundStep",
-    "CombineFlatsStep",
-    "DQInitStep",
-    "DarkCurrentStep",
-    "FlatFieldStep",
-    "MasterDarkStep",
-    "NormalizeStep",
-    "ProcessFlatfieldL2Pipeline",
-    "MergeSubarraysStep",
-    "ParseSubarrayMapStep",
-    "ProcessImagerL2Pipeline",
-    "SubtractImagesStep",
-    "SaturationStep",
-    "NonlinearityStep",
-    "JumpStep",
-    "RampFitStep",
-    "Detector1Pipeline",
-    "__version__",
-]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_CLASSES)
+
+__all__ = [*sorted(_LAZY_CLASSES, key=str.lower), "__version__"]

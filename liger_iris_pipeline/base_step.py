@@ -84,6 +84,18 @@ class LigerIrisStepMixin:
     def _datamodels_open(cls, init, **kwargs):
         return datamodels.open(init)
 
+    @classmethod
+    def _get_crds_parameters(cls, dataset):
+        """CRDS parameters of a model; of a file, none.
+
+        stpipe opens an input file only to look for a parameter reference (which we never use, see
+        ``get_config_from_reference``) before ``process`` opens it again: that first read of the whole frame
+        would double the input I/O. References are selected from the opened model (``get_reference_file``).
+        """
+        if isinstance(dataset, datamodels.LigerIrisDataModel):
+            return super()._get_crds_parameters(dataset)
+        return {}, "ligeriri"
+
     def open_input(self, input_data):
         """The model to work on: a fresh read of a file, or a copy of a caller's model (never the caller's own)."""
         model = self.open_model(input_data)

@@ -138,3 +138,28 @@ def test_save_to_read_only_directory_is_named(read_only_dir):
     with pytest.raises(DataModelError, match="ro/frame.fits: cannot write"):
         frame.save(read_only_dir / "frame.fits")
     assert list(read_only_dir.iterdir()) == []
+
+
+def test_arrays_read_in_native_order_with_every_uint32_dq_bit(tmp_path):
+    """DQ is stored as int32 + BZERO: flags with the top bit set must come back exactly, as astropy reads them."""
+    dq = np.array([[0, 1, 2**31, 2**32 - 1], [2**31 + 5, 7, 2**30, 2**31 - 1]], dtype=np.uint32)
+    make_frame(np.arange(8, dtype=np.float32).reshape(2, 4), dq=dq).save(tmp_path / "frame.fits")
+    with datamodels.open(tmp_path / "frame.fits") as read, fits.open(tmp_path / "frame.fits") as hdulist:
+        for name, extension in (("data", "SCI"), ("err", "ERR"), ("dq", "DQ")):
+            array = getattr(read, name)
+            assert array.dtype.isnative and array.flags.writeable
+            assert_array_equal(array, hdulist[extension].data)
+        assert_array_equal(read.dq, dq)
+
+
+def test_scaled_fits_arrays_are_read_scaled(tmp_path):
+    """A file with BSCALE (not written by us, but valid FITS) is read with astropy's scaling."""
+    path = tmp_path / "scaled.fits"
+    make_frame(np.zeros((2, 4), dtype=np.float32)).save(path)
+    with fits.open(path, mode="update") as hdulist:
+        stored = np.arange(8, dtype=np.int16).reshape(2, 4)
+        hdulist["SCI"] = fits.ImageHDU(stored, header=hdulist["SCI"].header, name="SCI")
+        hdulist["SCI"].header.update(BSCALE=0.5, BZERO=10.0)
+    with datamodels.open(path) as read:
+        assert read.data.dtype.isnative
+        assert_array_equal(read.data, stored * 0.5 + 10.0)

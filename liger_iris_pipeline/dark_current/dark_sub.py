@@ -28,12 +28,16 @@ def dark_rate(dark, dark_err, counts_exposure_time=None):
 
 
 def subtract_dark(sci, err, dq, dark, dark_err, dark_dq):
-    """Subtract the dark rate from ``sci`` and add its error in quadrature; arrays are updated in place."""
-    unusable = ~(np.isfinite(dark) & np.isfinite(dark_err))
-    if unusable.any():
-        dark = np.where(unusable, 0, dark)
-        dark_err = np.where(unusable, 0, dark_err)
-        dq[unusable] |= NO_DARK
+    """Subtract the dark rate from ``sci`` and add its error in quadrature; arrays are updated in place.
+
+    Reference arrays are only copied where some dark pixel is unusable.
+    """
+    usable = np.isfinite(dark)
+    usable &= np.isfinite(dark_err)
+    if not usable.all():
+        dark = np.where(usable, dark, 0)
+        dark_err = np.where(usable, dark_err, 0)
+        dq[~usable] |= NO_DARK
     sci -= dark
     np.square(err, out=err)
     err += np.square(dark_err)

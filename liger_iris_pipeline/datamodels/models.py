@@ -247,7 +247,7 @@ def open(init, model_class=None):  # noqa: A001 - mirrors stdatamodels/jwst ``da
             # astropy only warns about a truncated or corrupt file (while opening it), and pads missing data
             # with zeros.
             warnings.simplefilter("error", AstropyUserWarning)
-            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdulist:
+            with _open_fits(path) as hdulist:
                 hdulist.verify("exception")
                 model_type = hdulist[0].header.get("DATAMODL")
                 cls = model_class or MODEL_CLASSES.get(model_type, ImagerModel)
@@ -268,7 +268,6 @@ def open(init, model_class=None):  # noqa: A001 - mirrors stdatamodels/jwst ``da
     except DataModelError:
         model.close()
         raise
-    _to_native_byte_order(model)
     return model
 
 
@@ -318,6 +317,45 @@ def _to_native_byte_order(model):
                 setattr(model, name, array.byteswap(inplace=True).view(native))
             else:
                 setattr(model, name, array.astype(native))
+
+
+def _open_fits(path):
+    """The HDU list of ``path`` with every image array in memory in native byte order.
+
+    The arrays are memory-mapped as stored (big-endian, unscaled) and copied once, byte-swapping, into
+    memory; FITS unsigned integers (int + BZERO 2**(bits-1), as DQ is stored) become uint by flipping the
+    sign bit. astropy's own read costs three passes: a copy to memory, a slow uint64 pass to scale DQ, and
+    a byte swap to native order afterwards. A file with other scaling (BSCALE, BLANK) is read by astropy.
+    """
+    hdulist = fits.open(path, memmap=True, do_not_scale_image_data=True, lazy_load_hdus=False)
+    images = [hdu for hdu in hdulist if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)) and hdu.header.get("NAXIS")]
+    offsets = [_unsigned_offset(hdu.header) for hdu in images]
+    if None in offsets:
+        hdulist.close()
+        hdulist = fits.open(path, memmap=False, lazy_load_hdus=False)
+        for hdu in hdulist:
+            if hdu.is_image and hdu.data is not None and not hdu.data.dtype.isnative:
+                hdu.data = hdu.data.astype(hdu.data.dtype.newbyteorder("="))
+        return hdulist
+    for hdu, offset in zip(images, offsets):
+        stored = hdu.data
+        native = np.empty(stored.shape, stored.dtype.newbyteorder("="))
+        np.copyto(native, stored)  # the one byte-swapping pass out of the mapped file
+        if offset:
+            native = native.view(native.dtype.str.replace("i", "u"))
+            native ^= native.dtype.type(offset)
+        hdu.data = native
+    return hdulist
+
+
+def _unsigned_offset(header):
+    """0 for an unscaled image, 2**(bits-1) for FITS's unsigned-integer convention, None for other scaling."""
+    bzero, bscale = header.get("BZERO", 0), header.get("BSCALE", 1)
+    if bscale != 1 or "BLANK" in header:
+        return None
+    if bzero == 0:
+        return 0
+    return bzero if header["BITPIX"] > 0 and bzero == 1 << (header["BITPIX"] - 1) else None
 
 
 def check_model(model, filename):

@@ -1,16 +1,27 @@
 """Reference store: references and versioned CRDS rules in the layout of a CRDS cache, and the fetch that
 copies what a set of inputs needs from a store into the local CRDS cache."""
 
-from .fetch import (
-    FetchError,
-    FetchResult,
-    fetch_reference,
-    fetch_references,
-    select_references,
-    store_context,
-    write_bestrefs_table,
+from ..lazy import lazy_attributes
+
+# Loaded on first use: the workflow's Snakefile needs only ``store_context``, and ``fetch`` imports crds.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        **dict.fromkeys(
+            (
+                "FetchError",
+                "FetchResult",
+                "fetch_reference",
+                "fetch_references",
+                "select_references",
+                "store_context",
+                "write_bestrefs_table",
+            ),
+            ".fetch",
+        ),
+        **dict.fromkeys(("Store", "StoreError", "add_references"), ".store"),
+    },
 )
-from .store import Store, StoreError, add_references
 
 __all__ = [
     "FetchError",

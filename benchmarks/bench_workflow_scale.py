@@ -1,0 +1,436 @@
+"""The reduction of 4096x4096 IRIS frames at scale, beside the machine's floor and jwst's steps.
+
+Measured side by side in one run (ratios are meaningful on a shared machine):
+- the floor of one frame: its bytes read and written at the measured disk bandwidth, plus one pass of the
+  arithmetic over its arrays at the measured memory bandwidth;
+- one frame raw -> L2b, each step file to file in a fresh process and the whole chain in one process
+  (seconds, peak memory; ``bench_imager_l2.py``'s measurement);
+- the Snakemake workflow with ``--cores 2`` on N frames: per-step rules, the fused rule (``fused_chain``) and
+  per-step rules grouped per frame (``--groups``/``--group-components``, no rule edits), with Snakemake's own
+  overhead per job from the rules' benchmark files (``benchmarks/rules/**.tsv``);
+- a dry run of a 2,000-frame night (placeholder files and selection table), greedy and ILP schedulers;
+- jwst's FlatFieldStep and DarkCurrentStep on the same arrays, in jwst's own environment (``--jwst-python``).
+
+    python benchmarks/bench_workflow_scale.py [--frames 1,10,50] [--size 4096] [--repeat 3]
+        [--dry-run-frames 2000] [--jwst-python benchmarks/.jwst-venv/bin/python] [--output-dir benchmarks/results]
+
+The frames of a Snakemake run are hard links to one simulated frame, so their reads come from the page cache,
+like the references'. Scratch files (about 10 GB at N = 50) are removed as soon as a run is measured.
+Writes ``workflow_scale.md`` (the README's table) and ``workflow_scale.json``.
+"""
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+BENCHMARKS = Path(__file__).resolve().parent
+REPOSITORY = BENCHMARKS.parent
+sys.path.insert(0, str(BENCHMARKS))
+import bench_imager_l2 as single  # noqa: E402 (the per-step and one-process measurement of one frame)
+
+STEPS = ("dq_init", "dark_current", "flat_field", "assign_wcs")
+OBSERVATION = "iris_field"
+RAW_NAME = "2027A-P001-001_IRIS_IMG1_SCI_LVL1_{:04d}.fits"
+MODES = {
+    "per-step rules": [],
+    "fused rule": ["--config", "fused_chain=True"],
+    "grouped per frame": ["--groups", *(f"{step}=frame" for step in STEPS), "--group-components", "frame=1"],
+}
+MIB = 2**20
+#: Targets of issue 9.
+TARGET_FLOOR_RATIO = 3.0
+TARGET_FRAME_SECONDS = 1.0
+TARGET_OVERHEAD = 0.10
+TARGET_PEAK_MIB = 1.5 * 1000**3 / MIB
+TARGET_DRY_RUN_SECONDS = 10.0
+
+
+def median_of(repeat, measure):
+    return statistics.median(measure() for _ in range(repeat))
+
+
+def disk_bandwidth(directory, size_mib, repeat):
+    """MiB/s writing a file with fsync, and reading it back after dropping its pages from the page cache."""
+    data = np.random.default_rng(0).integers(0, 256, size=size_mib * MIB, dtype=np.uint8)
+    path = Path(directory) / "disk_probe.bin"
+    writes, reads = [], []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        with open(path, "wb") as file:
+            file.write(data.data)
+            file.flush()
+            os.fsync(file.fileno())
+        writes.append(size_mib / (time.perf_counter() - began))
+        descriptor = os.open(path, os.O_RDONLY)
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)  # only this file's pages leave the cache
+        os.close(descriptor)
+        began = time.perf_counter()
+        np.fromfile(path, dtype=np.uint8)
+        reads.append(size_mib / (time.perf_counter() - began))
+        path.unlink()
+    return {"write_mib_s": statistics.median(writes), "read_mib_s": statistics.median(reads), "size_mib": size_mib}
+
+
+def memory_bandwidth(size_mib, repeat):
+    """MiB/s moved (read + written) by a numpy copy of a large float32 array."""
+    source = np.ones(size_mib * MIB // 4, dtype=np.float32)
+    target = np.empty_like(source)
+    np.copyto(target, source)  # touch the pages once
+
+    def copy():
+        began = time.perf_counter()
+        np.copyto(target, source)
+        return time.perf_counter() - began
+
+    return {"copy_mib_s": 2 * size_mib / median_of(repeat, copy), "size_mib": size_mib}
+
+
+def array_bytes(path):
+    """Bytes of the image arrays of a FITS file (what the arithmetic reads or writes)."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdulist:
+        return sum(hdu.size * abs(hdu.header["BITPIX"]) // 8 for hdu in hdulist if hdu.is_image and hdu.size)
+
+
+def floor(inputs, output, disk, memory):
+    """The fastest a frame job could be: its file bytes at disk speed plus one memory pass over its arrays."""
+    read = sum(Path(path).stat().st_size for path in inputs)
+    written = Path(output).stat().st_size
+    arrays = sum(array_bytes(path) for path in [*inputs, output])
+    disk_s = read / MIB / disk["read_mib_s"] + written / MIB / disk["write_mib_s"]
+    memory_s = arrays / MIB / memory["copy_mib_s"]
+    return {
+        "read_mib": read / MIB,
+        "written_mib": written / MIB,
+        "array_mib": arrays / MIB,
+        "disk_s": disk_s,
+        "memory_s": memory_s,
+        "total_s": disk_s + memory_s,
+    }
+
+
+def environment():
+    """This environment's scripts (snakemake, and python for the rules' scripts) first on PATH; no CRDS_*."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("CRDS_")}
+    clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean['PATH']}"
+    return clean
+
+
+def snakemake(workdir, *args, timeout=None):
+    """Run snakemake with --cores 2 in ``workdir``; seconds of wall time. Raises with its output on failure."""
+    command = [str(Path(sys.executable).parent / "snakemake"), "--cores", "2", *args]
+    began = time.perf_counter()
+    completed = subprocess.run(
+        command, cwd=workdir, env=environment(), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    seconds = time.perf_counter() - began
+    if completed.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
+    return seconds, completed
+
+
+def workflow_copy(workdir, config):
+    """The workflow's files (linked) and ``config`` as its config/config.yaml, in ``workdir``."""
+    workdir.mkdir(parents=True)
+    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
+        (workdir / name).symlink_to(REPOSITORY / name)
+    shutil.copytree(REPOSITORY / "config", workdir / "config")
+    base = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump({**base, **config}, sort_keys=False))
+
+
+def night(workdir, written, n_frames):
+    """A workflow directory with ``n_frames`` raw frames (hard links to one), their references in a store,
+    the CRDS selection made and the references fetched, so that a run does only the frames' jobs."""
+    from liger_iris_pipeline.reference_store import add_references
+
+    workflow_copy(
+        workdir,
+        {
+            "output_dir": "results",
+            "crds": {"store": "store", "context": None, "cache": "crds_cache"},
+            "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": ["raw/*_LVL1_[0-9][0-9][0-9][0-9].fits"]}],
+        },
+    )
+    (workdir / "raw").mkdir()
+    for number in range(1, n_frames + 1):
+        os.link(written.raw[0], workdir / "raw" / RAW_NAME.format(number))
+    add_references(workdir / "store", [written.mask, written.dark, written.flat])
+    table = "results/crds/bestrefs.json"
+    snakemake(workdir, table)
+    selected = {name for refs in json.loads((workdir / table).read_text())["bestrefs"].values() for name in refs.values()}
+    cache = workdir.resolve() / "crds_cache" / "references" / "ligeriri"  # the fetch rule's outputs are absolute
+    snakemake(workdir, *(str(cache / name) for name in sorted(selected) if name != "N/A"))
+
+
+def job_benchmarks(workdir):
+    """Rows of the frame jobs' Snakemake benchmark files: rule, seconds, peak RSS (MiB)."""
+    rows = []
+    for rule in (*STEPS, "process_imager_l2"):
+        for path in (workdir / "benchmarks" / "rules" / rule).rglob("*.tsv"):
+            with open(path) as file:
+                (row,) = csv.DictReader(file, delimiter="\t")
+            rows.append({"rule": rule, "s": float(row["s"]), "max_rss_mib": float(row["max_rss"])})
+    return rows
+
+
+def measure_mode(workdir, n_frames, mode):
+    """Wall time of the night in one mode, its jobs' own times and memory, and Snakemake's overhead per job."""
+    for name in (f"results/{OBSERVATION}", "benchmarks", "logs"):
+        shutil.rmtree(workdir / name, ignore_errors=True)
+    wall, _ = snakemake(workdir, *MODES[mode])
+    products = sorted((workdir / "results" / OBSERVATION).glob("*_cal.fits"))
+    if len(products) != n_frames:
+        raise RuntimeError(f"{mode}: {len(products)} L2b products for {n_frames} frames")
+    jobs = job_benchmarks(workdir)
+    shutil.rmtree(workdir / "results" / OBSERVATION)
+    busy = sum(job["s"] for job in jobs)
+    workers = min(2, n_frames)  # frame chains that can run at once on 2 cores
+    overhead_per_job = (wall * workers - busy) / len(jobs)
+    return {
+        "frames": n_frames,
+        "mode": mode,
+        "wall_s": wall,
+        "per_frame_s": wall / n_frames,
+        "jobs": len(jobs),
+        "mean_job_s": busy / len(jobs),
+        "overhead_per_job_s": overhead_per_job,
+        "overhead_fraction": overhead_per_job / (busy / len(jobs)),
+        "peak_rss_mib": max(job["max_rss_mib"] for job in jobs),
+    }
+
+
+def scaling(scratch, written, frame_counts, fused_only_above):
+    """Each mode's measurement on each frame count, as it completes; above ``fused_only_above`` frames only
+    the fused rule (the per-step modes cost four jobs per frame)."""
+    for n_frames in frame_counts:
+        workdir = scratch / f"night_{n_frames}"
+        night(workdir, written, n_frames)
+        for mode in MODES:
+            if fused_only_above and n_frames > fused_only_above and mode != "fused rule":
+                continue
+            row = measure_mode(workdir, n_frames, mode)
+            print(json.dumps(row), flush=True)
+            yield row
+        shutil.rmtree(workdir)
+
+
+def dry_run(scratch, n_frames, repeat, ilp_timeout):
+    """Seconds of ``snakemake -n`` for ``n_frames`` placeholder frames (selection table and cached references
+    in place, so the plan is every frame's four step jobs), with the greedy and the ILP scheduler."""
+    workdir = scratch / "dry_run"
+    workflow_copy(
+        workdir,
+        {
+            "output_dir": "results",
+            "crds": {"store": "store", "context": "ligeriri_0001.pmap", "cache": "crds_cache"},
+            "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": ["raw/*_LVL1_[0-9][0-9][0-9][0-9].fits"]}],
+        },
+    )
+    (workdir / "raw").mkdir()
+    references = {reftype: f"IRIS_IMG1_{reftype.upper()}_20200101T000000_1.fits" for reftype in ("mask", "dark", "flat")}
+    cache = workdir / "crds_cache" / "references" / "ligeriri"
+    cache.mkdir(parents=True)
+    for name in references.values():
+        (cache / name).write_text("placeholder\n")
+    frames = [f"raw/{RAW_NAME.format(number)}" for number in range(1, n_frames + 1)]
+    for frame in frames:
+        (workdir / frame).write_text("placeholder\n")
+    table = workdir / "results" / "crds" / "bestrefs.json"  # written after the frames: the selection is current
+    table.parent.mkdir(parents=True)
+    table.write_text(json.dumps({"context": "ligeriri_0001.pmap", "bestrefs": dict.fromkeys(frames, references)}))
+
+    def plan(scheduler, timeout=None):
+        seconds, completed = snakemake(workdir, "--dry-run", "--scheduler", scheduler, timeout=timeout)
+        jobs = int(completed.stdout.split("total", 1)[1].split()[0])
+        return seconds, jobs
+
+    greedy = [plan("greedy") for _ in range(repeat)]
+    result = {
+        "frames": n_frames,
+        "jobs": greedy[0][1],
+        "greedy_s": statistics.median(seconds for seconds, _ in greedy),
+    }
+    try:
+        result["ilp_s"] = plan("ilp", timeout=ilp_timeout)[0]
+    except subprocess.TimeoutExpired:
+        result["ilp_s"] = None
+        result["ilp_timeout_s"] = ilp_timeout
+    shutil.rmtree(workdir)
+    return result
+
+
+def jwst_reference(jwst_python, scratch, written, repeat):
+    """jwst's FlatFieldStep and DarkCurrentStep on the same arrays, each file to file in a fresh process."""
+    script = BENCHMARKS / "jwst_steps.py"
+    work = scratch / "jwst"
+    subprocess.run(
+        [jwst_python, script, "prepare", written.raw[0], written.dark, written.flat, work], check=True, capture_output=True
+    )
+    rows = {}
+    for step in ("dark_current", "flat_field"):
+
+        def measure(step=step):
+            began = time.perf_counter()
+            completed = subprocess.run([jwst_python, script, "run", step, work], capture_output=True, text=True, check=False)
+            if completed.returncode != 0:
+                raise RuntimeError(f"jwst {step} failed:\n{completed.stderr[-3000:]}")
+            timings = json.loads(completed.stdout.strip().splitlines()[-1])
+            timings["process_s"] = time.perf_counter() - began
+            return timings
+
+        runs = [measure() for _ in range(repeat)]
+        rows[f"jwst {step}"] = {key: statistics.median(run[key] for run in runs) for key in runs[0] if key != "jwst"}
+        rows[f"jwst {step}"]["jwst"] = runs[0]["jwst"]
+    shutil.rmtree(work)
+    return rows
+
+
+def verdict(met):
+    return "met" if met else "**not met**"
+
+
+def markdown(result):
+    info, fl, chain = result["machine"], result["floor"], result["jobs"]
+    pipeline = chain["pipeline (one process)"]
+    lines = [
+        f"{result['size']}x{result['size']} IRIS frames, {info['date']}, {info['cpus']} cores, {info['memory_gib']} GiB, "
+        f"Python {info['python']}, numpy {info['numpy']}, snakemake {info['snakemake']}, "
+        f"liger_iris_pipeline {info['liger_iris_pipeline']}; medians of {result['repeat']} runs; a machine shared "
+        "with other jobs, so compare rows of one run.",
+        "",
+        f"Machine: disk {result['disk']['write_mib_s']:.0f} MiB/s write (fsync), {result['disk']['read_mib_s']:.0f} MiB/s "
+        f"read (uncached); memory {result['memory']['copy_mib_s']:.0f} MiB/s (numpy copy, read + write). "
+        f"Floor of one frame: {fl['read_mib']:.0f} MiB read + {fl['written_mib']:.0f} MiB written at disk speed "
+        f"({fl['disk_s']:.2f} s) + one pass over {fl['array_mib']:.0f} MiB of arrays ({fl['memory_s']:.2f} s) = "
+        f"**{fl['total_s']:.2f} s**.",
+        "",
+        "| one frame, raw -> L2b | process wall [s] | imports [s] | read [s] | compute [s] | write [s] | peak RSS [MiB] |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in chain.items():
+        lines.append(
+            f"| {name} | {row['process_s']:.2f} | {row['import_s']:.2f} | {row['read_s']:.2f} | "
+            f"{row['compute_s']:.2f} | {row['write_s']:.2f} | {row['peak_rss_mib']:.0f} |"
+        )
+    lines += [
+        "",
+        "| Snakemake, --cores 2 | frames | wall [s] | per frame [s] | jobs | mean job [s] | overhead per job [s] | "
+        "overhead | peak RSS per job [MiB] |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    workflow = result.get("snakemake", [])
+    for row in workflow:
+        lines.append(
+            f"| {row['mode']} | {row['frames']} | {row['wall_s']:.1f} | {row['per_frame_s']:.2f} | {row['jobs']} | "
+            f"{row['mean_job_s']:.2f} | {row['overhead_per_job_s']:.2f} | {100 * row['overhead_fraction']:.0f}% | "
+            f"{row['peak_rss_mib']:.0f} |"
+        )
+    dry = result.get("dry_run")
+    if dry:
+        ilp = f"{dry['ilp_s']:.1f} s" if dry.get("ilp_s") is not None else f"> {dry.get('ilp_timeout_s')} s (stopped)"
+        lines += ["", f"Dry run of {dry['frames']} frames ({dry['jobs']} jobs): greedy scheduler {dry['greedy_s']:.1f} s, ILP {ilp}."]
+    ratio = pipeline["process_s"] / fl["total_s"]
+    ours = [row for name, row in chain.items() if not name.startswith("jwst")]
+    peak = max([row["peak_rss_mib"] for row in workflow] + [row["peak_rss_mib"] for row in ours])
+    lines += [
+        "",
+        "| target (issue 9) | measured | |",
+        "|---|---|---|",
+        f"| fused chain within {TARGET_FLOOR_RATIO:.0f}x of the floor | {ratio:.1f}x ({pipeline['process_s']:.2f} s "
+        f"/ {fl['total_s']:.2f} s) | {verdict(ratio <= TARGET_FLOOR_RATIO)} |",
+        f"| peak memory per frame job < 1.5 GB | {peak:.0f} MiB | {verdict(peak < TARGET_PEAK_MIB)} |",
+    ]
+    if workflow:
+        largest = max(row["frames"] for row in workflow)
+        at_largest = [row for row in workflow if row["frames"] == largest]
+        fused = next((row for row in at_largest if row["mode"] == "fused rule"), None)
+        worst_overhead = max(row["overhead_fraction"] for row in at_largest)
+        if fused:
+            lines.append(
+                f"| fused, < {TARGET_FRAME_SECONDS} s per frame at N = {largest}, --cores 2 | {fused['per_frame_s']:.2f} s "
+                f"| {verdict(fused['per_frame_s'] < TARGET_FRAME_SECONDS)} |"
+            )
+        lines.append(
+            f"| Snakemake overhead per job < {100 * TARGET_OVERHEAD:.0f}% at N = {largest} | at most "
+            f"{100 * worst_overhead:.0f}% ({', '.join(row['mode'] for row in at_largest)}) "
+            f"| {verdict(worst_overhead < TARGET_OVERHEAD)} |"
+        )
+    if dry:
+        lines.append(
+            f"| dry run of {dry['frames']} frames < {TARGET_DRY_RUN_SECONDS:.0f} s (greedy) | {dry['greedy_s']:.1f} s "
+            f"| {verdict(dry['greedy_s'] < TARGET_DRY_RUN_SECONDS)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def frame_counts(text):
+    return [int(count) for count in text.split(",") if count.strip()]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--frames",
+        type=frame_counts,
+        default=frame_counts(os.environ.get("BENCH_FRAMES", "1,10,50")),
+        help="frame counts of the Snakemake runs (default: $BENCH_FRAMES or 1,10,50)",
+    )
+    parser.add_argument("--size", type=int, default=4096, help="frame size in pixels (default 4096)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per single-frame measurement (median reported)")
+    parser.add_argument("--dry-run-frames", type=int, default=2000, help="frames of the dry run (default 2000)")
+    parser.add_argument("--ilp-timeout", type=float, default=120, help="seconds before the ILP dry run is stopped")
+    parser.add_argument("--disk-probe-mib", type=int, default=1024, help="size of the disk bandwidth probe file")
+    parser.add_argument("--jwst-python", help="python of an environment with jwst (benchmarks/jwst-constraints.txt)")
+    parser.add_argument(
+        "--fused-only-above", type=int, default=0, help="above this many frames run only the fused rule (0: all modes)"
+    )
+    parser.add_argument("--output-dir", type=Path, default=BENCHMARKS / "results")
+    args = parser.parse_args()
+
+    import snakemake
+
+    result = {"size": args.size, "repeat": args.repeat, "machine": {**single.machine(), "snakemake": snakemake.__version__}}
+
+    def save():
+        """Write the results so far: an interrupted run still leaves what it measured."""
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        (args.output_dir / "workflow_scale.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        (args.output_dir / "workflow_scale.md").write_text(markdown(result))
+
+    with tempfile.TemporaryDirectory(prefix="bench_workflow_scale_", dir=os.environ.get("BENCH_SCRATCH")) as scratch:
+        scratch = Path(scratch)
+        written, result["simulate_s"] = single.simulate(scratch / "raw", args.size)
+        result["disk"] = disk_bandwidth(scratch, args.disk_probe_mib, args.repeat)
+        result["memory"] = memory_bandwidth(256, args.repeat)
+        result["jobs"] = single.measure_chain(written, scratch, args.repeat)
+        output = next(scratch.glob("*_pipeline_cal.fits"))
+        inputs = [written.raw[0], written.mask, written.dark, written.flat]
+        result["floor"] = floor(inputs, output, result["disk"], result["memory"])
+        save()
+        if args.jwst_python:
+            result["jobs"].update(jwst_reference(args.jwst_python, scratch, written, args.repeat))
+            save()
+        result["dry_run"] = dry_run(scratch, args.dry_run_frames, args.repeat, args.ilp_timeout)
+        save()
+        result["snakemake"] = []
+        for row in scaling(scratch, written, args.frames, args.fused_only_above):
+            result["snakemake"].append(row)
+            save()
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
