@@ -11,12 +11,18 @@ configfile: "config/config.yaml"
 validate(config, "config/config.schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/crds.smk"
 include: "rules/calibrate.smk"
+include: "rules/quicklook_common.smk"
+include: "rules/quicklook.smk"
 
 
 rule all:
     default_target: True
     input:
         all_calibrated(),
+        all_quicklook_products(),
