@@ -75,7 +75,8 @@ def benchmark_summary(tsv_paths, root, html_path):
     rows = []
     for rule, values in sorted(jobs.items()):
         wall, rss, cpu = np.array(values).T
-        rows.append((rule, len(values), wall.sum(), np.median(wall), wall.max(), np.nanmax(rss), np.nansum(cpu)))
+        largest_rss = np.nan if np.isnan(rss).all() else np.nanmax(rss)
+        rows.append((rule, len(values), wall.sum(), np.median(wall), wall.max(), largest_rss, np.nansum(cpu)))
     names = ("rule", "jobs", "total_wall_s", "median_wall_s", "max_wall_s", "max_rss_mb", "total_cpu_s")
     table = Table(rows=rows, names=names) if rows else Table(names=names)
     for name in names[2:]:
