@@ -4,7 +4,9 @@
            [--output-dir DIR] [--<param>=<value> ...]
 
 Aliases: dq_init, dark_current, flat_field, assign_wcs, process_imager_l2, parse_subarray_map,
-merge_subarrays. Parameters may be written with dashes or underscores (``--output-dir`` = ``--output_dir``);
+merge_subarrays. Progress goes to stdout, one line per finished step (each sub-step of a pipeline, then the
+pipeline): ``dq_init done in 0.41 s``. Logging as in jwst's ``strun``: ``--verbose`` (DEBUG), ``--log-level LEVEL``,
+``--log-file FILE`` (the log goes there too), ``--log-stream stdout|stderr|null`` (default stderr). Parameters may be written with dashes or underscores (``--output-dir`` = ``--output_dir``);
 sub-step parameters of a pipeline as ``--steps.flat_field.skip=true``. An association runs the step on each
 science member (merge_subarrays: on each product's members together) and names each output after its
 product. Exit status 0 on success, 1 with ``tmtrun: error: <file>: <problem>``.
@@ -12,6 +14,7 @@ product. Exit status 0 on success, 1 with ``tmtrun: error: <file>: <problem>``.
 
 import contextlib
 import io
+import logging
 import re
 import sys
 
@@ -44,6 +47,32 @@ def resolve_step(identifier):
     return identifier
 
 
+class ProgressPrinter(logging.Handler):
+    """Prints the message of each progress record to ``stream`` at once, whatever the log level."""
+
+    def __init__(self, stream):
+        super().__init__(logging.INFO)
+        self.stream = stream
+
+    def emit(self, record):
+        print(record.getMessage(), file=self.stream, flush=True)
+
+
+@contextlib.contextmanager
+def printing_progress(stream):
+    """Print the steps' progress records to ``stream`` while the block runs."""
+    from liger_iris_pipeline.base_step import progress
+
+    printer, level = ProgressPrinter(stream), progress.level
+    progress.addHandler(printer)
+    progress.setLevel(logging.INFO)  # --log-level quiets the log, not the progress lines
+    try:
+        yield
+    finally:
+        progress.removeHandler(printer)
+        progress.setLevel(level)
+
+
 def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help") and len(args) == 1:
@@ -56,7 +85,7 @@ def main(argv=None):
     # stpipe prints a multi-line banner on failure; hold its stdout so an error stays one line.
     held = io.StringIO()
     try:
-        with contextlib.redirect_stdout(held):
+        with printing_progress(sys.stdout), contextlib.redirect_stdout(held):
             _cmdline.step_from_cmdline(args)
     except SystemExit as exit_:  # argparse: --help, or a bad option it already reported
         sys.stdout.write(held.getvalue())
