@@ -1,4 +1,5 @@
-# Liger/IRIS imager reduction: raw frames -> dq_init -> dark_current -> flat_field -> assign_wcs -> L2b (_cal).
+# Liger/IRIS imager reduction: raw frames -> dq_init -> dark_current -> flat_field -> assign_wcs -> L2b (_cal),
+# then a quick-look PNG and QA row per L2b frame and the night summary (rules/quicklook.smk).
 # Observations and parameters: config/config.yaml (explained in config/README.md).
 from snakemake.utils import min_version, validate
 

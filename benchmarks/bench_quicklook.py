@@ -7,8 +7,6 @@ statistics, star detection, the PSF fits, the PNG (downsampling, drawing, writin
 ``quicklook_frame``. Writes ``quicklook.md`` (the README's table) and ``quicklook.json``.
 """
 
-import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from bench_imager_l2 import best_of, machine, simulate
+from bench_imager_l2 import best_of, machine, parse_arguments, simulate, write_results
 
 
 def timed(function, *args, **kwargs):
@@ -59,11 +57,7 @@ def markdown(result):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=4096)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--output-dir", type=Path, default=Path(__file__).parent / "results")
-    args = parser.parse_args()
+    args = parse_arguments(__doc__)
     from liger_iris_pipeline import ProcessImagerL2Pipeline
 
     with tempfile.TemporaryDirectory() as directory:
@@ -79,10 +73,7 @@ def main():
         timings = best_of(args.repeat, lambda: measure(frame, written.catalogs[0], work))
         stars = len(Table.read(written.catalogs[0]))
     result = {"size": args.size, "repeat": args.repeat, "stars": stars, "machine": machine(), "timings": timings}
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / "quicklook.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.output_dir / "quicklook.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results(args.output_dir, "quicklook", result, markdown(result))
 
 
 if __name__ == "__main__":
