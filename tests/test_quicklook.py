@@ -16,6 +16,7 @@ from liger_iris_pipeline.quicklook import (
     night_summary,
     north_east_directions,
     quicklook_frame,
+    render_quicklook,
     scale_bar_arcsec,
 )
 from liger_iris_pipeline.quicklook.display import block_average, pixel_scale_arcsec
@@ -228,3 +229,20 @@ def test_a_frame_without_wcs_is_a_clear_error(tmp_path, calibrated):
     with pytest.raises(ValueError, match="nowcs_cal.fits: no WCS"):
         quicklook_frame(path, tmp_path / "x.png", tmp_path / "x.ecsv")
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.ecsv").exists()
+
+
+@pytest.mark.parametrize("stretch", ["zscale", "asinh"])
+def test_render_draws_both_stretches_and_refuses_others(tmp_path, stretch):
+    shape = (300, 200)
+    gwcs = imaging_gwcs((100.5, 150.5), (150.0, 2.0), 0.01 / 3600.0, 90.0, shape)
+    image = np.random.default_rng(1).normal(5.0, 0.2, shape)
+    flagged = np.zeros(shape, bool)
+    flagged[10, 20] = True
+    drawn = render_quicklook(tmp_path / "a.png", image, flagged, gwcs, "title", stretch=stretch, max_size=128)
+    assert drawn["factor"] == 3 and drawn["bar_arcsec"] == pytest.approx(0.2)  # a quarter of 198 pixels is 0.495"
+    np.testing.assert_allclose(drawn["north"], (1.0, 0.0), atol=1e-6)  # PA 90: north along +x
+    with Image.open(tmp_path / "a.png") as png:
+        assert png.format == "PNG"
+    with pytest.raises(ValueError, match="stretch must be one of zscale, asinh"):
+        render_quicklook(tmp_path / "b.png", image, flagged, gwcs, "title", stretch="log")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.png"]
