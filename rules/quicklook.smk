@@ -6,6 +6,8 @@ rule quicklook:
     input:
         frame=f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}.fits",
         catalog=frame_catalog,
+        # Downstream of the crds_select checkpoint: without this, a rerun selection reruns every quick-look.
+        selection=after_selection,
     output:
         png=report(
             f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}_quicklook.png",
