@@ -99,7 +99,7 @@ def render_quicklook(path, image, flagged, wcs, title, stretch="zscale", max_siz
 
     figure = Figure(figsize=(7.0, 7.4), dpi=100)
     FigureCanvasAgg(figure)
-    axes = figure.add_axes((0.08, 0.06, 0.88, 0.84))
+    axes = figure.add_axes((0.11, 0.06, 0.85, 0.84))  # room for 4-digit y tick labels
     axes.imshow(small, origin="lower", cmap="gray", norm=image_norm(small, stretch), extent=extent,
                 interpolation="nearest")
     overlay = np.zeros((*small.shape, 4))
