@@ -9,7 +9,10 @@ def all_l2b_stems():
 
 
 def frame_catalog(wildcards):
-    """Input function: the star catalogue beside the raw frame (<raw>_catalog.ecsv), if there is one."""
+    """Input function: the observation's star catalogue, else the one beside the raw frame (<raw>_catalog.ecsv)
+    if there is one."""
+    if "catalog" in OBSERVATIONS[wildcards.observation]:
+        return [OBSERVATIONS[wildcards.observation]["catalog"]]
     raw = Path(FRAMES[wildcards.observation][wildcards.exposure])
     catalog = raw.with_name(f"{raw.stem}_catalog.ecsv")
     return [str(catalog)] if catalog.is_file() else []
