@@ -65,8 +65,11 @@ def main():
         written, _ = simulate(work / "sim", args.size)
         cal = ProcessImagerL2Pipeline.call(
             str(written.raw[0]),
-            steps={"dq_init": {"override_mask": str(written.mask)}, "dark_current": {"override_dark": str(written.dark)},
-                   "flat_field": {"override_flat": str(written.flat)}},
+            steps={
+                "dq_init": {"override_mask": str(written.mask)},
+                "dark_current": {"override_dark": str(written.dark)},
+                "flat_field": {"override_flat": str(written.flat)},
+            },
         )
         frame = work / "frame_cal.fits"
         cal.save(frame)

@@ -4,12 +4,14 @@
            [--output-dir DIR] [--<param>=<value> ...]
 
 Aliases: dq_init, dark_current, flat_field, assign_wcs, process_imager_l2, parse_subarray_map,
-merge_subarrays. Progress goes to stdout, one line per finished step (each sub-step of a pipeline, then the
-pipeline): ``dq_init done in 0.41 s``. Logging as in jwst's ``strun``: ``--verbose`` (DEBUG), ``--log-level LEVEL``,
-``--log-file FILE`` (the log goes there too), ``--log-stream stdout|stderr|null`` (default stderr). Parameters may be written with dashes or underscores (``--output-dir`` = ``--output_dir``);
+merge_subarrays. Parameters may be written with dashes or underscores (``--output-dir`` = ``--output_dir``);
 sub-step parameters of a pipeline as ``--steps.flat_field.skip=true``. An association runs the step on each
 science member (merge_subarrays: on each product's members together) and names each output after its
 product. Exit status 0 on success, 1 with ``tmtrun: error: <file>: <problem>``.
+
+Progress goes to stdout, one line per finished step (each sub-step of a pipeline, then the pipeline):
+``dq_init done in 0.41 s``. Logging as in jwst's ``strun``: ``--verbose`` (DEBUG), ``--log-level LEVEL``,
+``--log-file FILE`` (the log goes there too), ``--log-stream stdout|stderr|null`` (default stderr).
 """
 
 import contextlib

@@ -98,7 +98,8 @@ class Chromium:
         self.send("Page.navigate", session, url=url)
         self.wait_for_event("Page.loadEventFired", session)
         result = self.send(
-            "Runtime.evaluate", session, expression=expression, awaitPromise=True, returnByValue=True, timeout=timeout_ms
+            "Runtime.evaluate", session, expression=expression, awaitPromise=True, returnByValue=True,
+            timeout=timeout_ms,
         )
         if "exceptionDetails" in result:
             raise RuntimeError(f"JavaScript error: {result['exceptionDetails']}")

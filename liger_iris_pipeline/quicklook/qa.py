@@ -6,8 +6,9 @@ Plain numpy, astropy and photutils (arrays in, numbers out):
 - sky: sigma-clipped (3 sigma) median and standard deviation of the unflagged pixels (of a regular grid of
   at most ``SKY_SAMPLE`` of them: the noise is independent from pixel to pixel, and clipping 16 million pixels
   takes seconds);
-- stars: segmentation of the sky-subtracted frame (flagged pixels set to 0) smoothed by a Gaussian of ``kernel_fwhm`` pixels, sources of at least
-  ``npixels`` connected pixels above ``nsigma`` times the smoothed sky noise;
+- stars: segmentation of the sky-subtracted frame (flagged pixels set to 0) smoothed by a Gaussian of
+  ``kernel_fwhm`` pixels: sources of at least ``npixels`` connected pixels above ``nsigma`` times the smoothed
+  sky noise;
 - FWHM: a pixel-integrated circular Gaussian (photutils CircularGaussianPRF) fitted, with free position, flux
   and width, to the ``max_fitted`` brightest stars; the median of their widths;
 - WCS: each fitted star's sky position through the WCS, matched to the nearest catalogue star within
