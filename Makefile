@@ -54,6 +54,7 @@ benchmark: install $(JWST_VENV)/.installed
 	$(BIN)/python benchmarks/bench_imager_l2.py
 	$(BIN)/python benchmarks/bench_workflow_scale.py --frames $(BENCH_FRAMES) --jwst-python $(JWST_VENV)/bin/python
 	$(BIN)/python benchmarks/bench_detector1.py
+	$(BIN)/python benchmarks/bench_quicklook.py
 
 # The documentation site (docs/), warnings as errors; tests/test_docs.py builds it in CI.
 docs: install graphviz

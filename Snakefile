@@ -1,4 +1,5 @@
-# Liger/IRIS imager reduction: raw frames -> dq_init -> dark_current -> flat_field -> assign_wcs -> L2b (_cal).
+# Liger/IRIS imager reduction: raw frames -> dq_init -> dark_current -> flat_field -> assign_wcs -> L2b (_cal),
+# then a quick-look PNG and QA row per L2b frame and the night summary (rules/quicklook.smk).
 # Observations and parameters: config/config.yaml (explained in config/README.md).
 from snakemake.utils import min_version, validate
 
@@ -16,10 +17,15 @@ configfile: "config/config.yaml"
 validate(config, "config/config.schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/crds.smk"
 include: "rules/calibration.smk"
 include: "rules/calibrate.smk"
+include: "rules/quicklook_common.smk"
+include: "rules/quicklook.smk"
 
 
 localrules:
@@ -30,3 +36,4 @@ rule all:
     default_target: True
     input:
         all_calibrated(),
+        all_quicklook_products(),

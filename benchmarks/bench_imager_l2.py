@@ -190,12 +190,25 @@ def markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_arguments(doc):
+    """--size, --repeat and --output-dir, shared by the benchmark scripts."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096, help="frame size in pixels (default 4096)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median reported)")
     parser.add_argument("--output-dir", type=Path, default=Path(__file__).parent / "results")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def write_results(output_dir, name, result, table):
+    """Write ``<name>.json`` and the Markdown ``<name>.md`` to ``output_dir`` and print the table."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (output_dir / f"{name}.md").write_text(table)
+    print(table)
+
+
+def main():
+    args = parse_arguments(__doc__)
 
     with tempfile.TemporaryDirectory(prefix="bench_imager_l2_") as scratch:
         scratch = Path(scratch)
@@ -210,14 +223,6 @@ def main():
         "imports": import_costs(args.repeat),
     }
     write_results(args.output_dir, "imager_l2", result, markdown(result))
-
-
-def write_results(output_dir, name, result, table):
-    """Write ``<name>.json`` (the numbers) and ``<name>.md`` (the README's table) and print the table."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (output_dir / f"{name}.md").write_text(table)
-    print(table)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import gc
 import json
 import logging
 import re
+import time
 from contextlib import contextmanager
 from os.path import basename
 
@@ -16,6 +17,8 @@ from .associations import is_association, load_association
 from .datamodels import DataModelError
 
 log = logging.getLogger(__name__)
+#: One record per finished step run, "<step name> done in <seconds> s" (``tmtrun`` prints them as progress).
+progress = logging.getLogger("liger_iris_pipeline.progress")
 liger_iris_crds_hook.install()  # crds must know the ligeriri observatory before any step asks it
 
 #: Suffixes of the data levels (design.md); a step replaces one of these rather than stacking them.
@@ -104,6 +107,13 @@ class LigerIrisStepMixin:
         return model
 
     def run(self, *args):
+        """Run as ``_run_on_input`` does, and log the elapsed time to the ``progress`` logger."""
+        started = time.perf_counter()
+        result = self._run_on_input(*args)
+        progress.info("%s done in %.2f s", self.class_alias or self.name, time.perf_counter() - started)
+        return result
+
+    def _run_on_input(self, *args):
         """Run on a frame, or on a JSON association (then a list of results): on each science member,
         or once per product for a step that ``combines_members``; a step that ``uses_background`` also
         gets the product's background members.

@@ -4,15 +4,22 @@
            [--output-dir DIR] [--<param>=<value> ...]
 
 Aliases: dq_init, dark_current, flat_field, assign_wcs, process_imager_l2, parse_subarray_map,
-merge_subarrays, master_dark, normalize, combine_flats, process_flatfield_l2, subtract_images, background.
-Parameters may be written with dashes or underscores (``--output-dir`` = ``--output_dir``); sub-step parameters of a pipeline as ``--steps.flat_field.skip=true``. An association runs the step on each
-science member (merge_subarrays, master_dark, process_flatfield_l2: on each product's members together;
-background, subtract_images, process_imager_l2: also given the product's background members) and names
-each output after its product. Exit status 0 on success, 1 with ``tmtrun: error: <file>: <problem>``.
+merge_subarrays, master_dark, normalize, combine_flats, process_flatfield_l2, subtract_images, background,
+saturation, nonlinearity, jump, ramp_fit, detector1. Parameters may be written with dashes or underscores
+(``--output-dir`` = ``--output_dir``); sub-step parameters of a pipeline as ``--steps.flat_field.skip=true``.
+An association runs the step on each science member (merge_subarrays, master_dark, process_flatfield_l2: on
+each product's members together; background, subtract_images, process_imager_l2: also given the product's
+background members) and names each output after its product. Exit status 0 on success, 1 with
+``tmtrun: error: <file>: <problem>``.
+
+Progress goes to stdout, one line per finished step (each sub-step of a pipeline, then the pipeline):
+``dq_init done in 0.41 s``. Logging as in jwst's ``strun``: ``--verbose`` (DEBUG), ``--log-level LEVEL``,
+``--log-file FILE`` (the log goes there too), ``--log-stream stdout|stderr|null`` (default stderr).
 """
 
 import contextlib
 import io
+import logging
 import re
 import sys
 
@@ -45,6 +52,32 @@ def resolve_step(identifier):
     return identifier
 
 
+class ProgressPrinter(logging.Handler):
+    """Prints the message of each progress record to ``stream`` at once, whatever the log level."""
+
+    def __init__(self, stream):
+        super().__init__(logging.INFO)
+        self.stream = stream
+
+    def emit(self, record):
+        print(record.getMessage(), file=self.stream, flush=True)
+
+
+@contextlib.contextmanager
+def printing_progress(stream):
+    """Print the steps' progress records to ``stream`` while the block runs."""
+    from liger_iris_pipeline.base_step import progress
+
+    printer, level = ProgressPrinter(stream), progress.level
+    progress.addHandler(printer)
+    progress.setLevel(logging.INFO)  # --log-level quiets the log, not the progress lines
+    try:
+        yield
+    finally:
+        progress.removeHandler(printer)
+        progress.setLevel(level)
+
+
 def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help") and len(args) == 1:
@@ -57,7 +90,7 @@ def main(argv=None):
     # stpipe prints a multi-line banner on failure; hold its stdout so an error stays one line.
     held = io.StringIO()
     try:
-        with contextlib.redirect_stdout(held):
+        with printing_progress(sys.stdout), contextlib.redirect_stdout(held):
             _cmdline.step_from_cmdline(args)
     except SystemExit as exit_:  # argparse: --help, or a bad option it already reported
         sys.stdout.write(held.getvalue())

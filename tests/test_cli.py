@@ -1,5 +1,6 @@
 """``tmtrun`` from the shell: exit status, outputs, and one-line errors that name the file."""
 
+import re
 import subprocess
 
 import numpy as np
@@ -106,3 +107,49 @@ def test_unknown_step():
     result = tmtrun("no_such_step", "x.fits")
     assert result.returncode != 0
     assert "no_such_step" in result.stderr.strip().splitlines()[-1]
+
+
+PROGRESS = re.compile(r"^(\w+) done in (\d+\.\d\d) s$")
+
+
+def test_pipeline_prints_one_progress_line_per_step_then_its_own(calibration_files, tmp_path):
+    result = tmtrun("process_imager_l2", calibration_files["raw"], "--output-dir", tmp_path, *reference_options(calibration_files))
+    assert result.returncode == 0, result.stderr
+    lines = [PROGRESS.match(line) for line in result.stdout.splitlines()]
+    assert all(lines), result.stdout
+    names = [line.group(1) for line in lines]
+    seconds = [float(line.group(2)) for line in lines]
+    assert names == ["dq_init", "dark_current", "flat_field", "assign_wcs", "process_imager_l2"]
+    assert sum(seconds[:-1]) <= seconds[-1] + 0.01  # the steps run inside the pipeline's time
+
+
+def test_a_step_prints_its_progress_line(calibration_files, tmp_path):
+    result = tmtrun("flat_field", calibration_files["raw"], "--output-dir", tmp_path, f"--override-flat={calibration_files['flat']}")
+    assert result.returncode == 0, result.stderr
+    assert [PROGRESS.match(line).group(1) for line in result.stdout.splitlines()] == ["flat_field"]
+
+
+def log_levels(text):
+    """The levels of the records of a log in stpipe's format ("<time> - <logger> - <LEVEL> - <message>")."""
+    return {match.group(1) for match in re.finditer(r" - [\w.]+ - (DEBUG|INFO|WARNING|ERROR) - ", text)}
+
+
+def test_logging_options_behave_as_in_strun(calibration_files, tmp_path):
+    options = [calibration_files["raw"], f"--override-flat={calibration_files['flat']}"]
+    default = tmtrun("flat_field", *options, "--output-dir", tmp_path / "default")
+    assert "INFO" in log_levels(default.stderr) and "DEBUG" not in log_levels(default.stderr)
+
+    verbose = tmtrun("flat_field", *options, "--output-dir", tmp_path / "verbose", "--verbose")
+    assert "DEBUG" in log_levels(verbose.stderr)
+
+    quiet = tmtrun("flat_field", *options, "--output-dir", tmp_path / "quiet", "--log-level", "WARNING")
+    assert log_levels(quiet.stderr) <= {"WARNING", "ERROR"}
+    assert PROGRESS.match(quiet.stdout.strip())  # progress is not a log record: still printed
+
+    log_file = tmp_path / "run.log"
+    to_file = tmtrun("flat_field", *options, "--output-dir", tmp_path / "file", f"--log-file={log_file}")
+    assert to_file.returncode == 0, to_file.stderr
+    assert "Step FlatFieldStep done" in log_file.read_text()
+    assert "Step FlatFieldStep done" in to_file.stderr  # the terminal keeps its copy
+    for result in (default, verbose, quiet, to_file):
+        assert result.returncode == 0, result.stderr

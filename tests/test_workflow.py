@@ -1,5 +1,6 @@
 """The Snakemake workflow on small simulated frames: the plan, the run, and rerunning only what changed."""
 
+import os
 import re
 import shutil
 import signal
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from astropy.io import fits
 
+from chromium import Chromium, find_chromium
 from commands import clean_environment, command
 from frames import make_reference
 from liger_iris_pipeline import datamodels
@@ -76,6 +78,16 @@ def chain(steps, observation, exposures):
     return {(step, f"{observation}/{exposure}") for step in steps for exposure in exposures}
 
 
+def looks(observation, exposures):
+    """The quick-look jobs of these frames and the jobs that gather every frame's (rerun when one changes)."""
+    return chain(("quicklook",), observation, exposures) | {("night_summary", ""), ("benchmark_table", "")}
+
+
+def frame_products(stem):
+    """The L2b product ``<stem>.fits`` and the quick-look files beside it."""
+    return [f"{stem}.fits", f"{stem}_qa.ecsv", f"{stem}_quicklook.png"]
+
+
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     """Two IRIS frames and one Liger frame (64x64) and a store holding their references (context 1)."""
@@ -91,7 +103,7 @@ def simulated(tmp_path_factory):
 @pytest.fixture
 def workdir(simulated, tmp_path):
     """A copy of the workflow with a config for the simulated frames, in a fresh directory."""
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
+    for name in ("Snakefile", "rules", "scripts", "envs", "profiles", "report"):
         (tmp_path / name).symlink_to(REPOSITORY / name)
     shutil.copytree(REPOSITORY / "config", tmp_path / "config")
     shutil.copytree(simulated / "raw", tmp_path / "raw")
@@ -112,6 +124,7 @@ def test_dry_run_lists_every_job(workdir):
     jobs = planned_jobs(workdir)
     expected = {("crds_select", ""), ("all", "")}
     expected |= chain(STEPS, "iris_field", IRIS) | chain(STEPS, "liger_field", LIGER)
+    expected |= looks("iris_field", IRIS) | looks("liger_field", LIGER)
     assert jobs == expected
 
 
@@ -125,7 +138,9 @@ def test_full_run_then_nothing_to_do(workdir):
             instrument = "IRIS_IMG1" if observation == "iris_field" else "Liger_IMG"
             assert header["R_FLAT"] == f"{instrument}_FLAT_20200101T000000_1.fits"
     # Intermediate products are temporary.
-    assert sorted(path.name for path in (workdir / "results" / "liger_field").iterdir()) == [f"{LIGER[0]}_cal.fits"]
+    assert sorted(path.name for path in (workdir / "results" / "liger_field").iterdir()) == frame_products(
+        f"{LIGER[0]}_cal"
+    )
     assert planned_jobs(workdir) == set()
     assert (workdir / "logs" / "flat_field" / "iris_field" / f"{IRIS[0]}.log").read_text()
     assert (workdir / "benchmarks" / "rules" / "flat_field" / "iris_field" / f"{IRIS[0]}.tsv").exists()
@@ -145,7 +160,7 @@ def test_editing_a_step_cfg_reruns_that_step_and_later_only(workdir):
     jobs = planned_jobs(workdir)
     assert jobs == {("all", "")} | chain(("flat_field", "assign_wcs"), "iris_field", IRIS) | chain(
         ("flat_field", "assign_wcs"), "liger_field", LIGER
-    )
+    ) | looks("iris_field", IRIS) | looks("liger_field", LIGER)
 
 
 def test_new_raw_content_reruns_that_frame_only(workdir):
@@ -153,7 +168,9 @@ def test_new_raw_content_reruns_that_frame_only(workdir):
     with fits.open(workdir / "raw" / "iris" / f"{IRIS[1]}.fits", mode="update") as hdulist:
         hdulist["SCI"].data[0, 0] += 1.0
     jobs = executed_jobs(workdir)
-    assert jobs == {("all", ""), ("crds_select", "")} | chain(STEPS, "iris_field", IRIS[1:])
+    assert jobs == {("all", ""), ("crds_select", "")} | chain(STEPS, "iris_field", IRIS[1:]) | looks(
+        "iris_field", IRIS[1:]
+    )
 
 
 def test_new_context_reruns_only_the_frames_whose_reference_changes(workdir, tmp_path):
@@ -169,7 +186,7 @@ def test_new_context_reruns_only_the_frames_whose_reference_changes(workdir, tmp
     jobs = executed_jobs(workdir)
     assert jobs == {("all", ""), ("crds_select", ""), ("crds_reference", "")} | chain(
         ("flat_field", "assign_wcs"), "iris_field", IRIS
-    )
+    ) | looks("iris_field", IRIS)
     header = fits.getheader(workdir / "results" / "iris_field" / f"{IRIS[0]}_cal.fits")
     assert (header["R_FLAT"], header["CRDS_CTX"]) == ("IRIS_IMG1_FLAT_20260101T000000_1.fits", "ligeriri_0002.pmap")
     assert fits.getheader(workdir / "results" / "liger_field" / f"{LIGER[0]}_cal.fits")["CRDS_CTX"] == "ligeriri_0001.pmap"
@@ -281,22 +298,75 @@ def test_a_code_change_in_one_step_reruns_it_and_is_listed(workdir, request):
     jobs = planned_jobs(workdir)
     assert jobs == {("all", "")} | chain(("flat_field", "assign_wcs"), "iris_field", IRIS) | chain(
         ("flat_field", "assign_wcs"), "liger_field", LIGER
-    )
+    ) | looks("iris_field", IRIS) | looks("liger_field", LIGER)
 
 
-def test_lint_and_report(workdir):
+#: Shows each image result of the report as its own view button does, and lists every <img> of every view.
+SHOW_EVERY_IMAGE = """(async () => {
+    const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+    const settled = async () => {
+        for (let i = 0; i < 200 && ![...document.images].every(img => img.complete); i++) await sleep(50);
+        await sleep(50);
+    };
+    while (document.readyState !== "complete" || typeof app === "undefined") await sleep(50);
+    const views = [];
+    const record = (view, shown) => views.push({view, shown, images: [...document.images].map(
+        img => ({src: img.src.slice(0, 30), width: img.naturalWidth, height: img.naturalHeight}))});
+    await settled();
+    record("start", null);
+    for (const [path, entry] of Object.entries(results)) {
+        if (!entry.mime_type.startsWith("image/")) continue;
+        app.setView({content: "img", contentPath: entry.data_uri, resultPath: path});
+        await sleep(100);
+        await settled();
+        record(path, [...document.images].filter(img => img.src === entry.data_uri).length);
+    }
+    return views;
+})()"""
+
+
+def chromium_or_skip():
+    """Chromium's path; without one, skip (fail where REQUIRE_CHROMIUM is set, as .ci/run does)."""
+    executable = find_chromium()
+    if executable is None:
+        message = "no Chromium to open the report in: apt-get install -y chromium (as root)"
+        if os.environ.get("REQUIRE_CHROMIUM"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return executable
+
+
+def test_lint_and_report_opens_in_chromium_with_every_image(workdir):
     assert "Congratulations, your workflow is in a good condition!" in snakemake(workdir, "--lint").stderr
     snakemake(workdir)
     snakemake(workdir, "--report", "report.html")
     report = (workdir / "report.html").read_text()
     assert '"rule": "assign_wcs"' in report, report[-2000:]
+    embedded = {f"results/{observation}/{exposure}_cal_quicklook.png" for observation, exposures in
+                (("iris_field", IRIS), ("liger_field", LIGER)) for exposure in exposures}
+    embedded |= {f"results/{name}" for name in ("night_summary.png", "night_summary.html", "benchmarks.html")}
+    for path in embedded:
+        assert f'"{path}": {{' in report, path
+    # The same report with one quick-look's PNG data cut short: the check must see that image broken.
+    quicklook = sorted(path for path in embedded if path.endswith("_quicklook.png"))[0]
+    start = report.index("base64,", report.index(f'"{quicklook}": {{')) + len("base64,")
+    (workdir / "broken.html").write_text(report[:start] + report[start + 400 :])
+    with Chromium(chromium_or_skip()) as browser:
+        views = browser.evaluate((workdir / "report.html").as_uri(), SHOW_EVERY_IMAGE)
+        broken_views = browser.evaluate((workdir / "broken.html").as_uri(), SHOW_EVERY_IMAGE)
+    shown = {view["view"] for view in views if view["shown"]}
+    assert shown == {path for path in embedded if path.endswith(".png")}, views
+    assert all(image["width"] > 0 and image["height"] > 0 for view in views for image in view["images"]), views
+    assert [view["view"] for view in broken_views if any(image["width"] == 0 for image in view["images"])] == [
+        quicklook
+    ], broken_views
 
 
 def test_subarray_frames_are_reduced_and_merged_into_their_full_frame(tmp_path):
     windows = (("W1", 1, 1, 16, 16), ("W2", 49, 41, 16, 24))
     simulated = simulate_observation(tmp_path / "raw", instrument="IRIS", size=64, seed=3, subarrays=windows)
     add_references(tmp_path / "store", [simulated.mask, simulated.dark, simulated.flat])
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
+    for name in ("Snakefile", "rules", "scripts", "envs", "profiles", "report"):
         (tmp_path / name).symlink_to(REPOSITORY / name)
     shutil.copytree(REPOSITORY / "config", tmp_path / "config")
     config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
@@ -317,8 +387,9 @@ def test_subarray_frames_are_reduced_and_merged_into_their_full_frame(tmp_path):
     exposure = simulated.raw[0].name.removesuffix(".fits")
     results = tmp_path / "results" / "field"
     assert sorted(path.name for path in results.iterdir()) == sorted(
-        [f"{exposure}_cal.fits", f"{exposure}_merged.fits"]
-        + [f"{path.name.removesuffix('.fits')}_cal.fits" for path in simulated.subarrays[0]]
+        frame_products(f"{exposure}_cal")
+        + frame_products(f"{exposure}_merged")
+        + [name for path in simulated.subarrays[0] for name in frame_products(f"{path.name.removesuffix('.fits')}_cal")]
     )
     subarray_bit = datamodels.dqflags.pixel["SUBARRAY"]
     with datamodels.open(results / f"{exposure}_cal.fits") as full, datamodels.open(results / f"{exposure}_merged.fits") as merged:
@@ -337,7 +408,9 @@ def test_fused_chain_gives_the_same_products_in_one_job_per_frame(workdir):
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     jobs = executed_jobs(workdir)
     frames = {f"iris_field/{exposure}" for exposure in IRIS} | {f"liger_field/{exposure}" for exposure in LIGER}
-    assert jobs == {("all", ""), ("crds_select", "")} | {("process_imager_l2", frame) for frame in frames}
+    assert jobs == {("all", ""), ("crds_select", "")} | {("process_imager_l2", frame) for frame in frames} | looks(
+        "iris_field", IRIS
+    ) | looks("liger_field", LIGER)
     for frame in frames:
         with datamodels.open(workdir / "results" / f"{frame}_cal.fits") as steps, datamodels.open(
             workdir / "fused" / f"{frame}_cal.fits"

@@ -1,0 +1,85 @@
+"""Quick-look PNG and QA row of one calibrated (L2b) frame file."""
+
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from .. import datamodels
+from ..atomic import replacing
+from ..dqflags import pixel
+from .display import render_quicklook
+from .qa import frame_qa
+
+#: DQ bits that do not make a pixel bad: SUBARRAY only says where a window was read.
+NOT_BAD = pixel["SUBARRAY"]
+#: Columns of a QA row, in order.
+QA_COLUMNS = (
+    "frame", "instrument", "filter", "target", "exposure", "exposure_time", "date_obs", "mjd", "bunit",
+    "pixel_scale_arcsec", "sky_level", "sky_noise", "flagged_fraction", "n_stars", "fwhm_pixels", "fwhm_arcsec",
+    "n_fitted", "n_matched", "wcs_offset_mas",
+)
+
+
+def flagged_pixels(dq):
+    """Pixels with any DQ flag other than SUBARRAY."""
+    return (dq & ~np.uint32(NOT_BAD)) != 0
+
+
+def read_catalog(path):
+    """(ra, dec) in degrees of the stars of an ECSV catalogue with ``ra`` and ``dec`` columns."""
+    table = Table.read(path, format="ascii.ecsv")
+    missing = {"ra", "dec"} - set(table.colnames)
+    if missing:
+        raise ValueError(f"{Path(path).name}: catalogue has no column {', '.join(sorted(missing))}")
+    return np.asarray(table["ra"], float), np.asarray(table["dec"], float)
+
+
+def quicklook_frame(frame_path, png_path, qa_path, catalog_path=None, stretch="zscale", max_size=1024,
+                    match_radius_arcsec=0.1):
+    """Write the quick-look PNG and the one-row QA table (ECSV) of the L2b frame ``frame_path``; return the row.
+
+    ``catalog_path``: an ECSV star list (ra, dec) to check the WCS against, or None.
+    """
+    name = Path(frame_path).name
+    with datamodels.open(frame_path) as model:
+        if model.meta.wcs is None:
+            raise ValueError(f"{name}: no WCS in the frame (meta.wcs); run assign_wcs first")
+        image = np.asarray(model.data, dtype=np.float64)
+        flagged = flagged_pixels(np.asarray(model.dq))
+        catalog = read_catalog(catalog_path) if catalog_path else None
+        numbers = frame_qa(image, flagged, model.meta.wcs, catalog, match_radius_arcsec=match_radius_arcsec)
+        drawn = render_quicklook(png_path, image, flagged, model.meta.wcs, _title(model, name), stretch, max_size)
+        meta = model.meta
+        row = {
+            "frame": name,
+            "instrument": meta.instrument.name,
+            "filter": meta.instrument.filter,
+            "target": meta.target.name,
+            "exposure": meta.exposure.number,
+            "exposure_time": meta.exposure.exposure_time,
+            "date_obs": f"{meta.observation.date}T{meta.observation.time}",
+            "mjd": meta.exposure.start_time,
+            "bunit": meta.bunit_data,
+            "pixel_scale_arcsec": drawn["bar_arcsec"] / drawn["bar_pixels"],
+            **numbers,
+            "fwhm_arcsec": numbers["fwhm_pixels"] * drawn["bar_arcsec"] / drawn["bar_pixels"],
+        }
+    write_qa_row(qa_path, row)
+    return row
+
+
+def write_qa_row(path, row):
+    """Write ``row`` as a one-row ECSV table, atomically."""
+    table = Table(rows=[[row[column] for column in QA_COLUMNS]], names=QA_COLUMNS)
+    with replacing(path) as temporary:
+        table.write(temporary, format="ascii.ecsv")
+
+
+def _title(model, name):
+    meta = model.meta
+    return (
+        f"{meta.target.name} | {meta.instrument.name} {meta.instrument.filter} | {name}\n"
+        f"exposure {meta.exposure.number}, {meta.exposure.exposure_time:g} s, "
+        f"{meta.observation.date}T{meta.observation.time} UTC"
+    )

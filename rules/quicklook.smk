@@ -1,0 +1,107 @@
+# Quick-looks and QA: a PNG and a one-row QA table beside every L2b frame (_cal, _merged), the night summary that
+# gathers the rows, and the table of every job's benchmark; all of them go into `snakemake --report`.
+# The two gathering rules are short and read every frame's small table: they run where snakemake runs.
+
+
+localrules:
+    night_summary,
+    benchmark_table,
+
+
+rule quicklook:
+    input:
+        frame=f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}.fits",
+        catalog=frame_catalog,
+        # Downstream of the crds_select checkpoint: without this, a rerun selection reruns every quick-look.
+        selection=after_selection,
+    output:
+        png=report(
+            f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}_quicklook.png",
+            caption="../report/quicklook.rst",
+            category="Quick-looks",
+            subcategory="{observation}",
+            labels={"frame": "{exposure}_{product}"},
+        ),
+        qa=f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}_qa.ecsv",
+    log:
+        "logs/quicklook/{observation}/{exposure}_{product}.log",
+    benchmark:
+        "benchmarks/rules/quicklook/{observation}/{exposure}_{product}.tsv"
+    wildcard_constraints:
+        product="cal|merged",
+    conda:
+        "../envs/drs.yaml"
+    threads: 1
+    resources:
+        mem_mb=measured_memory("quicklook"),
+        runtime=measured_runtime("quicklook"),
+    params:
+        stretch=QUICKLOOK.get("stretch", "zscale"),
+        max_size=QUICKLOOK.get("display_size", 1024),
+        match_radius_arcsec=QUICKLOOK.get("match_radius_arcsec", 0.1),
+        code=code_version("quicklook"),
+    script:
+        "../scripts/quicklook.py"
+
+
+rule night_summary:
+    input:
+        qa=[f"{stem}_qa.ecsv" for stem in all_l2b_stems()],
+    output:
+        csv=report(
+            f"{OUTPUT}/night_summary.csv",
+            caption="../report/night_summary_table.rst",
+            category="Night summary",
+            labels={"file": "QA table (CSV)"},
+        ),
+        html=report(
+            f"{OUTPUT}/night_summary.html",
+            caption="../report/night_summary_table.rst",
+            category="Night summary",
+            labels={"file": "QA table"},
+        ),
+        plot=report(
+            f"{OUTPUT}/night_summary.png",
+            caption="../report/night_summary_plot.rst",
+            category="Night summary",
+            labels={"file": "QA against time"},
+        ),
+    log:
+        "logs/night_summary.log",
+    benchmark:
+        "benchmarks/rules/night_summary.tsv"
+    conda:
+        "../envs/drs.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+    params:
+        code=code_version("quicklook"),
+    script:
+        "../scripts/night_summary.py"
+
+
+rule benchmark_table:
+    input:
+        # Runs after every frame's jobs; reads the benchmark files they left under benchmarks/rules/.
+        summary=rules.night_summary.output.csv,
+    output:
+        report(
+            f"{OUTPUT}/benchmarks.html",
+            caption="../report/benchmarks.rst",
+            category="Benchmarks",
+            labels={"file": "per-rule benchmark times"},
+        ),
+    log:
+        "logs/benchmark_table.log",
+    benchmark:
+        "benchmarks/rules/benchmark_table.tsv"
+    conda:
+        "../envs/drs.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+    params:
+        root="benchmarks/rules",
+    script:
+        "../scripts/benchmark_table.py"

@@ -1,0 +1,248 @@
+"""Quick-looks and QA numbers of calibrated frames, against the simulator's truth and astropy.wcs."""
+
+import math
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy import units as u
+from astropy.table import Table
+from PIL import Image
+
+from liger_iris_pipeline import AssignWcsStep, ProcessImagerL2Pipeline, datamodels
+from liger_iris_pipeline.assign_wcs.imager_wcs import imaging_gwcs
+from liger_iris_pipeline.quicklook import (
+    benchmark_summary,
+    night_summary,
+    north_east_directions,
+    quicklook_frame,
+    render_quicklook,
+    scale_bar_arcsec,
+)
+from liger_iris_pipeline.quicklook.display import block_average, pixel_scale_arcsec
+from liger_iris_pipeline.simulator import simulate_observation
+from liger_iris_pipeline.simulator.simulate import tan_wcs
+
+SIZE = 256
+#: Stars closer than this many FWHM always merge into one detected source (closer than 1 FWHM they always do).
+BLEND_FWHM = 3.0
+CASES = {
+    "IRIS": dict(instrument="IRIS", seed=11, pa_deg=0.0),
+    "LIGER": dict(instrument="LIGER", seed=12, pa_deg=30.0, pointing=(210.8, 54.35)),
+}
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def calibrated(request, tmp_path_factory):
+    """A simulated 256x256 frame reduced to L2b, its quick-look and QA row, and the simulation's truth."""
+    directory = tmp_path_factory.mktemp(request.param)
+    simulated = simulate_observation(directory / "raw", size=SIZE, **CASES[request.param])
+    cal = ProcessImagerL2Pipeline.call(
+        simulated.raw[0],
+        steps={
+            "dq_init": {"override_mask": str(simulated.mask)},
+            "dark_current": {"override_dark": str(simulated.dark)},
+            "flat_field": {"override_flat": str(simulated.flat)},
+        },
+    )
+    frame = directory / "frame_cal.fits"
+    cal.save(frame)
+    row = quicklook_frame(frame, directory / "frame_cal_quicklook.png", directory / "frame_cal_qa.ecsv",
+                          catalog_path=simulated.catalogs[0])
+    return {"simulated": simulated, "frame": frame, "row": row, "directory": directory, "cal": cal,
+            "catalog": Table.read(simulated.catalogs[0])}
+
+
+def sky_noise_truth(calibrated):
+    """Noise of a calibrated sky pixel from the truth: Poisson and read noise of F S + D, divided by F, plus
+    the dark and flat reference errors (median over the frame's pixels)."""
+    meta = calibrated["catalog"].meta
+    gain, time, read_noise, sky = meta["gain"], meta["exposure_time"], meta["read_noise"], meta["sky_rate"]
+    simulated = calibrated["simulated"]
+    with datamodels.open(simulated.true_flat) as flat, datamodels.open(simulated.true_dark) as dark, \
+            datamodels.open(simulated.dark) as dark_ref, datamodels.open(simulated.flat) as flat_ref:
+        good = flat.data > 0
+        f, d = flat.data[good], dark.data[good]
+        variance = ((f * sky + d) / (gain * time) + (read_noise / time) ** 2 + dark_ref.err[good] ** 2) / f**2
+        variance += (sky * flat_ref.err[good] / f) ** 2
+    return float(np.median(np.sqrt(variance)))
+
+
+@pytest.mark.science
+def test_sky_level_and_noise_match_the_simulation(calibrated):
+    row, meta = calibrated["row"], calibrated["catalog"].meta
+    assert row["sky_level"] == pytest.approx(meta["sky_rate"], rel=2e-3)
+    assert row["sky_noise"] == pytest.approx(sky_noise_truth(calibrated), rel=0.03)
+
+
+@pytest.mark.science
+def test_flagged_fraction_is_the_simulated_bad_pixels(calibrated):
+    simulated = calibrated["simulated"]
+    with datamodels.open(simulated.mask) as mask, datamodels.open(simulated.true_dark) as dark:
+        bad = (mask.dq != 0) | (dark.dq != 0)
+    assert calibrated["row"]["flagged_fraction"] == bad.sum() / bad.size
+
+
+def blended_groups(x, y, link):
+    """Number of groups of stars linked by separations below ``link`` pixels (friends of friends)."""
+    group = list(range(len(x)))
+
+    def root(i):
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i in range(len(x)):
+        for j in range(i + 1, len(x)):
+            if math.hypot(x[i] - x[j], y[i] - y[j]) < link:
+                group[root(j)] = root(i)
+    return len({root(i) for i in range(len(x))})
+
+
+@pytest.mark.science
+def test_star_count_and_fwhm_match_the_simulated_psf(calibrated):
+    catalog, row = calibrated["catalog"], calibrated["row"]
+    fwhm = catalog.meta["fwhm_pixels"]
+    # Every star is found, blends aside, and nothing else is.
+    resolved = blended_groups(catalog["x"], catalog["y"], BLEND_FWHM * fwhm)
+    assert resolved <= row["n_stars"] <= blended_groups(catalog["x"], catalog["y"], fwhm)
+    assert resolved >= len(catalog) / 2  # the frame is not one big blend
+    assert row["n_fitted"] >= 0.8 * row["n_stars"]
+    assert row["fwhm_pixels"] == pytest.approx(fwhm, rel=0.03)
+    assert row["fwhm_arcsec"] == pytest.approx(fwhm * catalog.meta["pixel_scale"], rel=0.03)
+
+
+@pytest.mark.science
+def test_wcs_check_is_small_for_the_right_wcs_and_finds_a_shifted_one(calibrated):
+    row, pixel_scale_mas = calibrated["row"], calibrated["catalog"].meta["pixel_scale"] * 1000
+    assert row["n_matched"] == row["n_fitted"]
+    assert row["wcs_offset_mas"] < 0.1 * pixel_scale_mas  # centroid errors of a tenth of a pixel
+
+    shift_mas = 5 * pixel_scale_mas  # a pointing keyword off by 5 pixels to the north
+    shifted = calibrated["cal"].copy()
+    shifted.meta.pointing.dec += shift_mas / 3.6e6
+    path = calibrated["directory"] / "shifted_cal.fits"
+    AssignWcsStep.call(shifted).save(path)
+    directory = calibrated["directory"]
+    shifted_row = quicklook_frame(path, directory / "shifted.png", directory / "shifted_qa.ecsv",
+                                  catalog_path=calibrated["simulated"].catalogs[0])
+    assert shifted_row["n_matched"] == row["n_matched"]
+    assert shifted_row["wcs_offset_mas"] == pytest.approx(shift_mas, abs=0.1 * pixel_scale_mas)
+
+
+def test_quicklook_png_and_qa_row_are_written(calibrated):
+    directory = calibrated["directory"]
+    with Image.open(directory / "frame_cal_quicklook.png") as png:
+        assert png.format == "PNG" and png.size == (700, 740)
+    (written,) = Table.read(directory / "frame_cal_qa.ecsv", format="ascii.ecsv")
+    assert written["frame"] == "frame_cal.fits"
+    assert written["n_stars"] == calibrated["row"]["n_stars"]
+    assert written["date_obs"] == "2027-05-01T08:00:00.000"
+
+
+@pytest.mark.science
+@pytest.mark.parametrize("pa_deg", [0.0, 30.0, 135.0, 270.0])
+def test_compass_points_north_and_east_as_astropy_wcs_says(pa_deg):
+    pointing, scale_arcsec, shape = (150.0, -30.0), 0.004, (64, 64)
+    reference = tan_wcs(pointing, pa_deg, scale_arcsec, shape)  # the simulator's astropy.wcs
+    crpix = ((shape[1] + 1) / 2.0, (shape[0] + 1) / 2.0)
+    gwcs = imaging_gwcs(crpix, pointing, scale_arcsec / 3600.0, pa_deg, shape)
+    x, y = 20.0, 40.0
+    centre = reference.pixel_to_world(x, y)
+    for wcs in (reference, gwcs):
+        north, east = north_east_directions(wcs, x, y)
+        for direction, position_angle in ((north, 0.0), (east, 90.0)):
+            # astropy: the pixel 10 pixels away from (x, y) along that position angle on the sky
+            target = centre.directional_offset_by(position_angle * u.deg, 10 * scale_arcsec * u.arcsec)
+            expected = np.array(reference.world_to_pixel(target)) - (x, y)
+            np.testing.assert_allclose(direction, expected / 10.0, atol=1e-6)
+        # PA is the angle of +Y east of north: north is (sin PA, cos PA), east (-cos PA, sin PA) on the detector
+        pa = math.radians(pa_deg)
+        np.testing.assert_allclose(north, (math.sin(pa), math.cos(pa)), atol=1e-6)
+        np.testing.assert_allclose(east, (-math.cos(pa), math.sin(pa)), atol=1e-6)
+        assert pixel_scale_arcsec(wcs, x, y) == pytest.approx(scale_arcsec, rel=1e-6)
+
+
+def test_scale_bar_is_a_round_length_of_at_most_a_quarter_of_the_width():
+    assert scale_bar_arcsec(1.024) == pytest.approx(0.2)  # 256 IRIS pixels
+    assert scale_bar_arcsec(20.48) == pytest.approx(5.0)  # 2048 Liger pixels
+    assert scale_bar_arcsec(16.384) == pytest.approx(2.0)  # 4096 IRIS pixels
+    assert scale_bar_arcsec(0.4) == pytest.approx(0.1)
+
+
+def test_block_average_ignores_flagged_pixels_and_flags_their_blocks():
+    image = np.arange(36, dtype=float).reshape(6, 6)
+    flagged = np.zeros((6, 6), bool)
+    flagged[0, 0] = True
+    flagged[3:6, 3:6] = True
+    small, small_flagged, factor = block_average(image, flagged, max_size=2)
+    assert factor == 3
+    np.testing.assert_allclose(small[0, 0], (image[:3, :3].sum() - image[0, 0]) / 8)
+    np.testing.assert_allclose(small[0, 1], image[:3, 3:].mean())
+    assert np.isnan(small[1, 1])
+    np.testing.assert_array_equal(small_flagged, [[True, False], [False, True]])
+
+
+def test_night_summary_sorts_the_rows_by_time_and_plots_them(tmp_path):
+    rows = []
+    for index, (mjd, instrument) in enumerate([(61526.40, "IRIS"), (61526.30, "LIGER"), (61526.35, "IRIS")]):
+        row = Table(
+            {
+                "frame": [f"f{index}_cal.fits"], "instrument": [instrument], "mjd": [mjd], "sky_level": [5.0 + index],
+                "sky_noise": [0.2], "flagged_fraction": [1e-4], "n_stars": [10 * index], "fwhm_arcsec": [0.016],
+                "wcs_offset_mas": [np.nan if index == 2 else 0.1],
+            }
+        )
+        rows.append(tmp_path / f"f{index}_cal_qa.ecsv")
+        row.write(rows[-1], format="ascii.ecsv")
+    table = night_summary(rows, tmp_path / "night.csv", tmp_path / "night.png", tmp_path / "night.html")
+    assert list(table["frame"]) == ["f1_cal.fits", "f2_cal.fits", "f0_cal.fits"]
+    written = Table.read(tmp_path / "night.csv", format="ascii.csv")
+    assert list(written["frame"]) == list(table["frame"]) and list(written["n_stars"]) == [10, 20, 0]
+    html = (tmp_path / "night.html").read_text()
+    assert html.index("f1_cal.fits") < html.index("f2_cal.fits") < html.index("f0_cal.fits")
+    with Image.open(tmp_path / "night.png") as png:
+        assert png.size == (1100, 700)
+
+
+def test_benchmark_summary_tabulates_each_rule(tmp_path):
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    jobs = {"flat_field/obs/a.tsv": (2.0, 100.0, 1.5), "flat_field/obs/b.tsv": (4.0, 300.0, 2.5),
+            "crds_select.tsv": (1.0, "-", 0.5)}
+    for name, (wall, rss, cpu) in jobs.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(header + f"{wall}\t0:00:0{int(wall)}\t{rss}\t0\t0\t0\t0\t0\t0\t{cpu}\n")
+    table = benchmark_summary(sorted(tmp_path.rglob("*.tsv")), tmp_path, tmp_path / "benchmarks.html")
+    assert list(table["rule"]) == ["crds_select", "flat_field"]
+    flat = table[1]
+    assert (flat["jobs"], flat["total_wall_s"], flat["median_wall_s"], flat["max_wall_s"]) == (2, 6.0, 3.0, 4.0)
+    assert (flat["max_rss_mb"], flat["total_cpu_s"]) == (300.0, 4.0)
+    assert np.isnan(table[0]["max_rss_mb"])
+    assert "<td>flat_field</td>" in (tmp_path / "benchmarks.html").read_text()
+
+
+def test_a_frame_without_wcs_is_a_clear_error(tmp_path, calibrated):
+    no_wcs = calibrated["cal"].copy()
+    no_wcs.meta.wcs = None
+    path = tmp_path / "nowcs_cal.fits"
+    no_wcs.save(path)
+    with pytest.raises(ValueError, match="nowcs_cal.fits: no WCS"):
+        quicklook_frame(path, tmp_path / "x.png", tmp_path / "x.ecsv")
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.ecsv").exists()
+
+
+@pytest.mark.parametrize("stretch", ["zscale", "asinh"])
+def test_render_draws_both_stretches_and_refuses_others(tmp_path, stretch):
+    shape = (300, 200)
+    gwcs = imaging_gwcs((100.5, 150.5), (150.0, 2.0), 0.01 / 3600.0, 90.0, shape)
+    image = np.random.default_rng(1).normal(5.0, 0.2, shape)
+    flagged = np.zeros(shape, bool)
+    flagged[10, 20] = True
+    drawn = render_quicklook(tmp_path / "a.png", image, flagged, gwcs, "title", stretch=stretch, max_size=128)
+    assert drawn["factor"] == 3 and drawn["bar_arcsec"] == pytest.approx(0.2)  # a quarter of 198 pixels is 0.495"
+    np.testing.assert_allclose(drawn["north"], (1.0, 0.0), atol=1e-6)  # PA 90: north along +x
+    with Image.open(tmp_path / "a.png") as png:
+        assert png.format == "PNG"
+    with pytest.raises(ValueError, match="stretch must be one of zscale, asinh"):
+        render_quicklook(tmp_path / "b.png", image, flagged, gwcs, "title", stretch="log")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.png"]
