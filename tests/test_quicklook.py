@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-from astropy.coordinates import SkyCoord
 from astropy import units as u
 from astropy.table import Table
 from PIL import Image

@@ -4,22 +4,20 @@ fails once is retried."""
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from commands import clean_environment, command
+from workflow_copy import REPOSITORY, copy_workflow
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_store import add_references
 from liger_iris_pipeline.simulator import simulate_observation
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow, pytest.mark.slow]
 
-REPOSITORY = Path(__file__).resolve().parent.parent
 CLUSTER = REPOSITORY / ".ci" / "slurm"
 FAIL_ONCE = Path(__file__).resolve().parent / "fail_once"
 WINDOW = ("GUIDE", 33, 33, 32, 32)
@@ -39,13 +37,7 @@ def simulated(tmp_path_factory):
 
 def workflow_copy(simulated, directory, **settings):
     """The workflow in ``directory`` with a config for the simulated frames (merging the IRIS subarrays)."""
-    directory.mkdir()
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
-        (directory / name).symlink_to(REPOSITORY / name)
-    shutil.copytree(REPOSITORY / "config", directory / "config")
-    config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
-    config.update(output_dir="results", crds={"store": str(simulated / "store"), "context": None, "cache": "crds_cache"})
-    config["observations"] = [
+    observations = [
         {
             "name": "iris_field",
             "instrument": "IRIS",
@@ -55,8 +47,8 @@ def workflow_copy(simulated, directory, **settings):
         },
         {"name": "liger_field", "instrument": "LIGER", "raw": [str(simulated / "raw" / "liger" / "*_LVL1_0001.fits")]},
     ]
-    config.update(settings)
-    (directory / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    crds = {"store": str(simulated / "store"), "context": None, "cache": "crds_cache"}
+    copy_workflow(directory, observations, **{"crds": crds, **settings})
     return directory
 
 

@@ -11,19 +11,18 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-import yaml
 from astropy.io import fits
 
 from chromium import Chromium, find_chromium
 from commands import clean_environment, command
 from frames import make_reference
+from workflow_copy import REPOSITORY, copy_workflow, read_config, write_config
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_store import add_references
 from liger_iris_pipeline.simulator import simulate_observation
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
-REPOSITORY = Path(__file__).resolve().parent.parent
 SNAKEMAKE = command("snakemake")
 STEPS = ("dq_init", "dark_current", "flat_field", "assign_wcs")
 IRIS = ("2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001", "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0002")
@@ -103,20 +102,15 @@ def simulated(tmp_path_factory):
 @pytest.fixture
 def workdir(simulated, tmp_path):
     """A copy of the workflow with a config for the simulated frames, in a fresh directory."""
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles", "report"):
-        (tmp_path / name).symlink_to(REPOSITORY / name)
-    shutil.copytree(REPOSITORY / "config", tmp_path / "config")
     shutil.copytree(simulated / "raw", tmp_path / "raw")
     shutil.copytree(simulated / "store", tmp_path / "store")
-    config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
-    config["output_dir"] = "results"
-    config["crds"] = {"store": "store", "context": None, "cache": "crds_cache"}
-    config.pop("calibrations", None)  # the demo's calibration observations
-    config["observations"] = [
-        {"name": "iris_field", "instrument": "IRIS", "raw": ["raw/iris/*_LVL1_[0-9][0-9][0-9][0-9].fits"]},
-        {"name": "liger_field", "instrument": "LIGER", "raw": ["raw/liger/*_LVL1_0001.fits"]},
-    ]
-    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    copy_workflow(
+        tmp_path,
+        [
+            {"name": "iris_field", "instrument": "IRIS", "raw": ["raw/iris/*_LVL1_[0-9][0-9][0-9][0-9].fits"]},
+            {"name": "liger_field", "instrument": "LIGER", "raw": ["raw/liger/*_LVL1_0001.fits"]},
+        ],
+    )
     return tmp_path
 
 
@@ -148,8 +142,8 @@ def test_full_run_then_nothing_to_do(workdir):
 
 def keep_intermediate(workdir):
     """Keep the L2a products: then a change reruns from the first affected step, not from the raw frame."""
-    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump({**config, "keep_intermediate": True}))
+    config = read_config(workdir)
+    write_config(workdir, {**config, "keep_intermediate": True})
 
 
 def test_editing_a_step_cfg_reruns_that_step_and_later_only(workdir):
@@ -193,15 +187,15 @@ def test_new_context_reruns_only_the_frames_whose_reference_changes(workdir, tmp
 
 
 def test_bad_config_fails_before_any_job(workdir):
-    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config = read_config(workdir)
     config["observations"][0]["exposure_time"] = 10
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    write_config(workdir, config)
     result = snakemake(workdir, "--dry-run", check=False)
     assert result.returncode != 0
     assert "Additional properties are not allowed ('exposure_time' was unexpected)" in result.stdout + result.stderr
     config["observations"][0].pop("exposure_time")
     config["observations"][0]["raw"] = ["raw/iris/nothing_*.fits"]
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    write_config(workdir, config)
     result = snakemake(workdir, "--dry-run", check=False)
     assert result.returncode != 0
     assert "observation iris_field: no raw file matches raw/iris/nothing_*.fits" in result.stdout + result.stderr
@@ -210,9 +204,9 @@ def test_bad_config_fails_before_any_job(workdir):
 def test_failing_step_leaves_no_output_and_a_clear_log(workdir):
     wrong = workdir / "wrong_flat.fits"
     make_reference(datamodels.FlatModel, "FLAT", instrument="LIGER", data=np.ones((8, 8), np.float32)).save(wrong)
-    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config = read_config(workdir)
     config["observations"][1]["steps"] = {"flat_field": {"override_flat": str(wrong)}}
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    write_config(workdir, config)
     result = snakemake(workdir, "--keep-going", check=False)
     assert result.returncode != 0
     assert not (workdir / "results" / "liger_field" / f"{LIGER[0]}_flat.fits").exists()
@@ -366,22 +360,14 @@ def test_subarray_frames_are_reduced_and_merged_into_their_full_frame(tmp_path):
     windows = (("W1", 1, 1, 16, 16), ("W2", 49, 41, 16, 24))
     simulated = simulate_observation(tmp_path / "raw", instrument="IRIS", size=64, seed=3, subarrays=windows)
     add_references(tmp_path / "store", [simulated.mask, simulated.dark, simulated.flat])
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles", "report"):
-        (tmp_path / name).symlink_to(REPOSITORY / name)
-    shutil.copytree(REPOSITORY / "config", tmp_path / "config")
-    config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
-    config.update(output_dir="results", crds={"store": "store", "context": None, "cache": "crds_cache"})
-    config.pop("calibrations", None)
-    config["observations"] = [
-        {
-            "name": "field",
-            "instrument": "IRIS",
-            "raw": ["raw/*_SCI_LVL1_0001.fits"],
-            "subarrays": ["raw/*_W?_LVL1_0001.fits"],
-            "merge_subarrays": True,
-        }
-    ]
-    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    observation = {
+        "name": "field",
+        "instrument": "IRIS",
+        "raw": ["raw/*_SCI_LVL1_0001.fits"],
+        "subarrays": ["raw/*_W?_LVL1_0001.fits"],
+        "merge_subarrays": True,
+    }
+    copy_workflow(tmp_path, [observation])
     snakemake(tmp_path)
 
     exposure = simulated.raw[0].name.removesuffix(".fits")
@@ -403,9 +389,9 @@ def test_subarray_frames_are_reduced_and_merged_into_their_full_frame(tmp_path):
 
 def test_fused_chain_gives_the_same_products_in_one_job_per_frame(workdir):
     snakemake(workdir)
-    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config = read_config(workdir)
     config.update(fused_chain=True, output_dir="fused")
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_config(workdir, config)
     jobs = executed_jobs(workdir)
     frames = {f"iris_field/{exposure}" for exposure in IRIS} | {f"liger_field/{exposure}" for exposure in LIGER}
     assert jobs == {("all", ""), ("crds_select", "")} | {("process_imager_l2", frame) for frame in frames} | looks(

@@ -2,19 +2,17 @@
 exposures enter the store as new CRDS contexts, and only what they change reruns."""
 
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from frames import make_reference
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.associations import write_associations
 from liger_iris_pipeline.reference_store import add_references
 from liger_iris_pipeline.simulator import simulate_observation
-from test_workflow import REPOSITORY, chain, executed_jobs, planned_jobs, snakemake
+from test_workflow import chain, executed_jobs, looks, planned_jobs, snakemake
+from workflow_copy import copy_workflow, write_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.science]
 
@@ -41,19 +39,13 @@ def workdir(tmp_path):
         flat_rate=3000.0,
     )
     add_references(tmp_path / "store", [simulated.mask, simulated.dark, old_flat(simulated, tmp_path)])
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
-        (tmp_path / name).symlink_to(REPOSITORY / name)
-    shutil.copytree(REPOSITORY / "config", tmp_path / "config")
-    config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
-    config.update(output_dir="results", keep_intermediate=True, crds={"store": "store", "context": None, "cache": "crds_cache"})
-    config["observations"] = [{"name": "field", "instrument": "LIGER", "raw": ["raw/*_SCI_LVL1_[0-9][0-9][0-9][0-9].fits"]}]
-    config["calibrations"] = [{"name": "darks", "type": "dark", "instrument": "LIGER", "raw": ["raw/*_DARK_LVL1_*.fits"]}]
-    write_config(tmp_path, config)
+    config = copy_workflow(
+        tmp_path,
+        [{"name": "field", "instrument": "LIGER", "raw": ["raw/*_SCI_LVL1_[0-9][0-9][0-9][0-9].fits"]}],
+        keep_intermediate=True,
+        calibrations=[{"name": "darks", "type": "dark", "instrument": "LIGER", "raw": ["raw/*_DARK_LVL1_*.fits"]}],
+    )
     return tmp_path, simulated, config
-
-
-def write_config(directory, config):
-    (directory / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def flat_residual(results, simulated):
@@ -85,7 +77,7 @@ def test_a_new_flat_reruns_only_the_flat_field_jobs_and_improves_the_residual(wo
     write_config(directory, config)
     jobs = executed_jobs(directory)
     expected = {("all", ""), ("master_flat", ""), ("crds_add_calibrations", ""), ("crds_select", ""), ("crds_reference", "")}
-    assert jobs == expected | chain(("flat_field", "assign_wcs"), "field", SCIENCE)
+    assert jobs == expected | chain(("flat_field", "assign_wcs"), "field", SCIENCE) | looks("field", SCIENCE)
     flat_name = "Liger_IMG_FLAT_20270501T060000_1.fits"
     header = datamodels.open(results / f"{SCIENCE[0]}_cal.fits").meta
     assert (header.ref_file.flat.name, header.ref_file.dark.name) == (flat_name, dark_name)
@@ -106,23 +98,14 @@ def test_background_rule_subtracts_the_sky_of_each_association(tmp_path):
     simulated = simulate_observation(raw, instrument="LIGER", size=SIZE, seed=32, n_sky=1, sky_stars=0)
     add_references(tmp_path / "store", [simulated.mask, simulated.dark, simulated.flat])
     write_associations([*simulated.raw, *simulated.sky], raw)
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
-        (tmp_path / name).symlink_to(REPOSITORY / name)
-    shutil.copytree(REPOSITORY / "config", tmp_path / "config")
-    config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
-    config.pop("calibrations")
-    config.update(output_dir="results", crds={"store": "store", "context": None, "cache": "crds_cache"})
-    config["observations"] = [
-        {
-            "name": "field", "instrument": "LIGER", "raw": ["raw/*_SCI_LVL1_0001.fits"],
-            "associations": ["raw/*_asn.json"],
-        }
-    ]
-    write_config(tmp_path, config)
+    observation = {
+        "name": "field", "instrument": "LIGER", "raw": ["raw/*_SCI_LVL1_0001.fits"], "associations": ["raw/*_asn.json"]
+    }
+    copy_workflow(tmp_path, [observation])
     exposure = SCIENCE[0].replace("-002_", "-001_")
     assert planned_jobs(tmp_path) == {("all", ""), ("crds_select", "")} | chain(
         ("background", "dq_init", "dark_current", "flat_field", "assign_wcs"), "field", (exposure,)
-    )
+    ) | looks("field", (exposure,))
     snakemake(tmp_path)
     with datamodels.open(tmp_path / "results" / "field" / f"{exposure}_cal.fits") as cal:
         assert cal.meta.cal_step.background == "COMPLETE"

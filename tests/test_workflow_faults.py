@@ -7,22 +7,22 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 from astropy.io import fits
 
 from commands import clean_environment
 from frames import file_digest
 from test_workflow import IRIS, SNAKEMAKE, simulated, snakemake, workdir  # noqa: F401 (fixtures)
+from workflow_copy import read_config, write_config
+
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 
 def edit_config(workdir, change):
     """Apply ``change`` to the workdir's config (a dict) and write it back."""
-    path = workdir / "config" / "config.yaml"
-    config = yaml.safe_load(path.read_text())
+    config = read_config(workdir)
     change(config)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    write_config(workdir, config)
 
 
 def assert_stopped_before_any_job(workdir, result, message):

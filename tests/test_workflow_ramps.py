@@ -1,16 +1,15 @@
 """The workflow on an observation given as ramps: detector1 makes each raw frame, then the imager chain."""
 
-import shutil
 
 import numpy as np
 import pytest
-import yaml
 
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_store import add_references
 from liger_iris_pipeline.simulator import simulate_observation
 from liger_iris_pipeline.simulator.ramp import RampReadout
-from test_workflow import REPOSITORY, STEPS, chain, executed_jobs, planned_jobs, snakemake
+from test_workflow import STEPS, chain, executed_jobs, frame_products, looks, planned_jobs, snakemake
+from workflow_copy import copy_workflow
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -21,21 +20,15 @@ def test_ramps_are_fitted_then_calibrated(tmp_path):
     add_references(
         tmp_path / "store", [simulated.mask, simulated.dark, simulated.flat, *simulated.ramp_references.values()]
     )
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
-        (tmp_path / name).symlink_to(REPOSITORY / name)
-    shutil.copytree(REPOSITORY / "config", tmp_path / "config")
-    config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
-    config.update(output_dir="results", crds={"store": "store", "context": None, "cache": "crds_cache"})
-    config.pop("calibrations", None)
-    config["observations"] = [{"name": "ramps", "instrument": "IRIS", "ramps": ["raw/*_SCI_LVL0_[0-9][0-9][0-9][0-9].fits"]}]
-    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    copy_workflow(tmp_path, [{"name": "ramps", "instrument": "IRIS", "ramps": ["raw/*_SCI_LVL0_[0-9][0-9][0-9][0-9].fits"]}])
 
     exposure = simulated.ramps[0].name.removesuffix(".fits")
     expected = {("crds_select", ""), ("all", ""), ("detector1", f"ramps/{exposure}")} | chain(STEPS, "ramps", [exposure])
+    expected |= looks("ramps", [exposure])
     assert planned_jobs(tmp_path) == expected
     snakemake(tmp_path)
     results = tmp_path / "results" / "ramps"
-    assert sorted(path.name for path in results.iterdir()) == [f"{exposure}_cal.fits", f"{exposure}_raw.fits"]
+    assert sorted(path.name for path in results.iterdir()) == [*frame_products(f"{exposure}_cal"), f"{exposure}_raw.fits"]
     with datamodels.open(results / f"{exposure}_raw.fits") as raw:
         assert raw.meta.cal_step.ramp_fit == "COMPLETE"
         assert raw.meta.ref_file.saturation.name == simulated.ramp_references["saturation"].name
