@@ -11,7 +11,7 @@ DOCS_BUILD ?= docs/_build/html
 # Snakemake runs the workflow's scripts with the python it finds first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo test benchmark docs graphviz clean
+.PHONY: install demo test benchmark docs system-packages clean
 
 install: $(STAMP)
 
@@ -37,7 +37,7 @@ demo: install
 	$(BIN)/snakemake --cores 2
 	@echo "L2b frames:"; ls -1 $(DEMO)/results/*/*_cal.fits $(DEMO)/results/*/*_merged.fits
 
-test: install
+test: install system-packages
 	$(BIN)/python -m pytest
 
 # The benchmarks of benchmarks/results/ (about an hour on 2 cores; BENCH_FRAMES=1,10 for a quicker run). jwst's
@@ -57,15 +57,19 @@ benchmark: install $(JWST_VENV)/.installed
 	$(BIN)/python benchmarks/bench_quicklook.py
 
 # The documentation site (docs/), warnings as errors; tests/test_docs.py builds it in CI.
-docs: install graphviz
+docs: install system-packages
 	$(BIN)/sphinx-build -W --keep-going -b html docs $(DOCS_BUILD)
 
-# The docs' workflow pictures need Graphviz's dot, a system program: installed from Debian when missing (as root).
-graphviz:
-	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] \
+# System programs that tests and docs need, installed from Debian's packages when missing (as root): Graphviz's
+# dot draws the docs' workflow pictures, Chromium opens the workflow's HTML report in its test.
+SYSTEM_PROGRAMS := dot:graphviz chromium:chromium
+
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PROGRAMS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] \
 		&& apt-get -o DPkg::Lock::Timeout=300 update -qq \
-		&& apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends graphviz >/dev/null; } \
-		|| { echo "make: Graphviz's dot is missing: install the graphviz package (apt-get install graphviz)" >&2; exit 1; }
+		&& DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $$missing >/dev/null; } \
+		|| { echo "make: missing system packages:$$missing (apt-get install$$missing, as root)" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) $(DEMO) docs/_build docs/api/generated
