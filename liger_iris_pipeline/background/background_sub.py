@@ -3,7 +3,7 @@
 Each background member j (SCI b_j, ERR e_j, exposure time t_j) is first brought to the science frame's
 units with a factor f_j: a count rate (BUNIT DN/s) needs none (f_j = 1); counts (BUNIT DN) are scaled to
 the science exposure time t, f_j = t / t_j. The background B is the per-pixel sigma-clipped median of the
-f_j b_j (``stack.combine_stack``: reject a member where |f_j b_j - median| > sigma x the median of the
+f_j b_j (``stack.combine_stack``: reject a member where abs(f_j b_j - median) > sigma x the median of the
 f_j e_j, and its pixels within ``grow`` pixels, which hold the faint wings of a rejected star; up to
 maxiters times), with the error propagated from the members, ERR_B = k sqrt(sum (f_j e_j)**2) / n
 (k = sqrt(pi/2) for n >= 3, else 1), and DQ_B = the OR of the kept members' DQ, | DO_NOT_USE where none is kept.

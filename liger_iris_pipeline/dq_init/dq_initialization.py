@@ -3,7 +3,10 @@
     DQ_out = DQ_in | MASK
     DQ_out |= DO_NOT_USE  where SCI is not finite (pixels the readout processor could not measure)
 
-A ramp: PIXELDQ |= MASK, and GROUPDQ |= DO_NOT_USE on every group that is not finite.
+A ramp:
+
+    PIXELDQ |= MASK
+    GROUPDQ |= DO_NOT_USE  on every group that is not finite
 """
 
 import numpy as np

@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 
 class JumpStep(RampStep):
-    """GROUPDQ |= JUMP_DET on the group after each outlying first difference (gain and readnoise references)."""
+    """``GROUPDQ |= JUMP_DET`` on the group after each outlying first difference (gain and readnoise references)."""
 
     class_alias = "jump"
     spec = """

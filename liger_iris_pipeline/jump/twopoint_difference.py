@@ -1,7 +1,7 @@
 """Jump (cosmic ray) detection in a ramp by the two-point difference method, as stcal's ``twopoint``.
 
 Per pixel, in electrons (group values times the gain g), the absolute first differences of consecutive
-groups of all integrations, d_k = |SCI[g + 1] - SCI[g]| g, leaving out any pair with a SATURATED or
+groups of all integrations, d_k = abs(SCI[g + 1] - SCI[g]) g, leaving out any pair with a SATURATED or
 DO_NOT_USE group. With n usable differences:
 
     m     = median of the d_k, without the largest one when n >= 4 (the minimum when n == 2)

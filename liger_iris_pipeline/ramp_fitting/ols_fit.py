@@ -15,7 +15,8 @@ usable groups divided by t (a difference ending on a JUMP_DET group is left out)
 group is the first uses SCI[0] / t1 with t1 = (NFRAMES + 1) TFRAME / 2; averaged over integrations.
 
 Fit of a segment of n groups starting at group s:
-- n >= 3: weighted least squares of SCI against the group number x, weights w_j = |(j - c) / c|**P / r**2
+
+- n >= 3: weighted least squares of SCI against the group number x, weights w_j = abs((j - c) / c)**P / r**2
   (c = (n - 1) / 2), where the power P grows with the segment's signal-to-noise
   S = (SCI_end - SCI_start) g / sqrt(r**2 + (SCI_end - SCI_start) g): P = 0, 0.4, 1, 3, 6, 10 for
   S < 5, 10, 20, 50, 100, above (Fixsen et al. 2000). slope = (W Sxy - Sx Sy) / (W Sxx - Sx**2) / t;
@@ -53,7 +54,7 @@ SNR_POWERS = (0.0, 0.4, 1.0, 3.0, 6.0, 10.0)
 
 
 def weight_table(ngroups):
-    """[power, n, j]: the weight |(j - c) / c|**P of group j of an n-group segment for each power P, computed
+    """[power, n, j]: the weight abs((j - c) / c)**P of group j of an n-group segment for each power P, computed
     once (in float32, as stcal's powf) rather than per pixel."""
     table = np.zeros((len(SNR_POWERS), ngroups + 1, ngroups))
     for length in range(3, ngroups + 1):

@@ -8,7 +8,7 @@ __all__ = ["SaturationStep"]
 
 
 class SaturationStep(ReferenceCorrectionStep, RampStep):
-    """GROUPDQ |= SATURATED | DO_NOT_USE from the first group at or above the ``saturation`` level on."""
+    """``GROUPDQ |= SATURATED | DO_NOT_USE`` from the first group at or above the ``saturation`` level on."""
 
     class_alias = "saturation"
     spec = """
