@@ -271,7 +271,7 @@ def open(init, model_class=None):  # noqa: A001 - mirrors stdatamodels/jwst ``da
     return model
 
 
-#: The arrays of every model, checked for shape and converted to native byte order on reading.
+#: The arrays of every model, checked for shape on reading (``_open_fits`` reads them in native byte order).
 _ARRAY_NAMES = ("data", "err", "dq", "groupdq", "pixeldq", "coeffs")
 
 
@@ -304,19 +304,6 @@ def check_array_extensions(hdulist, cls, filename):
             raise DataModelError(
                 f"{filename}: {extension} holds {found} values (BITPIX {hdu.header['BITPIX']}), expected {datatype}"
             )
-
-
-def _to_native_byte_order(model):
-    """FITS arrays read big-endian; native arrays make every later operation faster. The bytes are swapped
-    in place where the array allows it, so a large ramp is not held twice while it is read."""
-    for name in _ARRAY_NAMES:
-        array = model.instance.get(name)
-        if array is not None and not array.dtype.isnative:
-            native = array.dtype.newbyteorder("=")
-            if array.flags.writeable and array.flags.c_contiguous:
-                setattr(model, name, array.byteswap(inplace=True).view(native))
-            else:
-                setattr(model, name, array.astype(native))
 
 
 def _open_fits(path):
