@@ -51,3 +51,10 @@ def file_digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def simulated_reference_steps(simulated):
+    """``steps`` for ProcessImagerL2Pipeline that give each step the simulated observation's own reference."""
+    return {
+        "dq_init": {"override_mask": str(simulated.mask)},
+        "dark_current": {"override_dark": str(simulated.dark)},
+        "flat_field": {"override_flat": str(simulated.flat)},
+    }

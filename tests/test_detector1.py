@@ -13,6 +13,7 @@ from stcal.saturation.saturation import flag_saturated_pixels
 
 from commands import command
 from crds_helpers import crds_environment
+from frames import simulated_reference_steps
 from liger_iris_pipeline import DQInitStep, Detector1Pipeline, ProcessImagerL2Pipeline, RampFitStep, datamodels
 from liger_iris_pipeline.base_step import StepInputError
 from liger_iris_pipeline.jump.twopoint_difference import find_jumps
@@ -215,14 +216,7 @@ def test_raw_frame_enters_the_imager_chain(utr, utr_rate, tmp_path):
     assert utr_rate.meta.ref_file.nonlinearity.name == observation.ramp_references["nonlinearity"].name
     raw = tmp_path / "2027A-P001-001_IRIS_IMG1_SCI_LVL0_0001_raw.fits"
     utr_rate.save(raw)
-    cal = ProcessImagerL2Pipeline.call(
-        str(raw),
-        steps={
-            "dq_init": {"override_mask": str(observation.mask)},
-            "dark_current": {"override_dark": str(observation.dark)},
-            "flat_field": {"override_flat": str(observation.flat)},
-        },
-    )
+    cal = ProcessImagerL2Pipeline.call(str(raw), steps=simulated_reference_steps(observation))
     scene = datamodels.open(observation.truth[0]).data
     usable = (cal.dq & DO_NOT_USE) == 0
     pulls = (cal.data[usable] - scene[usable]) / cal.err[usable]

@@ -6,6 +6,7 @@ from astropy.table import Table
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
 from photutils.centroids import centroid_2dg, centroid_sources
 
+from frames import simulated_reference_steps
 from liger_iris_pipeline import ProcessImagerL2Pipeline, datamodels
 from liger_iris_pipeline.simulator import simulate_observation
 
@@ -20,14 +21,9 @@ CASES = {
 
 
 def reduce(simulated, exposure, skip_flat=False):
-    return ProcessImagerL2Pipeline.call(
-        simulated.raw[exposure],
-        steps={
-            "dq_init": {"override_mask": str(simulated.mask)},
-            "dark_current": {"override_dark": str(simulated.dark)},
-            "flat_field": {"override_flat": str(simulated.flat), "skip": skip_flat},
-        },
-    )
+    steps = simulated_reference_steps(simulated)
+    steps["flat_field"]["skip"] = skip_flat
+    return ProcessImagerL2Pipeline.call(simulated.raw[exposure], steps=steps)
 
 
 @pytest.fixture(scope="module", params=list(CASES))

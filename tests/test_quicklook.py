@@ -8,6 +8,7 @@ from astropy import units as u
 from astropy.table import Table
 from PIL import Image
 
+from frames import simulated_reference_steps
 from liger_iris_pipeline import AssignWcsStep, ProcessImagerL2Pipeline, datamodels
 from liger_iris_pipeline.assign_wcs.imager_wcs import imaging_gwcs
 from liger_iris_pipeline.quicklook import (
@@ -36,14 +37,7 @@ def calibrated(request, tmp_path_factory):
     """A simulated 256x256 frame reduced to L2b, its quick-look and QA row, and the simulation's truth."""
     directory = tmp_path_factory.mktemp(request.param)
     simulated = simulate_observation(directory / "raw", size=SIZE, **CASES[request.param])
-    cal = ProcessImagerL2Pipeline.call(
-        simulated.raw[0],
-        steps={
-            "dq_init": {"override_mask": str(simulated.mask)},
-            "dark_current": {"override_dark": str(simulated.dark)},
-            "flat_field": {"override_flat": str(simulated.flat)},
-        },
-    )
+    cal = ProcessImagerL2Pipeline.call(simulated.raw[0], steps=simulated_reference_steps(simulated))
     frame = directory / "frame_cal.fits"
     cal.save(frame)
     row = quicklook_frame(frame, directory / "frame_cal_quicklook.png", directory / "frame_cal_qa.ecsv",
