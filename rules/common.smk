@@ -43,9 +43,9 @@ MEASURED = {
     # Detector1 on a 10-group ramp, file to file: benchmarks/results/detector1.json (IRIS, machine loaded); Liger
     # scaled from it by pixel count (the cost is per pixel and group).
     "detector1": {"IRIS": (1615, 25.6), "LIGER": (404, 6.4)},
-    # Quick-look of an L2b frame: benchmarks/results/quicklook.json (IRIS, 5.7 s in process) plus ~3 s of imports;
+    # Quick-look of an L2b frame: benchmarks/results/quicklook.json (IRIS, 2.3 s in process) plus ~3 s of imports;
     # Liger scaled from it by pixel count.
-    "quicklook": {"IRIS": (920, 8.7), "LIGER": (230, 2.2)},
+    "quicklook": {"IRIS": (920, 5.3), "LIGER": (230, 1.3)},
 }
 # A job asks for 1.5 x the measured peak memory and 20 x the measured time (a busy shared file system is far
 # slower than the local disk measured on), both times the attempt: a job that SLURM kills for running out of
