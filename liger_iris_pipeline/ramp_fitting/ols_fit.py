@@ -41,7 +41,7 @@ import numba
 import numpy as np
 
 from ..dqflags import pixel
-from ..kernels import insertion_sort
+from ..kernels import CHUNK, insertion_sort, sort_columns, sorting_network
 
 DO_NOT_USE = pixel["DO_NOT_USE"]
 SATURATED = pixel["SATURATED"]
@@ -177,81 +177,199 @@ def _fit_segment(values, start, length, gain, noise, group_time, timing, median_
     return slope, var_p, var_r
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, group_time, weights, rate, err, dq):
-    nints, ngroups, ny, nx = data.shape
+@numba.njit(cache=True, error_model="numpy")
+def _fit_pixel(data, groupdq, pixeldq, y, x, pixel_gain, noise, nframes, frame_time, group_time, weights, scratch):
+    """Rate, ERR and DQ of one pixel, whatever its flags (module docstring)."""
+    values, flags, work, starts, lengths = scratch
+    nints, ngroups = data.shape[0], data.shape[1]
     first_group_time = (nframes + 1.0) * frame_time / 2.0
+    flag = pixeldq[y, x]
+    if not pixel_gain > 0:
+        flag |= DO_NOT_USE | NO_GAIN_VALUE
+    partly_saturated = False
+    for i in range(nints):
+        for g in range(ngroups):
+            flags[i, g] = groupdq[i, g, y, x]
+            saturated = flags[i, g] & SATURATED
+            values[i, g] = np.nan if saturated else data[i, g, y, x]
+            partly_saturated |= saturated != 0
+            if flags[i, g] & JUMP_DET:
+                flag |= JUMP_DET
+    median_rate = _median_rate(values, flags, nints, ngroups, group_time, first_group_time, work)
+    unusable = saturated_integrations = 0
+    inverse_var_p = inverse_var_r = weighted_slopes = 0.0
+    for i in range(nints):
+        integration_flag = flag
+        bad_groups = 0
+        all_saturated = True
+        for g in range(ngroups):
+            bad_groups += (flags[i, g] & (DO_NOT_USE | SATURATED)) != 0
+            all_saturated &= (flags[i, g] & SATURATED) != 0
+        if flags[i, 0] & SATURATED:
+            integration_flag |= DO_NOT_USE | SATURATED
+        elif bad_groups == ngroups:
+            integration_flag |= DO_NOT_USE | (SATURATED if all_saturated else 0)
+        else:
+            good = 0
+            for g in range(ngroups):
+                good += flags[i, g] == 0
+            only_first = good == 1 and flags[i, 0] == 0
+            for s in range(_segments(flags[i], ngroups, starts, lengths)):
+                timing = first_group_time if only_first and lengths[s] == 1 else group_time
+                slope, var_p, var_r = _fit_segment(
+                    values[i], starts[s], lengths[s], pixel_gain, noise, group_time, timing, median_rate, weights
+                )
+                inverse_var_r += 1.0 / var_r
+                if var_p > 0:
+                    inverse_var_p += 1.0 / var_p
+                weighted_slopes += slope / var_r
+        unusable += (integration_flag & DO_NOT_USE) != 0
+        saturated_integrations += (integration_flag & SATURATED) != 0
+    if unusable == nints:
+        flag |= DO_NOT_USE
+    if saturated_integrations == nints:
+        flag |= SATURATED
+    rate, err = _combine(flag, weighted_slopes, inverse_var_p, inverse_var_r)
+    if partly_saturated:
+        flag |= SATURATED
+    return rate, err, flag
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _combine(flag, weighted_slopes, inverse_var_p, inverse_var_r):
+    """Rate and ERR of a pixel from the sums over its segments (module docstring)."""
+    var_p = 1.0 / inverse_var_p if inverse_var_p > 0 else 0.0
+    if var_p >= LARGE_VARIANCE or var_p < 0:
+        var_p = 0.0
+    var_r = 1.0 / inverse_var_r if inverse_var_r > 0 else 0.0
+    if var_r >= LARGE_VARIANCE:
+        var_r = 0.0
+    if flag & (DO_NOT_USE | SATURATED):
+        return np.nan, 0.0
+    return weighted_slopes * var_r, math.sqrt(var_p + var_r)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _fit_clean_chunk(data, groupdq, pixeldq, y, x0, width, gain, noise, group_time, weights, pairs, buffers, out):
+    """Vectorised fit of the pixels x0 .. x0 + width of row y as if none had a flag: ``_fit_pixel``'s
+    arithmetic, in the same order, for pixels whose groups are all unflagged and finite and whose gain is
+    positive (one segment per integration, no median to skip). Writes rate, ERR and DQ of every pixel into
+    ``out``; ``clean`` (the last buffer) tells which pixels were such: the others need ``_fit_pixel``."""
+    nints, ngroups = data.shape[0], data.shape[1]
+    diffs, sums, power, median_rate, inverse_var_p, inverse_var_r, weighted_slopes, clean = buffers
+    sum_w, sum_x, sum_xx, sum_y, sum_xy = sums
+    n_diffs = ngroups - 1
+    for x in range(width):
+        clean[x] = gain[x0 + x] > 0
+        median_rate[x] = inverse_var_p[x] = inverse_var_r[x] = weighted_slopes[x] = 0.0
+    for i in range(nints):
+        for g in range(ngroups):
+            values, flags = data[i, g, y, x0 : x0 + width], groupdq[i, g, y, x0 : x0 + width]
+            for x in range(width):
+                clean[x] &= (flags[x] == 0) & (abs(values[x]) < np.inf)
+    # Median first-difference rate, averaged over the integrations (differences sorted by the network).
+    for i in range(nints):
+        for k in range(n_diffs):
+            before, after, row = data[i, k, y, x0 : x0 + width], data[i, k + 1, y, x0 : x0 + width], diffs[k]
+            for x in range(width):
+                difference = np.float64(after[x]) / group_time - np.float64(before[x]) / group_time
+                row[x] = difference if clean[x] else 0.0
+        sort_columns(diffs, width, pairs)
+        half = n_diffs // 2
+        for x in range(width):
+            median_rate[x] += diffs[half, x] if n_diffs % 2 else (diffs[half - 1, x] + diffs[half, x]) / 2.0
+    for x in range(width):
+        median_rate[x] /= nints
+    for i in range(nints):
+        first, last = data[i, 0, y, x0 : x0 + width], data[i, ngroups - 1, y, x0 : x0 + width]
+        if ngroups > 2:
+            # Weighting power of each pixel's segment, then the weighted sums over its groups.
+            for x in range(width):
+                signal = np.float64(last[x]) - np.float64(first[x])
+                denominator = noise[x0 + x] * noise[x0 + x] + signal * gain[x0 + x]
+                snr = max(signal * gain[x0 + x] / math.sqrt(denominator), 0.0) if denominator > 0 else 0.0
+                index = 0
+                for bound in SNR_BOUNDS:
+                    index += not snr < bound
+                power[x] = index
+                sum_w[x] = sum_x[x] = sum_xx[x] = sum_y[x] = sum_xy[x] = 0.0
+            for j in range(ngroups):
+                values, position = data[i, j, y, x0 : x0 + width], np.float64(j)
+                for x in range(width):
+                    weight = weights[power[x], ngroups, j] * (1.0 / (noise[x0 + x] * noise[x0 + x]))
+                    y_value = np.float64(values[x])
+                    x_weight = position * weight
+                    sum_w[x] += weight
+                    sum_x[x] += x_weight
+                    sum_xx[x] += position * x_weight
+                    sum_y[x] += y_value * weight
+                    sum_xy[x] += y_value * x_weight
+        for x in range(width):
+            pixel_gain = np.float64(gain[x0 + x])
+            poisson_rate = median_rate[x] if median_rate[x] > 0 else 0.0
+            scaled = noise[x0 + x] / group_time
+            if ngroups == 2:
+                slope = (np.float64(last[x]) - np.float64(first[x])) / group_time
+                var_p = poisson_rate / (group_time * pixel_gain)
+                var_r = 12.0 * scaled * scaled / (6.0 * pixel_gain * pixel_gain)
+            else:
+                slope = (sum_w[x] * sum_xy[x] - sum_x[x] * sum_y[x]) / (sum_w[x] * sum_xx[x] - sum_x[x] * sum_x[x])
+                slope /= group_time
+                var_p = poisson_rate / (group_time * pixel_gain * (ngroups - 1))
+                var_r = 12.0 * scaled * scaled / ((ngroups**3 - ngroups) * pixel_gain * pixel_gain)
+            inverse_var_r[x] += 1.0 / var_r
+            if var_p > 0:
+                inverse_var_p[x] += 1.0 / var_p
+            weighted_slopes[x] += slope / var_r
+    rate, err, dq = out
+    for x in range(width):
+        flag = pixeldq[y, x0 + x]
+        rate[x], err[x] = _combine(flag, weighted_slopes[x], inverse_var_p[x], inverse_var_r[x])
+        dq[x] = flag
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, group_time, weights, pairs, rate, err, dq):
+    nints, ngroups, ny, nx = data.shape
     group_noise_factor = math.sqrt(2.0 * nframes)
     for y in numba.prange(ny):
-        values = np.empty((nints, ngroups), np.float64)
-        flags = np.empty((nints, ngroups), np.uint8)
-        work = np.empty(ngroups, np.float64)
-        starts = np.empty(ngroups, np.int64)
-        lengths = np.empty(ngroups, np.int64)
+        scratch = (
+            np.empty((nints, ngroups), np.float64),
+            np.empty((nints, ngroups), np.uint8),
+            np.empty(ngroups, np.float64),
+            np.empty(ngroups, np.int64),
+            np.empty(ngroups, np.int64),
+        )
+        buffers = (
+            np.empty((max(ngroups - 1, 1), CHUNK), np.float64),
+            np.empty((5, CHUNK), np.float64),
+            np.zeros(CHUNK, np.int64),
+            np.empty(CHUNK, np.float64),
+            np.empty(CHUNK, np.float64),
+            np.empty(CHUNK, np.float64),
+            np.empty(CHUNK, np.float64),
+            np.empty(CHUNK, np.bool_),
+        )
+        clean = buffers[-1]
+        row_gain = gain[y]
+        noise = np.empty(nx, np.float64)
         for x in range(nx):
-            pixel_gain = np.float64(gain[y, x])
-            noise = np.float64(np.float32(readnoise[y, x] * (pixel_gain / group_noise_factor)))
-            flag = pixeldq[y, x]
-            if not pixel_gain > 0:
-                flag |= DO_NOT_USE | NO_GAIN_VALUE
-            partly_saturated = False
-            for i in range(nints):
-                for g in range(ngroups):
-                    flags[i, g] = groupdq[i, g, y, x]
-                    saturated = flags[i, g] & SATURATED
-                    values[i, g] = np.nan if saturated else data[i, g, y, x]
-                    partly_saturated |= saturated != 0
-                    if flags[i, g] & JUMP_DET:
-                        flag |= JUMP_DET
-            median_rate = _median_rate(values, flags, nints, ngroups, group_time, first_group_time, work)
-            unusable = saturated_integrations = 0
-            inverse_var_p = inverse_var_r = weighted_slopes = 0.0
-            for i in range(nints):
-                integration_flag = flag
-                bad_groups = 0
-                all_saturated = True
-                for g in range(ngroups):
-                    bad_groups += (flags[i, g] & (DO_NOT_USE | SATURATED)) != 0
-                    all_saturated &= (flags[i, g] & SATURATED) != 0
-                if flags[i, 0] & SATURATED:
-                    integration_flag |= DO_NOT_USE | SATURATED
-                elif bad_groups == ngroups:
-                    integration_flag |= DO_NOT_USE | (SATURATED if all_saturated else 0)
-                else:
-                    good = 0
-                    for g in range(ngroups):
-                        good += flags[i, g] == 0
-                    only_first = good == 1 and flags[i, 0] == 0
-                    for s in range(_segments(flags[i], ngroups, starts, lengths)):
-                        timing = first_group_time if only_first and lengths[s] == 1 else group_time
-                        slope, var_p, var_r = _fit_segment(
-                            values[i], starts[s], lengths[s], pixel_gain, noise, group_time, timing, median_rate, weights
-                        )
-                        inverse_var_r += 1.0 / var_r
-                        if var_p > 0:
-                            inverse_var_p += 1.0 / var_p
-                        weighted_slopes += slope / var_r
-                unusable += (integration_flag & DO_NOT_USE) != 0
-                saturated_integrations += (integration_flag & SATURATED) != 0
-            if unusable == nints:
-                flag |= DO_NOT_USE
-            if saturated_integrations == nints:
-                flag |= SATURATED
-            var_p = 1.0 / inverse_var_p if inverse_var_p > 0 else 0.0
-            if var_p >= LARGE_VARIANCE or var_p < 0:
-                var_p = 0.0
-            var_r = 1.0 / inverse_var_r if inverse_var_r > 0 else 0.0
-            if var_r >= LARGE_VARIANCE:
-                var_r = 0.0
-            if flag & (DO_NOT_USE | SATURATED):
-                rate[y, x] = np.nan
-                err[y, x] = 0.0
+            noise[x] = np.float64(np.float32(readnoise[y, x] * (np.float64(row_gain[x]) / group_noise_factor)))
+        for x0 in range(0, nx, CHUNK):
+            width = min(CHUNK, nx - x0)
+            out = (rate[y, x0 : x0 + width], err[y, x0 : x0 + width], dq[y, x0 : x0 + width])
+            if ngroups >= 2:
+                _fit_clean_chunk(
+                    data, groupdq, pixeldq, y, x0, width, row_gain, noise, group_time, weights, pairs, buffers, out
+                )
             else:
-                rate[y, x] = weighted_slopes * var_r
-                err[y, x] = math.sqrt(var_p + var_r)
-            if partly_saturated:
-                flag |= SATURATED
-            dq[y, x] = flag
+                clean[:width] = False
+            for x in range(width):
+                if not clean[x]:
+                    rate[y, x0 + x], err[y, x0 + x], dq[y, x0 + x] = _fit_pixel(
+                        data, groupdq, pixeldq, y, x0 + x, np.float64(row_gain[x0 + x]), noise[x0 + x], nframes,
+                        frame_time, group_time, weights, scratch,
+                    )
 
 
 def fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, group_time):
@@ -263,6 +381,7 @@ def fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, grou
     dq = np.empty(shape, np.uint32)
     _fit_ramps(
         data, groupdq, pixeldq, np.asarray(gain, np.float32), np.asarray(readnoise, np.float32),
-        int(nframes), float(frame_time), float(group_time), weight_table(data.shape[1]), rate, err, dq,
+        int(nframes), float(frame_time), float(group_time), weight_table(data.shape[1]),
+        sorting_network(max(data.shape[1] - 1, 1)), rate, err, dq,
     )
     return rate, err, dq
