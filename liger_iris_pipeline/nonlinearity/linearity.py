@@ -18,16 +18,19 @@ def _correct(data, groupdq, coeffs, correctable, saturated_flag):
     nints, ngroups, ny, nx = data.shape
     ncoeffs = coeffs.shape[0]
     for y in numba.prange(ny):
+        linear = np.empty(nx, np.float32)
         for i in range(nints):
             for g in range(ngroups):
+                values, flags = data[i, g, y], groupdq[i, g, y]
+                # Horner's scheme a coefficient at a time over the row, and no branch: vectorised.
+                linear[:] = coeffs[ncoeffs - 1, y]
+                for k in range(ncoeffs - 2, -1, -1):
+                    row = coeffs[k, y]
+                    for x in range(nx):
+                        linear[x] = linear[x] * values[x] + row[x]
                 for x in range(nx):
-                    if not correctable[y, x] or groupdq[i, g, y, x] & saturated_flag:
-                        continue
-                    measured = data[i, g, y, x]
-                    linear = coeffs[ncoeffs - 1, y, x]
-                    for k in range(ncoeffs - 2, -1, -1):
-                        linear = linear * measured + coeffs[k, y, x]
-                    data[i, g, y, x] = linear
+                    keep = not correctable[y, x] or (flags[x] & saturated_flag) != 0
+                    values[x] = values[x] if keep else linear[x]
 
 
 def correct_nonlinearity(data, groupdq, pixeldq, coeffs, reference_dq):
