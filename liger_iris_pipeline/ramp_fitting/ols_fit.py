@@ -33,6 +33,11 @@ DQ: PIXELDQ, | JUMP_DET if a group has a jump, | SATURATED if a group is saturat
 NO_GAIN_VALUE where the gain is not positive. A pixel with no usable integration (first group saturated in
 all, or every group flagged) gets DO_NOT_USE (and SATURATED if saturated): its rate is NaN and ERR 0, as
 is the rate of every pixel whose PIXELDQ has DO_NOT_USE.
+
+Speed: pixels with no flagged group, finite values and a positive gain (nearly all) are fitted on a
+vectorised path (``kernels``): a row chunk at a time, medians by a sorting network and the weighted sums a
+group at a time, with the arithmetic of the per-pixel fit in the same order, so the results are the same.
+The per-pixel fit (``_fit_pixel``) takes the others.
 """
 
 import math
