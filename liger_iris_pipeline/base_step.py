@@ -170,8 +170,20 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
     output_ext = string(default='.fits')  # Extension of output files
     """
 
-    def reference_model(self, model, reftype, model_class):
-        """Open the ``reftype`` reference for ``model`` (override or CRDS); None when it does not apply (N/A)."""
+    def reference_model(self, model, reftype, model_class, arrays=None):
+        """Open the ``reftype`` reference for ``model`` (override or CRDS), with only ``arrays`` when given;
+        None when it does not apply (N/A)."""
+        path = self.reference_path(model, reftype)
+        if path == "N/A":
+            return None
+        reference = datamodels.open(path, model_class=model_class, arrays=arrays)
+        if reference.meta.reftype and reference.meta.reftype.lower() != reftype:
+            raise StepInputError(f"{path}: REFTYPE is {reference.meta.reftype}, expected {reftype.upper()}")
+        require_same_detector(model, reference, "reference", path)
+        return reference
+
+    def reference_path(self, model, reftype):
+        """The ``reftype`` reference file for ``model`` (override or CRDS), or N/A (logged) when none applies."""
         try:
             path = self.get_reference_file(model, reftype)
         except OSError as error:
@@ -184,12 +196,7 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
             ) from error
         if path == "N/A":
             log.info("%s: no %s reference applies (N/A); %s skipped", model.meta.filename, reftype, self.name)
-            return None
-        reference = datamodels.open(path, model_class=model_class)
-        if reference.meta.reftype and reference.meta.reftype.lower() != reftype:
-            raise StepInputError(f"{path}: REFTYPE is {reference.meta.reftype}, expected {reftype.upper()}")
-        require_same_detector(model, reference, "reference", path)
-        return reference
+        return path
 
     def reference_window(self, model, reference, array):
         """``array`` of ``reference`` cut to the detector window of ``model``; an error if it cannot be.
@@ -234,6 +241,8 @@ class ReferenceCorrectionStep(LigerIrisStep):
 
     #: The data model class of the reference.
     reference_model_class = None
+    #: The reference's arrays that ``apply`` uses (None: all); the others are not read.
+    reference_arrays = None
 
     def process(self, input_data):
         model = self.open_input(input_data)
@@ -243,7 +252,7 @@ class ReferenceCorrectionStep(LigerIrisStep):
             self.record(model, "SKIPPED")
             return model
         (reftype,) = self.reference_file_types
-        reference = self.reference_model(model, reftype, self.reference_model_class)
+        reference = self.reference_model(model, reftype, self.reference_model_class, self.reference_arrays)
         if reference is None:
             self.record(model, "SKIPPED")
             return model
@@ -273,14 +282,23 @@ class RampStep(LigerIrisStep):
         return model
 
     def readout_maps(self, model):
-        """The gain (e-/DN) and CDS read noise (DN) maps for ``model``'s window, or None if either is N/A."""
+        """The gain (e-/DN) and CDS read noise (DN) maps for ``model``'s window, or None if either is N/A.
+
+        Within a pipeline, the steps that ask for the same references (jump and ramp_fit) share one read.
+        """
+        shared = getattr(self.parent, "_shared_readout_maps", {})
+        if self.parent is not None:
+            self.parent._shared_readout_maps = shared
+        window = (model.data.shape[-2:], model.meta.subarray.xstart, model.meta.subarray.ystart)
         maps = []
         for reftype, model_class in (("gain", datamodels.GainModel), ("readnoise", datamodels.ReadnoiseModel)):
-            reference = self.reference_model(model, reftype, model_class)
-            if reference is None:
+            key = (self.reference_path(model, reftype), window)
+            if key[0] == "N/A":
                 return None
-            with reference:
-                maps.append(self.reference_window(model, reference, reference.data).copy())
+            if key not in shared:
+                with self.reference_model(model, reftype, model_class, arrays=("data",)) as reference:
+                    shared[key] = self.reference_window(model, reference, reference.data).copy()
+            maps.append(shared[key])
         return maps
 
 

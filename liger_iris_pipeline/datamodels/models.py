@@ -1,9 +1,13 @@
 """stdatamodels data models of the Liger/IRIS imager products and references."""
 
+import builtins
+import os
 import warnings
+from concurrent import futures
 from functools import cache
 from pathlib import Path
 
+import asdf
 import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
@@ -44,9 +48,10 @@ class LigerIrisDataModel(DataModel):
     #: Dimensions of the primary array; its last two are the detector image (ny, nx).
     primary_ndim = 2
 
-    def __init__(self, init=None, **kwargs):
+    def __init__(self, init=None, allocate_companions=True, **kwargs):
         super().__init__(init, **kwargs)
-        self._allocate_companion_arrays()
+        if allocate_companions:
+            self._allocate_companion_arrays()
 
     def _allocate_companion_arrays(self):
         """Give ERR/DQ default arrays shaped like the primary array when a file or caller left them out."""
@@ -231,8 +236,13 @@ MODEL_CLASSES = {
 }
 
 
-def open(init, model_class=None):  # noqa: A001 - mirrors stdatamodels/jwst ``datamodels.open``
+def open(init, model_class=None, arrays=None):  # noqa: A001 - mirrors stdatamodels/jwst ``datamodels.open``
     """Open a FITS file (or pass through a model) as the data model its DATAMODL keyword names.
+
+    ``arrays`` (model attribute names, e.g. ``("data",)``) reads only those arrays of the file: a step that
+    uses one array of a reference does not read, copy and hold the others (each 4096x4096 array is 64 MiB
+    of memory to fill). The model's other arrays are then read-only zeros that take no memory, not the
+    file's values.
 
     Raises DataModelError, naming the file, when it is not FITS, lacks its arrays or required keywords,
     or its arrays do not agree in shape.
@@ -247,12 +257,11 @@ def open(init, model_class=None):  # noqa: A001 - mirrors stdatamodels/jwst ``da
             # astropy only warns about a truncated or corrupt file (while opening it), and pads missing data
             # with zeros.
             warnings.simplefilter("error", AstropyUserWarning)
-            with _open_fits(path) as hdulist:
+            cls, hdulist = _open_fits(path, model_class, arrays, while_reading=_load_asdf_plugins)
+            with hdulist:
                 hdulist.verify("exception")
-                model_type = hdulist[0].header.get("DATAMODL")
-                cls = model_class or MODEL_CLASSES.get(model_type, ImagerModel)
                 check_array_extensions(hdulist, cls, path.name)
-                model = cls(hdulist)
+                model = cls(hdulist, allocate_companions=arrays is None)
     except DataModelError:
         raise
     except Exception as error:  # astropy raises many types for a broken file
@@ -280,13 +289,38 @@ _IMAGE_HDUS = (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)
 
 
 @cache
-def _array_types(cls):
-    """{extension name: schema datatype} of the arrays of the model class ``cls`` (SCI: float32, DQ: uint32...)."""
+def _array_extensions(cls):
+    """{attribute: (extension name, schema datatype)} of the arrays of the model class ``cls``
+    (data: SCI, float32; dq: DQ, uint32...)."""
     return {
-        spec["fits_hdu"]: np.dtype(spec["datatype"])
-        for spec in cls().schema["properties"].values()
+        name: (spec["fits_hdu"], np.dtype(spec["datatype"]))
+        for name, spec in cls().schema["properties"].items()
         if "fits_hdu" in spec and isinstance(spec.get("datatype"), str)
     }
+
+
+def _array_types(cls):
+    """{extension name: schema datatype} of the arrays of the model class ``cls``."""
+    return dict(_array_extensions(cls).values())
+
+
+def _unread_extensions(hdulist, cls, arrays):
+    """{extension name: schema datatype} of the arrays of ``cls`` in ``hdulist`` other than ``arrays``
+    (attribute names)."""
+    unknown = set(arrays) - set(_array_extensions(cls))
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no array {', '.join(sorted(unknown))}")
+    return {
+        extension: datatype
+        for name, (extension, datatype) in _array_extensions(cls).items()
+        if name not in arrays and extension != "PRIMARY" and extension in hdulist
+    }
+
+
+def _placeholder(header, datatype):
+    """Read-only zeros of the shape of the image of ``header``, in ``datatype``, that take no memory."""
+    shape = tuple(header[f"NAXIS{axis}"] for axis in range(header["NAXIS"], 0, -1))
+    return np.broadcast_to(np.zeros((), datatype), shape)
 
 
 def check_array_extensions(hdulist, cls, filename):
@@ -306,33 +340,102 @@ def check_array_extensions(hdulist, cls, filename):
             )
 
 
-def _open_fits(path):
-    """The HDU list of ``path`` with every image array in memory in native byte order.
+def _open_fits(path, model_class=None, arrays=None, while_reading=None):
+    """The model class of ``path`` (``model_class``, or the one its DATAMODL names) and its HDU list with
+    every image array in memory in native byte order; with ``arrays``, the other arrays of the model are
+    placeholders (``open``). ``while_reading()`` is called while the arrays are read.
 
-    The arrays are memory-mapped as stored (big-endian, unscaled) and copied once, byte-swapping, into
-    memory; FITS unsigned integers (int + BZERO 2**(bits-1), as DQ is stored) become uint by flipping the
-    sign bit. astropy's own read costs three passes: a copy to memory, a slow uint64 pass to scale DQ, and
-    a byte swap to native order afterwards. A file with other scaling (BSCALE, BLANK) is read by astropy.
+    Each array is read straight from the file into native-order memory and byte-swapped there, in parts on
+    two threads; FITS unsigned integers (int + BZERO 2**(bits-1), as DQ is stored) become uint by flipping
+    the sign bit. astropy's own read costs three passes (a copy to memory, a slow uint64 pass to scale DQ,
+    a byte swap to native order afterwards), and a read through a memory map holds the file's pages as
+    well as the copy. A file with other scaling (BSCALE, BLANK) is read whole by astropy.
     """
     hdulist = fits.open(path, memmap=True, do_not_scale_image_data=True, lazy_load_hdus=False)
-    images = [hdu for hdu in hdulist if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)) and hdu.header.get("NAXIS")]
-    offsets = [_unsigned_offset(hdu.header) for hdu in images]
-    if None in offsets:
+    try:
+        cls = model_class or MODEL_CLASSES.get(hdulist[0].header.get("DATAMODL"), ImagerModel)
+        images = [
+            (index, hdu)
+            for index, hdu in enumerate(hdulist)
+            if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)) and hdu.header.get("NAXIS")
+        ]
+        offsets = [_unsigned_offset(hdu.header) for _, hdu in images]
+        if None in offsets:
+            hdulist.close()
+            hdulist = fits.open(path, memmap=False, lazy_load_hdus=False)
+            for hdu in hdulist:
+                if hdu.is_image and hdu.data is not None and not hdu.data.dtype.isnative:
+                    hdu.data = hdu.data.astype(hdu.data.dtype.newbyteorder("="))
+            return cls, hdulist
+        unread = _unread_extensions(hdulist, cls, arrays) if arrays is not None else {}
+        parts = []
+        with builtins.open(path, "rb", buffering=0) as file:
+            try:
+                for (index, hdu), offset in zip(images, offsets):
+                    if hdu.name in unread:
+                        hdu.data = _placeholder(hdu.header, unread[hdu.name])
+                    else:
+                        hdu.data, reads = _read_native(file, hdulist.fileinfo(index)["datLoc"], hdu.header, offset)
+                        parts += reads
+                if while_reading:
+                    while_reading()
+            finally:
+                futures.wait(parts)  # no read outlives the open file
+        for part in parts:
+            part.result()  # raises what a read raised
+    except BaseException:
         hdulist.close()
-        hdulist = fits.open(path, memmap=False, lazy_load_hdus=False)
-        for hdu in hdulist:
-            if hdu.is_image and hdu.data is not None and not hdu.data.dtype.isnative:
-                hdu.data = hdu.data.astype(hdu.data.dtype.newbyteorder("="))
-        return hdulist
-    for hdu, offset in zip(images, offsets):
-        stored = hdu.data
-        native = np.empty(stored.shape, stored.dtype.newbyteorder("="))
-        np.copyto(native, stored)  # the one byte-swapping pass out of the mapped file
-        if offset:
-            native = native.view(native.dtype.str.replace("i", "u"))
-            native ^= native.dtype.type(offset)
-        hdu.data = native
-    return hdulist
+        raise
+    return cls, hdulist
+
+
+def _read_native(file, position, header, unsigned_offset):
+    """The image array of ``header`` stored at byte ``position`` of ``file``, in native byte order, and the
+    futures of the reads that fill it."""
+    shape = tuple(header[f"NAXIS{axis}"] for axis in range(header["NAXIS"], 0, -1))
+    stored = np.dtype(_BITPIX_TYPES[header["BITPIX"]])
+    array = np.empty(shape, stored)
+    flat = array.reshape(-1)
+    if unsigned_offset:
+        flat = flat.view(stored.str.replace("i", "u"))
+        array = array.view(flat.dtype)
+    step = _READ_PART // stored.itemsize
+    reads = [
+        _READERS.submit(_read_part, file, position + start * stored.itemsize, flat[start : start + step], unsigned_offset)
+        for start in range(0, flat.size, step)
+    ]
+    return array, reads
+
+
+def _read_part(file, position, part, unsigned_offset):
+    """Fill ``part`` from ``file`` at byte ``position`` (big-endian values) in native byte order."""
+    buffer = memoryview(part.view(np.uint8))
+    done = 0
+    while done < len(buffer):
+        count = os.preadv(file.fileno(), [buffer[done:]], position + done)
+        if count == 0:
+            raise EOFError(f"the file ends {len(buffer) - done} bytes into an array")
+        done += count
+    if part.itemsize > 1:
+        part.byteswap(inplace=True)
+    if unsigned_offset:
+        part ^= part.dtype.type(unsigned_offset)
+
+
+def _load_asdf_plugins():
+    """Load asdf's extensions and resource mappings, as stdatamodels' first model would: about a second of
+    imports and YAML, which runs on the other core while the arrays of the first file are read."""
+    config = asdf.get_config()
+    config.resource_manager
+    config.extensions
+
+
+#: Reads of FITS arrays in parts of this many bytes, on two threads: filling fresh memory costs more than
+#: the copy itself, and two threads fill it about 1.3x faster than one.
+_READ_PART = 16 * 2**20
+_READERS = futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="fits-read")
+#: numpy type of each FITS BITPIX (native byte order: ``_read_native`` swaps the big-endian bytes).
+_BITPIX_TYPES = {8: "u1", 16: "i2", 32: "i4", 64: "i8", -32: "f4", -64: "f8"}
 
 
 def _unsigned_offset(header):
@@ -361,12 +464,19 @@ def check_model(model, filename):
         expected = shape if array is not None and array.ndim == len(shape) else image
         if array is not None and array.shape != expected:
             raise DataModelError(f"{filename}: {name.upper()} shape {array.shape} differs from {primary.upper()} {shape}")
-    if primary == "data" and not np.isfinite(model.data).any():
+    if primary == "data" and not _any_finite(model.data):
         raise DataModelError(f"{filename}: SCI has no finite value (all NaN or infinite)")
     check_detector(model, image, filename)
     window = (model.meta.subarray.ysize, model.meta.subarray.xsize)
     if None not in window and tuple(window) != image:
         raise DataModelError(f"{filename}: array shape {image} differs from SUBSIZE2 x SUBSIZE1 {window}")
+
+
+def _any_finite(array, chunk=2**20):
+    """Whether ``array`` has a finite value, testing a chunk at a time: a frame's first chunk nearly always
+    answers, with no array-sized temporary."""
+    flat = array.reshape(-1)
+    return any(np.isfinite(flat[start : start + chunk]).any() for start in range(0, flat.size, chunk))
 
 
 def check_detector(model, shape, filename):

@@ -16,6 +16,7 @@ class DQInitStep(ReferenceCorrectionStep):
     """
     reference_file_types = ["mask"]
     reference_model_class = MaskModel
+    reference_arrays = ("dq",)
 
     def apply(self, model, mask):
         mask_dq = self.reference_window(model, mask, mask.dq)

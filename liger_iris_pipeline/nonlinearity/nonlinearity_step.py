@@ -16,6 +16,7 @@ class NonlinearityStep(ReferenceCorrectionStep, RampStep):
     """
     reference_file_types = ["nonlinearity"]
     reference_model_class = NonlinearityModel
+    reference_arrays = ("coeffs", "dq")
 
     def apply(self, model, nonlinearity):
         window = self.reference_window

@@ -16,6 +16,7 @@ class SaturationStep(ReferenceCorrectionStep, RampStep):
     """
     reference_file_types = ["saturation"]
     reference_model_class = SaturationModel
+    reference_arrays = ("data",)
 
     def apply(self, model, saturation):
         flag_saturation(model.data, model.groupdq, model.pixeldq, self.reference_window(model, saturation, saturation.data))
