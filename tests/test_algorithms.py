@@ -69,3 +69,23 @@ def test_apply_flat_zero_negative_and_nan_flat_leave_pixel_and_flag_it():
     assert_allclose(err, [[1, 1, 1, 0.5]])  # a NaN flat error adds nothing but marks the flat unreliable
     no_flat = NO_FLAT_FIELD | DO_NOT_USE
     assert_array_equal(dq, [[no_flat, no_flat, HOT | no_flat, UNRELIABLE_FLAT]])
+
+
+def test_sorting_network_sorts_every_input():
+    """Batcher's network sorts every 0/1 input of up to 12 values (which proves it sorts any input of that
+    size), and random values with ties of larger sizes."""
+    import itertools
+
+    from liger_iris_pipeline.kernels import sort_columns, sorting_network
+
+    for count in range(1, 13):
+        columns = np.array(list(itertools.product([0.0, 1.0], repeat=count))).T.copy()
+        expected = np.sort(columns, axis=0)
+        sort_columns(columns, columns.shape[1], sorting_network(count))
+        assert_array_equal(columns, expected)
+    for count in (17, 31, 64, 99):
+        columns = np.random.default_rng(count).integers(0, 9, size=(count, 300)).astype(np.float32)
+        expected = np.sort(columns, axis=0)
+        sort_columns(columns, 250, sorting_network(count))  # the first 250 columns only
+        assert_array_equal(columns[:, :250], expected[:, :250])
+        assert not np.array_equal(columns[:, 250:], expected[:, 250:])

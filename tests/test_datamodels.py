@@ -163,3 +163,32 @@ def test_scaled_fits_arrays_are_read_scaled(tmp_path):
     with datamodels.open(path) as read:
         assert read.data.dtype.isnative
         assert_array_equal(read.data, stored * 0.5 + 10.0)
+
+
+def test_arrays_read_in_parts_come_back_exactly(tmp_path, monkeypatch):
+    """Arrays are read in parts on two threads: parts that end anywhere within an array (here every 12 bytes)
+    still give every value, the DQ's top bit included."""
+    monkeypatch.setattr(datamodels.models, "_READ_PART", 12)
+    rng = np.random.default_rng(3)
+    sci = rng.normal(size=(7, 13)).astype(np.float32)
+    dq = rng.integers(0, 2**32, size=(7, 13), dtype=np.uint32)
+    make_frame(sci, dq=dq).save(tmp_path / "frame.fits")
+    with datamodels.open(tmp_path / "frame.fits") as read:
+        assert_array_equal(read.data, sci)
+        assert_array_equal(read.dq, dq)
+
+
+def test_reading_only_some_arrays(tmp_path):
+    """``arrays=`` reads those arrays; the others are read-only zero placeholders that hold no memory."""
+    dq = np.full(SHAPE, 5, dtype=np.uint32)
+    flat = make_reference(datamodels.FlatModel, "flat", data=np.full(SHAPE, 2.0, np.float32), dq=dq)
+    flat.save(tmp_path / "flat.fits")
+    with datamodels.open(tmp_path / "flat.fits", datamodels.FlatModel, arrays=("data",)) as read:
+        assert_array_equal(read.data, 2.0)
+        assert read.dq.shape == SHAPE and read.dq.strides == (0, 0) and not read.dq.any()
+        with pytest.raises(ValueError, match="read-only"):
+            read.dq[0, 0] = 1
+    with datamodels.open(tmp_path / "flat.fits", datamodels.FlatModel, arrays=("data", "dq")) as read:
+        assert_array_equal(read.dq, dq)
+    with pytest.raises(ValueError, match="FlatModel has no array coeffs"):
+        datamodels.open(tmp_path / "flat.fits", datamodels.FlatModel, arrays=("coeffs",))

@@ -271,3 +271,55 @@ def test_ramp_fit_rejects_a_cds_ramp_with_more_groups(utr, tmp_path):
     refs = observation.ramp_references
     with pytest.raises(StepInputError, match=r"bad_ramp.fits: READMODE CDS needs 2 groups, SCI has 10"):
         RampFitStep.call(str(path), override_gain=str(refs["gain"]), override_readnoise=str(refs["readnoise"]))
+
+
+def test_vectorised_paths_give_the_per_pixel_results(utr):
+    """The vectorised paths of jump detection and ramp fitting (unflagged pixels) give exactly what the
+    per-pixel search and fit give for every pixel of a ramp with saturated stars and cosmic rays."""
+    from liger_iris_pipeline.jump import twopoint_difference
+    from liger_iris_pipeline.ramp_fitting import ols_fit
+
+    _, ramp, refs = utr
+    data, groupdq, pixeldq = ramp.data.copy(), ramp.groupdq.copy(), ramp.pixeldq.copy()
+    gain, readnoise = refs["gain"].data, refs["readnoise"].data
+    flag_saturation(data, groupdq, pixeldq, refs["saturation"].data)
+    flagged_before_jumps = groupdq.copy()
+    find_jumps(data, groupdq, gain, readnoise, ramp.meta.exposure.nframes)
+    rate, err, dq = fit_ramps(data, groupdq, pixeldq, gain, readnoise, **_timing(ramp))
+
+    nints, ngroups, ny, nx = data.shape
+    nframes, frame_time, group_time = _timing(ramp).values()
+    thresholds = np.array([4.0, 5.0, 6.0])
+    diffs, work = np.empty(nints * (ngroups - 1), np.float32), np.empty(nints * (ngroups - 1), np.float32)
+    weights = ols_fit.weight_table(ngroups)
+    scratch = (
+        np.empty((nints, ngroups)), np.empty((nints, ngroups), np.uint8), np.empty(ngroups),
+        np.empty(ngroups, np.int64), np.empty(ngroups, np.int64),
+    )
+    searched = flagged_before_jumps.copy()
+    for y in range(ny):
+        for x in range(nx):
+            g = gain[y, x]
+            read_variance = np.float64((readnoise[y, x] * g) ** 2) / nframes
+            twopoint_difference._search_pixel(data, searched, y, x, g, read_variance, thresholds, diffs, work)
+            noise = np.float64(np.float32(readnoise[y, x] * (np.float64(g) / np.sqrt(2.0 * nframes))))
+            one = ols_fit._fit_pixel(
+                data, groupdq, pixeldq, y, x, np.float64(g), noise, nframes, frame_time, group_time, weights, scratch
+            )
+            np.testing.assert_array_equal(np.array(one[:2], np.float32), [rate[y, x], err[y, x]])
+            assert one[2] == dq[y, x]
+    np.testing.assert_array_equal(searched, groupdq)
+    assert np.any(groupdq & JUMP) and np.mean(dq == 0) > 0.5
+
+
+def test_jump_search_of_equal_differences():
+    """Differences that are all equal have that value as median: no jump, as in stcal; and once the one
+    outlying difference is flagged, the equal ones left are not flagged."""
+    data = np.zeros((1, 7, 1, 2), np.float32)
+    data[0, :, 0, 0] = 100.0 * np.arange(7)  # differences 100, 100, ...
+    data[0, :, 0, 1] = 100.0 * np.arange(7) + np.where(np.arange(7) >= 4, 5000.0, 0.0)  # one jump into group 4
+    groupdq = np.zeros(data.shape, np.uint8)
+    ones = np.ones((1, 2), np.float32)
+    assert find_jumps(data, groupdq, ones, ones, 1) == 1
+    assert not groupdq[0, :, 0, 0].any()
+    np.testing.assert_array_equal(groupdq[0, :, 0, 1] & JUMP, [0, 0, 0, 0, JUMP, 0, 0])

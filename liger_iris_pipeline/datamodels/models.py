@@ -242,13 +242,17 @@ def open(init, model_class=None, arrays=None):  # noqa: A001 - mirrors stdatamod
     ``arrays`` (model attribute names, e.g. ``("data",)``) reads only those arrays of the file: a step that
     uses one array of a reference does not read, copy and hold the others (each 4096x4096 array is 64 MiB
     of memory to fill). The model's other arrays are then read-only zeros that take no memory, not the
-    file's values.
+    file's values. It needs ``model_class``.
 
     Raises DataModelError, naming the file, when it is not FITS, lacks its arrays or required keywords,
     or its arrays do not agree in shape.
     """
     if isinstance(init, DataModel):
         return init
+    if arrays is not None:
+        unknown = set(arrays) - set(_array_extensions(model_class))
+        if unknown:
+            raise ValueError(f"{model_class.__name__} has no array {', '.join(sorted(unknown))}")
     path = Path(init)
     if not path.is_file():
         raise DataModelError(f"{path}: no such file")
@@ -307,9 +311,6 @@ def _array_types(cls):
 def _unread_extensions(hdulist, cls, arrays):
     """{extension name: schema datatype} of the arrays of ``cls`` in ``hdulist`` other than ``arrays``
     (attribute names)."""
-    unknown = set(arrays) - set(_array_extensions(cls))
-    if unknown:
-        raise ValueError(f"{cls.__name__} has no array {', '.join(sorted(unknown))}")
     return {
         extension: datatype
         for name, (extension, datatype) in _array_extensions(cls).items()
