@@ -9,7 +9,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-#: Public classes and the module that defines each. They are imported on first use (PEP 562), so a job that
+#: Public classes (and ``batch``) and the module that defines each. They are imported on first use (PEP 562), so a job that
 #: runs one step, or the workflow reading its config, does not pay for importing every step (gwcs, astropy
 #: modeling): ``python -X importtime`` showed the package import as most of a small job's start-up.
 _LAZY_CLASSES = {
@@ -31,6 +31,7 @@ _LAZY_CLASSES = {
     "RampFitStep": ".ramp_fitting.ramp_fit_step",
     "SaturationStep": ".saturation.saturation_step",
     "SubtractImagesStep": ".subtract_images.subtract_images_step",
+    "batch": ".base_step",
 }
 
 

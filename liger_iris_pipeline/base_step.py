@@ -3,8 +3,10 @@
 import gc
 import json
 import logging
+import os
 import re
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from os.path import basename
 
@@ -41,6 +43,13 @@ _UNRECORDED_PARAMETERS = {
 }
 
 
+#: While ``batch()`` runs: the references it keeps, {(file, size, mtime, model class, arrays): model}, oldest
+#: first; None otherwise.
+_kept_references = None
+#: References ``batch()`` keeps at most (the mask, dark and flat of a frame, or a ramp's five).
+KEPT_REFERENCES = 5
+
+
 @contextmanager
 def _young_garbage_only(top_level):
     """Make stpipe's full garbage collection at the start of every step cheap.
@@ -48,9 +57,13 @@ def _young_garbage_only(top_level):
     stpipe calls gc.collect() before each step; with numba, stdatamodels and asdf imported that scans
     hundreds of thousands of long-lived objects (0.1-0.4 s a step). Collect what is new, then freeze the
     survivors so stpipe's collection skips them; the top-level run unfreezes everything when it ends, so
-    nothing stays uncollectable.
+    nothing stays uncollectable. Within ``batch()``, which froze the libraries once, nothing more is frozen:
+    each frame's objects stay collectable.
     """
     gc.collect()
+    if _kept_references is not None:
+        yield
+        return
     gc.freeze()
     try:
         yield
@@ -59,8 +72,53 @@ def _young_garbage_only(top_level):
             gc.unfreeze()
 
 
+@contextmanager
+def batch():
+    """Reduce many frames in one process, paying the set-up once.
+
+    Within the block, steps keep the reference files they read (the last ``KEPT_REFERENCES``, by path, size
+    and modification time) and reuse them for the next frames, instead of reading a night's mask, dark and
+    flat again for every frame; and the garbage collector leaves the libraries' objects alone (frozen once).
+    The references are closed when the block ends. Steps never modify a reference's arrays.
+
+        with batch():
+            for frame in frames:
+                ProcessImagerL2Pipeline.call(frame).save(...)
+    """
+    global _kept_references
+    if _kept_references is not None:  # already in a batch
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    _kept_references = OrderedDict()
+    try:
+        yield
+    finally:
+        kept, _kept_references = _kept_references, None
+        for reference in kept.values():
+            reference.close()
+        gc.unfreeze()
+
+
 class StepInputError(DataModelError):
     """Input or reference that a step cannot use; the message names the file."""
+
+
+def _kept_reference(path, model_class, arrays):
+    """The reference at ``path`` read as ``model_class`` (``arrays`` of it), from those ``batch()`` keeps
+    when it holds the same file unchanged, else read (and kept, within a batch)."""
+    if _kept_references is None or not os.path.isfile(path):
+        return datamodels.open(path, model_class=model_class, arrays=arrays)
+    status = os.stat(path)
+    key = (os.path.realpath(path), status.st_size, status.st_mtime_ns, model_class, arrays)
+    if key in _kept_references:
+        _kept_references.move_to_end(key)
+    else:
+        _kept_references[key] = datamodels.open(path, model_class=model_class, arrays=arrays)
+        while len(_kept_references) > KEPT_REFERENCES:
+            _kept_references.popitem(last=False)[1].close()
+    return _kept_references[key]
 
 
 def require_same_detector(model, other, role, other_name=None):
@@ -170,17 +228,23 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
     output_ext = string(default='.fits')  # Extension of output files
     """
 
-    def reference_model(self, model, reftype, model_class, arrays=None):
-        """Open the ``reftype`` reference for ``model`` (override or CRDS), with only ``arrays`` when given;
-        None when it does not apply (N/A)."""
+    @contextmanager
+    def opened_reference(self, model, reftype, model_class, arrays=None):
+        """The ``reftype`` reference for ``model`` (override or CRDS) opened with only ``arrays`` when given,
+        or None when it does not apply (N/A); closed afterwards, unless ``batch()`` keeps it."""
         path = self.reference_path(model, reftype)
         if path == "N/A":
-            return None
-        reference = datamodels.open(path, model_class=model_class, arrays=arrays)
-        if reference.meta.reftype and reference.meta.reftype.lower() != reftype:
-            raise StepInputError(f"{path}: REFTYPE is {reference.meta.reftype}, expected {reftype.upper()}")
-        require_same_detector(model, reference, "reference", path)
-        return reference
+            yield None
+            return
+        reference = _kept_reference(path, model_class, arrays)
+        try:
+            if reference.meta.reftype and reference.meta.reftype.lower() != reftype:
+                raise StepInputError(f"{path}: REFTYPE is {reference.meta.reftype}, expected {reftype.upper()}")
+            require_same_detector(model, reference, "reference", path)
+            yield reference
+        finally:
+            if _kept_references is None:
+                reference.close()
 
     def reference_path(self, model, reftype):
         """The ``reftype`` reference file for ``model`` (override or CRDS), or N/A (logged) when none applies."""
@@ -252,11 +316,10 @@ class ReferenceCorrectionStep(LigerIrisStep):
             self.record(model, "SKIPPED")
             return model
         (reftype,) = self.reference_file_types
-        reference = self.reference_model(model, reftype, self.reference_model_class, self.reference_arrays)
-        if reference is None:
-            self.record(model, "SKIPPED")
-            return model
-        with reference:
+        with self.opened_reference(model, reftype, self.reference_model_class, self.reference_arrays) as reference:
+            if reference is None:
+                self.record(model, "SKIPPED")
+                return model
             self.apply(model, reference)
         self.record(model, "COMPLETE")
         return model
@@ -296,7 +359,7 @@ class RampStep(LigerIrisStep):
             if key[0] == "N/A":
                 return None
             if key not in shared:
-                with self.reference_model(model, reftype, model_class, arrays=("data",)) as reference:
+                with self.opened_reference(model, reftype, model_class, arrays=("data",)) as reference:
                     shared[key] = self.reference_window(model, reference, reference.data).copy()
             maps.append(shared[key])
         return maps

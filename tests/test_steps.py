@@ -242,3 +242,42 @@ def test_window_outside_the_reference_is_an_error_naming_both(calibration_files)
     frame.meta.subarray.xsize, frame.meta.subarray.ysize = 4, 3
     with pytest.raises(StepInputError, match=r"flat.fits: window x 6..9, y 4..6 of window.fits falls outside the reference's 8 x 6 pixels"):
         FlatFieldStep.call(frame, override_flat=str(calibration_files["flat"]))
+
+
+def test_batch_reads_each_reference_once_and_gives_the_same_frames(calibration_files, monkeypatch):
+    """Within batch(), frames reuse the references already read (a changed file is read again); the
+    products are those of separate runs, and the batch lets the references go when it ends."""
+    import gc
+    import os
+
+    from liger_iris_pipeline import base_step, batch
+
+    reads = []
+    open_model = datamodels.open
+
+    def counting_open(init, *args, **kwargs):
+        if kwargs.get("model_class"):  # a reference, not the frame
+            reads.append(os.path.basename(init))
+        return open_model(init, *args, **kwargs)
+
+    steps = {
+        "dq_init": {"override_mask": str(calibration_files["mask"])},
+        "dark_current": {"override_dark": str(calibration_files["dark"])},
+        "flat_field": {"override_flat": str(calibration_files["flat"])},
+    }
+    alone = ProcessImagerL2Pipeline.call(calibration_files["raw"], steps=steps)
+    monkeypatch.setattr(base_step.datamodels, "open", counting_open)
+    with batch():
+        frames = [ProcessImagerL2Pipeline.call(calibration_files["raw"], steps=steps) for _ in range(3)]
+        assert reads == ["mask.fits", "dark.fits", "flat.fits"]
+        dark = datamodels.open(calibration_files["dark"])
+        dark.data[0, 0] = 3.0
+        dark.save(calibration_files["dark"])
+        changed = ProcessImagerL2Pipeline.call(calibration_files["raw"], steps=steps)
+        assert reads[-1] == "dark.fits"
+    for frame in frames:
+        for name in ("data", "err", "dq"):
+            assert_array_equal(getattr(frame, name), getattr(alone, name))
+        assert frame.meta.ref_file.instance == alone.meta.ref_file.instance
+    assert changed.data[0, 0] == (10.0 - 3.0) / 0.5
+    assert base_step._kept_references is None and gc.get_freeze_count() == 0
