@@ -215,3 +215,47 @@ rule detector1:
         ),
     script:
         "../scripts/run_step.py"
+
+
+# With `fused_chain: true` and `frames_per_job` above 1, each job reduces that many frames of an observation,
+# one after the other in one process: Python's start-up, the imports and the reading of the references are paid
+# once per job. One rule per batch (its outputs are the frames' _cal products); Snakemake prefers these rules,
+# whose outputs have no wildcards, to the per-frame rules above.
+if config.get("fused_chain", False) and FRAMES_PER_JOB > 1:
+    for batch in fused_batches():
+
+        rule:
+            name:
+                batch.rule
+            input:
+                frame=[FRAMES[batch.observation][e] for e in batch.exposures],
+                background=batch_input(batch, fused_backgrounds),
+                cfg=config["steps"]["process_imager_l2"]["cfg"],
+                step_cfgs=[config["steps"][step]["cfg"] for step in STEPS],
+                references=batch_input(batch, all_selected_references),
+            output:
+                [f"{OUTPUT}/{batch.observation}/{e}_cal.fits" for e in batch.exposures],
+            log:
+                f"logs/process_imager_l2/{batch.observation}/{batch.name}.log",
+            benchmark:
+                f"benchmarks/rules/process_imager_l2/{batch.observation}/{batch.name}.tsv"
+            group:
+                "frame"
+            conda:
+                "../envs/drs.yaml"
+            threads: 1
+            resources:
+                mem_mb=batch_memory(batch),
+                runtime=batch_runtime(batch),
+            params:
+                step="ProcessImagerL2Pipeline",
+                parameters={
+                    "steps": {
+                        step: step_parameters(step, batch.observation)
+                        for step in STEPS
+                    }
+                },
+                batch=batch_frames(batch),
+                code=code_version(*STEPS, "pipeline"),
+            script:
+                "../scripts/run_step.py"

@@ -4,7 +4,10 @@ import hashlib
 import json
 import math
 import os
+import re
+from collections import namedtuple
 from pathlib import Path
+from types import SimpleNamespace as Wildcards
 
 from astropy.io import fits
 
@@ -15,6 +18,7 @@ from liger_iris_pipeline.reference_product import reference_name_of_exposures
 from liger_iris_pipeline.reference_store import store_context
 
 OUTPUT = config["output_dir"]
+FRAMES_PER_JOB = config.get("frames_per_job", 1)
 CRDS_CACHE = os.path.abspath(config["crds"]["cache"])
 STEPS = ("dq_init", "dark_current", "flat_field", "assign_wcs")
 SUFFIX = {
@@ -37,6 +41,8 @@ MEASURED = {
     "flat_field": {"IRIS": (1077, 3.2), "LIGER": (330, 2.4)},
     "assign_wcs": {"IRIS": (859, 2.9), "LIGER": (234, 2.1)},
     "process_imager_l2": {"IRIS": (1077, 3.8), "LIGER": (330, 2.8)},
+    # A batch of frames in one job (frames_per_job > 1): peak RSS, and wall seconds of each frame after the first.
+    "process_imager_l2_batch": {"IRIS": (1300, 1.0), "LIGER": (400, 0.3)},
     "merge_subarrays": {"IRIS": (510, 3.2), "LIGER": (234, 6.5)},
     # One sky member, /usr/bin/time -v on simulated frames, 2026-11-25, machine loaded (load ~10).
     "background": {"IRIS": (2496, 16.6), "LIGER": (732, 9.2)},
@@ -239,6 +245,79 @@ def fused_parameters(wildcards):
 def all_selected_references(wildcards):
     """Input function of the fused chain: every reference the frame's steps use."""
     return [path for step in REFTYPE for path in selected_reference(step)(wildcards)]
+
+
+FusedBatch = namedtuple("FusedBatch", "rule observation name exposures")
+
+
+def fused_batches():
+    """The batches of the fused chain when each job reduces ``frames_per_job`` frames: an observation's
+    exposures in order (adding later exposures to a night changes only its last batch), each with the name of
+    its rule and its own name (batch_0001, ...) for its log and benchmark files."""
+    batches = []
+    for observation, exposures in FRAMES.items():
+        names = sorted(exposures)
+        rule_stem = re.sub(r"\W", "_", observation)  # rule names are identifiers
+        for number, start in enumerate(range(0, len(names), FRAMES_PER_JOB), 1):
+            batches.append(
+                FusedBatch(
+                    f"process_imager_l2_{rule_stem}_{number:04d}",
+                    observation,
+                    f"batch_{number:04d}",
+                    names[start : start + FRAMES_PER_JOB],
+                )
+            )
+    return batches
+
+
+def batch_input(batch, input_function):
+    """Input function of a fused batch: ``input_function`` of each of its frames, in order, without repeats."""
+
+    def paths(wildcards):
+        frames = [
+            Wildcards(observation=batch.observation, exposure=e)
+            for e in batch.exposures
+        ]
+        return list(
+            dict.fromkeys(path for frame in frames for path in input_function(frame))
+        )
+
+    return paths
+
+
+def batch_frames(batch):
+    """Params of a fused batch: [frame, its background exposures, its _cal product] of each of its frames."""
+    return [
+        [
+            FRAMES[batch.observation][exposure],
+            BACKGROUNDS.get((batch.observation, exposure), []),
+            f"{OUTPUT}/{batch.observation}/{exposure}_cal.fits",
+        ]
+        for exposure in batch.exposures
+    ]
+
+
+def batch_memory(batch):
+    """Resource function: mem_mb of a fused batch job (its references stay in memory between frames)."""
+    peak_mib, _ = MEASURED["process_imager_l2_batch"][
+        OBSERVATIONS[batch.observation]["instrument"]
+    ]
+    return (
+        lambda wildcards, attempt: attempt
+        * 100
+        * math.ceil(MEMORY_MARGIN * peak_mib / 100)
+    )
+
+
+def batch_runtime(batch):
+    """Resource function: runtime (minutes) of a fused batch job: its first frame as a fused job, each
+    later one at the measured cost of a frame in a batch."""
+    instrument = OBSERVATIONS[batch.observation]["instrument"]
+    seconds = MEASURED["process_imager_l2"][instrument][1]
+    seconds += (len(batch.exposures) - 1) * MEASURED["process_imager_l2_batch"][
+        instrument
+    ][1]
+    return lambda wildcards, attempt: attempt * math.ceil(RUNTIME_MARGIN * seconds / 60)
 
 
 def measured_memory(rule):

@@ -387,6 +387,29 @@ def test_subarray_frames_are_reduced_and_merged_into_their_full_frame(tmp_path):
         assert np.all(merged.dq[~in_window] == full.dq[~in_window])
 
 
+def test_fused_batches_give_the_same_products_in_one_job_per_batch(workdir):
+    """With frames_per_job, one job reduces several frames of an observation in one process: the same
+    products as the per-step rules, one job per batch, and nothing to do afterwards."""
+    snakemake(workdir)
+    config = read_config(workdir)
+    config.update(fused_chain=True, frames_per_job=2, output_dir="batched")
+    write_config(workdir, config)
+    jobs = executed_jobs(workdir)
+    batches = {("process_imager_l2_iris_field_0001", ""), ("process_imager_l2_liger_field_0001", "")}
+    assert jobs == {("all", ""), ("crds_select", "")} | batches | looks("iris_field", IRIS) | looks("liger_field", LIGER)
+    log = (workdir / "logs" / "process_imager_l2" / "iris_field" / "batch_0001.log").read_text()
+    assert all(exposure in log for exposure in IRIS)
+    for observation, exposures in (("iris_field", IRIS), ("liger_field", LIGER)):
+        for exposure in exposures:
+            frame = f"{observation}/{exposure}_cal.fits"
+            with datamodels.open(workdir / "results" / frame) as steps, datamodels.open(workdir / "batched" / frame) as fused:
+                for name in ("data", "err", "dq"):
+                    np.testing.assert_array_equal(getattr(fused, name), getattr(steps, name))
+                assert fused.meta.cal_step.instance == steps.meta.cal_step.instance
+                assert fused.meta.ref_file.instance == steps.meta.ref_file.instance
+    assert planned_jobs(workdir) == set()
+
+
 def test_fused_chain_gives_the_same_products_in_one_job_per_frame(workdir):
     snakemake(workdir)
     config = read_config(workdir)
