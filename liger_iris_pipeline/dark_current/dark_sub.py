@@ -11,11 +11,14 @@ D = C / t_dark and sigma_D = sigma_C / t_dark (see ``dark_rate``). Where D or si
 the dark is not subtracted and the pixel is flagged UNRELIABLE_DARK | DO_NOT_USE.
 """
 
+import math
+
+import numba
 import numpy as np
 
 from ..dqflags import pixel
 
-NO_DARK = pixel["UNRELIABLE_DARK"] | pixel["DO_NOT_USE"]
+NO_DARK = np.uint32(pixel["UNRELIABLE_DARK"] | pixel["DO_NOT_USE"])
 
 
 def dark_rate(dark, dark_err, counts_exposure_time=None):
@@ -27,20 +30,21 @@ def dark_rate(dark, dark_err, counts_exposure_time=None):
     return dark / np.float32(counts_exposure_time), dark_err / np.float32(counts_exposure_time)
 
 
-def subtract_dark(sci, err, dq, dark, dark_err, dark_dq):
-    """Subtract the dark rate from ``sci`` and add its error in quadrature; arrays are updated in place.
+@numba.njit(cache=True, error_model="numpy")
+def _subtract_dark(sci, err, dq, dark, dark_err, dark_dq):
+    ny, nx = sci.shape
+    for y in range(ny):
+        for x in range(nx):
+            rate, rate_err, flags = dark[y, x], dark_err[y, x], dq[y, x] | dark_dq[y, x]
+            if not (math.isfinite(rate) and math.isfinite(rate_err)):
+                rate, rate_err, flags = np.float32(0.0), np.float32(0.0), flags | NO_DARK
+            sci[y, x] -= rate
+            err[y, x] = np.sqrt(err[y, x] * err[y, x] + rate_err * rate_err)
+            dq[y, x] = flags
 
-    Reference arrays are only copied where some dark pixel is unusable.
-    """
-    usable = np.isfinite(dark)
-    usable &= np.isfinite(dark_err)
-    if not usable.all():
-        dark = np.where(usable, dark, 0)
-        dark_err = np.where(usable, dark_err, 0)
-        dq[~usable] |= NO_DARK
-    sci -= dark
-    np.square(err, out=err)
-    err += np.square(dark_err)
-    np.sqrt(err, out=err)
-    np.bitwise_or(dq, dark_dq, out=dq, casting="unsafe")
+
+def subtract_dark(sci, err, dq, dark, dark_err, dark_dq):
+    """Subtract the dark rate from ``sci`` and add its error in quadrature; ``sci``, ``err``, ``dq`` are
+    updated in place, in one pass with no frame-sized temporary."""
+    _subtract_dark(sci, err, dq, dark, dark_err, dark_dq)
     return sci, err, dq
