@@ -23,6 +23,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+#: Frames of the batch measurement (``frames_per_job`` of a workflow job).
+BATCH_FRAMES = 10
 IMPORTS = ("numpy", "astropy.io.fits", "stdatamodels", "crds", "stpipe", "gwcs", "liger_iris_pipeline")
 STEPS = (
     ("dq_init", "DQInitStep", "override_mask", "mask", "dqinit"),
@@ -45,6 +47,39 @@ def worker(step_class, input_path, output_path, overrides):
     computed = time.perf_counter()
     result.save(output_path)
     print_timings(started, imported, read, computed, time.perf_counter())
+
+
+def batch_worker(input_path, output_dir, overrides, n_frames):
+    """The pipeline file to file on ``n_frames`` copies of a frame within ``batch()`` in this process, as a
+    workflow job with ``frames_per_job`` runs it; print the import and first-frame seconds and the medians
+    of the later frames' run (read and compute) and save seconds."""
+    started = time.perf_counter()
+    import liger_iris_pipeline
+    from liger_iris_pipeline import ProcessImagerL2Pipeline
+
+    imported = time.perf_counter()
+    runs, saves = [], []
+    with liger_iris_pipeline.batch():
+        for number in range(int(n_frames)):
+            began = time.perf_counter()
+            result = ProcessImagerL2Pipeline.call(input_path, **overrides)
+            computed = time.perf_counter()
+            result.save(Path(output_dir) / f"batch_{number}_cal.fits")
+            runs.append(computed - began)
+            saves.append(time.perf_counter() - computed)
+    later_run, later_save = statistics.median(runs[1:]), statistics.median(saves[1:])
+    print(
+        json.dumps(
+            {
+                "import_s": imported - started,
+                "first_frame_s": runs[0] + saves[0],
+                "read_compute_s": later_run,
+                "write_s": later_save,
+                "frame_s": later_run + later_save,
+                "peak_rss_mib": peak_rss_mib(),
+            }
+        )
+    )
 
 
 def peak_rss_mib():
@@ -144,6 +179,23 @@ def measure_chain(written, work, repeat):
     return rows
 
 
+def measure_batch(written, work, repeat, n_frames=BATCH_FRAMES):
+    """The pipeline on ``n_frames`` frames in one process within ``batch()`` (``batch_worker``)."""
+    overrides = {
+        "steps": {alias: {override: str(written_reference)} for alias, override, written_reference in (
+            ("dq_init", "override_mask", written.mask),
+            ("dark_current", "override_dark", written.dark),
+            ("flat_field", "override_flat", written.flat),
+        )}
+    }
+    (work / "batch").mkdir(exist_ok=True)
+
+    def measure():
+        return run_script_worker(__file__, "batch", written.raw[0], work / "batch", json.dumps(overrides), n_frames)
+
+    return best_of(repeat, measure)
+
+
 def machine():
     import numpy
 
@@ -226,7 +278,9 @@ def main():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+    if len(sys.argv) > 2 and sys.argv[1:3] == ["--worker", "batch"]:
+        batch_worker(sys.argv[3], sys.argv[4], json.loads(sys.argv[5]), sys.argv[6])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--worker":
         worker(sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5]))
     else:
         main()
