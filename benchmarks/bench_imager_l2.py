@@ -235,11 +235,23 @@ def markdown(result):
         f"Four step processes: {steps_total:.2f} s; one pipeline process: {pipeline_total:.2f} s "
         f"(ratio {steps_total / pipeline_total:.2f}). Simulating the frame: {result['simulate_s']:.1f} s.",
         "",
+        batch_sentence(result["batch"]),
+        "",
         "| start-up and imports (fresh interpreter) | seconds |",
         "|---|---:|",
     ]
     lines += [f"| {name} | {seconds:.3f} |" for name, seconds in result["imports"].items()]
     return "\n".join(lines) + "\n"
+
+
+def batch_sentence(batch):
+    """What ``measure_batch`` measured, in words."""
+    return (
+        f"The pipeline on {BATCH_FRAMES} frames in one process within `batch()` (a workflow job with "
+        f"`frames_per_job: {BATCH_FRAMES}`): imports {batch['import_s']:.2f} s once, the first frame "
+        f"{batch['first_frame_s']:.2f} s, each later frame {batch['frame_s']:.2f} s (read and compute "
+        f"{batch['read_compute_s']:.2f} s, save {batch['write_s']:.2f} s); peak RSS {batch['peak_rss_mib']:.0f} MiB."
+    )
 
 
 def parse_arguments(doc):
@@ -266,12 +278,14 @@ def main():
         scratch = Path(scratch)
         written, simulate_seconds = simulate(scratch / "raw", args.size)
         jobs = measure_chain(written, scratch, args.repeat)
+        batch = measure_batch(written, scratch, args.repeat)
     result = {
         "size": args.size,
         "repeat": args.repeat,
         "machine": machine(),
         "simulate_s": simulate_seconds,
         "jobs": jobs,
+        "batch": batch,
         "imports": import_costs(args.repeat),
     }
     write_results(args.output_dir, "imager_l2", result, markdown(result))

@@ -4,10 +4,12 @@ Measured side by side in one run (ratios are meaningful on a shared machine):
 - the floor of one frame: its bytes read and written at the measured disk bandwidth, plus one pass of the
   arithmetic over its arrays at the measured memory bandwidth;
 - one frame raw -> L2b, each step file to file in a fresh process and the whole chain in one process
-  (seconds, peak memory; ``bench_imager_l2.py``'s measurement);
-- the Snakemake workflow with ``--cores 2`` on N frames: per-step rules, the fused rule (``fused_chain``) and
-  per-step rules grouped per frame (``--groups``/``--group-components``, no rule edits), with Snakemake's own
-  overhead per job from the rules' benchmark files (``benchmarks/rules/**.tsv``);
+  (seconds, peak memory; ``bench_imager_l2.py``'s measurement), and the chain on 10 frames in one process
+  (``batch()``), beside its floor per frame (the references read once for the 10);
+- the Snakemake workflow with ``--cores 2`` on N frames: per-step rules, the fused rule (``fused_chain``),
+  the fused rule with 10 frames per job (``frames_per_job``) and per-step rules grouped per frame
+  (``--groups``/``--group-components``, no rule edits), with Snakemake's own overhead per job from the rules'
+  benchmark files (``benchmarks/rules/**.tsv``);
 - a dry run of a 2,000-frame night (placeholder files and selection table), greedy and ILP schedulers;
 - jwst's FlatFieldStep and DarkCurrentStep on the same arrays, in jwst's own environment (``--jwst-python``).
 
@@ -45,6 +47,7 @@ RAW_NAME = "2027A-P001-001_IRIS_IMG1_SCI_LVL1_{:04d}.fits"
 MODES = {
     "per-step rules": [],
     "fused rule": ["--config", "fused_chain=True"],
+    f"fused, {single.BATCH_FRAMES} frames per job": ["--config", "fused_chain=True", f"frames_per_job={single.BATCH_FRAMES}"],
     "grouped per frame": ["--groups", *(f"{step}=frame" for step in STEPS), "--group-components", "frame=1"],
 }
 MIB = 2**20
@@ -104,11 +107,15 @@ def array_bytes(path):
         return sum(hdu.size * abs(hdu.header["BITPIX"]) // 8 for hdu in hdulist if hdu.is_image and hdu.size)
 
 
-def floor(inputs, output, disk, memory):
-    """The fastest a frame job could be: its file bytes at disk speed plus one memory pass over its arrays."""
-    read = sum(Path(path).stat().st_size for path in inputs)
+def floor(inputs, output, disk, memory, references_shared_by=1):
+    """The fastest a frame job could be: its file bytes at disk speed plus one memory pass over its arrays.
+    ``inputs`` are the frame and then its references, which a batch of ``references_shared_by`` frames reads
+    once."""
+    frame, *references = inputs
+    share = 1 / references_shared_by
+    read = Path(frame).stat().st_size + share * sum(Path(path).stat().st_size for path in references)
     written = Path(output).stat().st_size
-    arrays = sum(array_bytes(path) for path in [*inputs, output])
+    arrays = array_bytes(frame) + array_bytes(output) + share * sum(array_bytes(path) for path in references)
     disk_s = read / MIB / disk["read_mib_s"] + written / MIB / disk["write_mib_s"]
     memory_s = arrays / MIB / memory["copy_mib_s"]
     return {
@@ -219,7 +226,7 @@ def scaling(scratch, written, frame_counts, fused_only_above):
         workdir = scratch / f"night_{n_frames}"
         night(workdir, written, n_frames)
         for mode in MODES:
-            if fused_only_above and n_frames > fused_only_above and mode != "fused rule":
+            if fused_only_above and n_frames > fused_only_above and not mode.startswith("fused"):
                 continue
             row = measure_mode(workdir, n_frames, mode)
             print(json.dumps(row), flush=True)
@@ -325,6 +332,15 @@ def markdown(result):
             f"| {name} | {row['process_s']:.2f} | {row['import_s']:.2f} | {row['read_s']:.2f} | "
             f"{row['compute_s']:.2f} | {row['write_s']:.2f} | {row['peak_rss_mib']:.0f} |"
         )
+    batch, batch_floor = result.get("batch"), result.get("batch_floor")
+    if batch:
+        lines += [
+            "",
+            single.batch_sentence(batch) + f" Its floor per frame (the references read once for "
+            f"{single.BATCH_FRAMES} frames): {batch_floor['read_mib']:.0f} MiB read + {batch_floor['written_mib']:.0f} "
+            f"MiB written ({batch_floor['disk_s']:.2f} s) + {batch_floor['array_mib']:.0f} MiB of arrays "
+            f"({batch_floor['memory_s']:.2f} s) = **{batch_floor['total_s']:.2f} s**.",
+        ]
     lines += [
         "",
         "| Snakemake, --cores 2 | frames | wall [s] | per frame [s] | jobs | mean job [s] | overhead per job [s] | "
@@ -349,19 +365,26 @@ def markdown(result):
         "",
         "| target (issue 9) | measured | |",
         "|---|---|---|",
-        f"| fused chain within {TARGET_FLOOR_RATIO:.0f}x of the floor | {ratio:.1f}x ({pipeline['process_s']:.2f} s "
-        f"/ {fl['total_s']:.2f} s) | {verdict(ratio <= TARGET_FLOOR_RATIO)} |",
+        f"| fused chain within {TARGET_FLOOR_RATIO:.0f}x of the floor: one frame per process | {ratio:.1f}x "
+        f"({pipeline['process_s']:.2f} s / {fl['total_s']:.2f} s) | {verdict(ratio <= TARGET_FLOOR_RATIO)} |",
         f"| peak memory per frame job < 1.5 GB | {peak:.0f} MiB | {verdict(peak < TARGET_PEAK_MIB)} |",
     ]
+    if batch:
+        batch_ratio = batch["frame_s"] / batch_floor["total_s"]
+        lines.insert(
+            -1,
+            f"| fused chain within {TARGET_FLOOR_RATIO:.0f}x of the floor: a frame of a {single.BATCH_FRAMES}-frame "
+            f"batch | {batch_ratio:.1f}x ({batch['frame_s']:.2f} s / {batch_floor['total_s']:.2f} s) | "
+            f"{verdict(batch_ratio <= TARGET_FLOOR_RATIO)} |",
+        )
     if workflow:
         largest = max(row["frames"] for row in workflow)
         at_largest = [row for row in workflow if row["frames"] == largest]
-        fused = next((row for row in at_largest if row["mode"] == "fused rule"), None)
         worst_overhead = max(row["overhead_fraction"] for row in at_largest)
-        if fused:
+        for fused in (row for row in at_largest if row["mode"].startswith("fused")):
             lines.append(
-                f"| fused, < {TARGET_FRAME_SECONDS} s per frame at N = {largest}, --cores 2 | {fused['per_frame_s']:.2f} s "
-                f"| {verdict(fused['per_frame_s'] < TARGET_FRAME_SECONDS)} |"
+                f"| {fused['mode']}, < {TARGET_FRAME_SECONDS} s per frame at N = {largest}, --cores 2 | "
+                f"{fused['per_frame_s']:.2f} s | {verdict(fused['per_frame_s'] < TARGET_FRAME_SECONDS)} |"
             )
         lines.append(
             f"| Snakemake overhead per job < {100 * TARGET_OVERHEAD:.0f}% at N = {largest} | at most "
@@ -419,6 +442,8 @@ def main():
         output = next(scratch.glob("*_pipeline_cal.fits"))
         inputs = [written.raw[0], written.mask, written.dark, written.flat]
         result["floor"] = floor(inputs, output, result["disk"], result["memory"])
+        result["batch"] = single.measure_batch(written, scratch, args.repeat)
+        result["batch_floor"] = floor(inputs, output, result["disk"], result["memory"], single.BATCH_FRAMES)
         save()
         if args.jwst_python:
             result["jobs"].update(jwst_reference(args.jwst_python, scratch, written, args.repeat))
