@@ -48,6 +48,8 @@ _UNRECORDED_PARAMETERS = {
 _kept_references = None
 #: References ``batch()`` keeps at most (the mask, dark and flat of a frame, or a ramp's five).
 KEPT_REFERENCES = 5
+#: Top-level runs so far within ``batch()``.
+_batch_runs = 0
 
 
 @contextmanager
@@ -57,11 +59,17 @@ def _young_garbage_only(top_level):
     stpipe calls gc.collect() before each step; with numba, stdatamodels and asdf imported that scans
     hundreds of thousands of long-lived objects (0.1-0.4 s a step). Collect what is new, then freeze the
     survivors so stpipe's collection skips them; the top-level run unfreezes everything when it ends, so
-    nothing stays uncollectable. Within ``batch()``, which froze the libraries once, nothing more is frozen:
-    each frame's objects stay collectable.
+    nothing stays uncollectable. Within ``batch()``, which unfreezes when it ends, only the second frame's
+    run freezes the survivors at its start (what the libraries created while reducing the first frame), so
+    that every later frame's objects, its pipeline's included, stay collectable.
     """
+    global _batch_runs
     gc.collect()
     if _kept_references is not None:
+        if top_level:
+            _batch_runs += 1
+            if _batch_runs == 2:
+                gc.freeze()
         yield
         return
     gc.freeze()
@@ -85,13 +93,13 @@ def batch():
             for frame in frames:
                 ProcessImagerL2Pipeline.call(frame).save(...)
     """
-    global _kept_references
+    global _kept_references, _batch_runs
     if _kept_references is not None:  # already in a batch
         yield
         return
     gc.collect()
     gc.freeze()
-    _kept_references = OrderedDict()
+    _kept_references, _batch_runs = OrderedDict(), 0
     try:
         yield
     finally:
