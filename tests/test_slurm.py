@@ -114,6 +114,19 @@ def test_each_exposure_is_one_group_job(simulated, tmp_path, fused):
     assert sorted(groups, key=sorted) == sorted(expected, key=sorted)
 
 
+def test_a_batch_of_exposures_is_one_group_job(simulated, tmp_path):
+    """With frames_per_job, a cluster job reduces a batch of an observation's frames, with the merge of its
+    subarrays and the quick-looks of its frames."""
+    workdir = workflow_copy(simulated, tmp_path / "workflow", fused_chain=True, frames_per_job=2)
+    plan = snakemake(workdir, "--profile", "profiles/slurm", "--dry-run").stdout
+    jobs = re.split(r"^\[[^\]]*\]", plan, flags=re.M)  # each job or group job starts with its [time]
+    groups = [sorted(set(re.findall(r"rule (\w+):", job))) for job in jobs if job.startswith(" Group job ")]
+    assert sorted(groups) == [
+        ["merge_subarrays", "process_imager_l2_iris_field_0001", "quicklook"],
+        ["process_imager_l2_liger_field_0001", "quicklook"],
+    ]
+
+
 def products(workdir):
     return {path.relative_to(workdir / "results"): path for path in (workdir / "results").glob("*_field/*.fits")}
 
