@@ -1,17 +1,11 @@
 # The calibration chain, one rule per step: [ramp -detector1->] raw [-> background] -> dq_init -> dark_current ->
 # flat_field -> assign_wcs (L2b),
-# or, with `fused_chain: true`, the same four steps in one job per frame (process_imager_l2). Either rule can
-# make a _cal product; the per-step rules stay available for their intermediate products.
+# or, with `fused_chain: true`, the same four steps in one job per frame (process_imager_l2), or per batch of
+# `frames_per_job` frames. Only the rule of the configured mode makes _cal products (a rule that could make them
+# too would cost Snakemake a candidate job per frame); dq_init, dark_current and flat_field stay available for
+# their intermediate products in every mode.
 # Resources come from measured numbers (common.smk). On a cluster, profiles/slurm puts these rules in group
 # "frame": an exposure's chain (with its subarray frames and their merge) is one cluster job, not one per step.
-
-if config.get("fused_chain", False):
-
-    ruleorder: process_imager_l2 > assign_wcs
-
-else:
-
-    ruleorder: assign_wcs > process_imager_l2
 
 
 rule background:
@@ -114,29 +108,31 @@ rule flat_field:
         "../scripts/run_step.py"
 
 
-rule assign_wcs:
-    input:
-        frame=rules.flat_field.output[0],
-        cfg=config["steps"]["assign_wcs"]["cfg"],
-        selection=after_selection,
-    output:
-        product("assign_wcs"),
-    log:
-        "logs/assign_wcs/{observation}/{exposure}.log",
-    benchmark:
-        "benchmarks/rules/assign_wcs/{observation}/{exposure}.tsv"
-    conda:
-        "../envs/drs.yaml"
-    threads: 1
-    resources:
-        mem_mb=measured_memory("assign_wcs"),
-        runtime=measured_runtime("assign_wcs"),
-    params:
-        step="AssignWcsStep",
-        parameters=step_rule_parameters("assign_wcs"),
-        code=code_version("assign_wcs"),
-    script:
-        "../scripts/run_step.py"
+if not FUSED_CHAIN:
+
+    rule assign_wcs:
+        input:
+            frame=rules.flat_field.output[0],
+            cfg=config["steps"]["assign_wcs"]["cfg"],
+            selection=after_selection,
+        output:
+            product("assign_wcs"),
+        log:
+            "logs/assign_wcs/{observation}/{exposure}.log",
+        benchmark:
+            "benchmarks/rules/assign_wcs/{observation}/{exposure}.tsv"
+        conda:
+            "../envs/drs.yaml"
+        threads: 1
+        resources:
+            mem_mb=measured_memory("assign_wcs"),
+            runtime=measured_runtime("assign_wcs"),
+        params:
+            step="AssignWcsStep",
+            parameters=step_rule_parameters("assign_wcs"),
+            code=code_version("assign_wcs"),
+        script:
+            "../scripts/run_step.py"
 
 
 rule merge_subarrays:
@@ -163,31 +159,33 @@ rule merge_subarrays:
         "../scripts/run_step.py"
 
 
-rule process_imager_l2:
-    input:
-        frame=raw_frame,
-        background=fused_backgrounds,
-        cfg=config["steps"]["process_imager_l2"]["cfg"],
-        step_cfgs=[config["steps"][step]["cfg"] for step in STEPS],
-        references=all_selected_references,
-    output:
-        f"{OUTPUT}/{{observation}}/{{exposure}}_cal.fits",
-    log:
-        "logs/process_imager_l2/{observation}/{exposure}.log",
-    benchmark:
-        "benchmarks/rules/process_imager_l2/{observation}/{exposure}.tsv"
-    conda:
-        "../envs/drs.yaml"
-    threads: 1
-    resources:
-        mem_mb=measured_memory("process_imager_l2"),
-        runtime=measured_runtime("process_imager_l2"),
-    params:
-        step="ProcessImagerL2Pipeline",
-        parameters=fused_parameters,
-        code=code_version(*STEPS, "pipeline"),
-    script:
-        "../scripts/run_step.py"
+if FUSED_CHAIN and FRAMES_PER_JOB == 1:
+
+    rule process_imager_l2:
+        input:
+            frame=raw_frame,
+            background=fused_backgrounds,
+            cfg=config["steps"]["process_imager_l2"]["cfg"],
+            step_cfgs=[config["steps"][step]["cfg"] for step in STEPS],
+            references=all_selected_references,
+        output:
+            f"{OUTPUT}/{{observation}}/{{exposure}}_cal.fits",
+        log:
+            "logs/process_imager_l2/{observation}/{exposure}.log",
+        benchmark:
+            "benchmarks/rules/process_imager_l2/{observation}/{exposure}.tsv"
+        conda:
+            "../envs/drs.yaml"
+        threads: 1
+        resources:
+            mem_mb=measured_memory("process_imager_l2"),
+            runtime=measured_runtime("process_imager_l2"),
+        params:
+            step="ProcessImagerL2Pipeline",
+            parameters=fused_parameters,
+            code=code_version(*STEPS, "pipeline"),
+        script:
+            "../scripts/run_step.py"
 
 
 rule detector1:
@@ -219,9 +217,8 @@ rule detector1:
 
 # With `fused_chain: true` and `frames_per_job` above 1, each job reduces that many frames of an observation,
 # one after the other in one process: Python's start-up, the imports and the reading of the references are paid
-# once per job. One rule per batch (its outputs are the frames' _cal products); Snakemake prefers these rules,
-# whose outputs have no wildcards, to the per-frame rules above.
-if config.get("fused_chain", False) and FRAMES_PER_JOB > 1:
+# once per job. One rule per batch: its outputs are the frames' _cal products.
+if FUSED_CHAIN and FRAMES_PER_JOB > 1:
     for batch in fused_batches():
 
         rule:

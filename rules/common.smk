@@ -18,7 +18,10 @@ from liger_iris_pipeline.reference_product import reference_name_of_exposures
 from liger_iris_pipeline.reference_store import store_context
 
 OUTPUT = config["output_dir"]
+FUSED_CHAIN = config.get("fused_chain", False)
 FRAMES_PER_JOB = config.get("frames_per_job", 1)
+#: Fused batches: one job reduces (and one makes the quick-looks of) several frames.
+BATCHED_FRAMES = FUSED_CHAIN and FRAMES_PER_JOB > 1
 CRDS_CACHE = os.path.abspath(config["crds"]["cache"])
 STEPS = ("dq_init", "dark_current", "flat_field", "assign_wcs")
 SUFFIX = {
@@ -41,8 +44,6 @@ MEASURED = {
     "flat_field": {"IRIS": (1077, 3.2), "LIGER": (330, 2.4)},
     "assign_wcs": {"IRIS": (859, 2.9), "LIGER": (234, 2.1)},
     "process_imager_l2": {"IRIS": (1077, 3.8), "LIGER": (330, 2.8)},
-    # A batch of frames in one job (frames_per_job > 1): peak RSS, and wall seconds of each frame after the first.
-    "process_imager_l2_batch": {"IRIS": (1300, 1.0), "LIGER": (400, 0.3)},
     "merge_subarrays": {"IRIS": (510, 3.2), "LIGER": (234, 6.5)},
     # One sky member, /usr/bin/time -v on simulated frames, 2026-11-25, machine loaded (load ~10).
     "background": {"IRIS": (2496, 16.6), "LIGER": (732, 9.2)},
@@ -52,6 +53,13 @@ MEASURED = {
     # Quick-look of an L2b frame: benchmarks/results/quicklook.json (IRIS, 2.3 s in process) plus ~3 s of imports;
     # Liger scaled from it by pixel count.
     "quicklook": {"IRIS": (920, 5.3), "LIGER": (230, 1.3)},
+}
+# A batch of frames in one job (frames_per_job > 1): (peak RSS in MiB, wall seconds of each frame after the first).
+# The chain: benchmarks/results/imager_l2.json (a 10-frame batch; the job keeps its references). Quick-looks:
+# benchmarks/results/quicklook.json (in process). Liger scaled from IRIS by pixel count.
+MEASURED_IN_BATCH = {
+    "process_imager_l2": {"IRIS": (1300, 1.0), "LIGER": (400, 0.3)},
+    "quicklook": {"IRIS": (920, 2.3), "LIGER": (230, 0.6)},
 }
 # A job asks for 1.5 x the measured peak memory and 20 x the measured time (a busy shared file system is far
 # slower than the local disk measured on), both times the attempt: a job that SLURM kills for running out of
@@ -286,23 +294,29 @@ def batch_input(batch, input_function):
     return paths
 
 
+def batch_products(batch, suffix):
+    """The ``<exposure>_<suffix>`` products of the frames of a fused batch."""
+    return [
+        f"{OUTPUT}/{batch.observation}/{exposure}_{suffix}"
+        for exposure in batch.exposures
+    ]
+
+
 def batch_frames(batch):
     """Params of a fused batch: [frame, its background exposures, its _cal product] of each of its frames."""
     return [
         [
             FRAMES[batch.observation][exposure],
             BACKGROUNDS.get((batch.observation, exposure), []),
-            f"{OUTPUT}/{batch.observation}/{exposure}_cal.fits",
+            cal,
         ]
-        for exposure in batch.exposures
+        for exposure, cal in zip(batch.exposures, batch_products(batch, "cal.fits"))
     ]
 
 
-def batch_memory(batch):
-    """Resource function: mem_mb of a fused batch job (its references stay in memory between frames)."""
-    peak_mib, _ = MEASURED["process_imager_l2_batch"][
-        OBSERVATIONS[batch.observation]["instrument"]
-    ]
+def batch_memory(batch, rule="process_imager_l2"):
+    """Resource function: mem_mb of a batch job of ``rule``."""
+    peak_mib, _ = MEASURED_IN_BATCH[rule][OBSERVATIONS[batch.observation]["instrument"]]
     return (
         lambda wildcards, attempt: attempt
         * 100
@@ -310,14 +324,12 @@ def batch_memory(batch):
     )
 
 
-def batch_runtime(batch):
-    """Resource function: runtime (minutes) of a fused batch job: its first frame as a fused job, each
-    later one at the measured cost of a frame in a batch."""
+def batch_runtime(batch, rule="process_imager_l2"):
+    """Resource function: runtime (minutes) of a batch job of ``rule``: its first frame as a job of its own,
+    each later one at the measured cost of a frame in a batch."""
     instrument = OBSERVATIONS[batch.observation]["instrument"]
-    seconds = MEASURED["process_imager_l2"][instrument][1]
-    seconds += (len(batch.exposures) - 1) * MEASURED["process_imager_l2_batch"][
-        instrument
-    ][1]
+    seconds = MEASURED[rule][instrument][1]
+    seconds += (len(batch.exposures) - 1) * MEASURED_IN_BATCH[rule][instrument][1]
     return lambda wildcards, attempt: attempt * math.ceil(RUNTIME_MARGIN * seconds / 60)
 
 

@@ -28,7 +28,8 @@ rule quicklook:
     benchmark:
         "benchmarks/rules/quicklook/{observation}/{exposure}_{product}.tsv"
     wildcard_constraints:
-        product="cal|merged",
+        # With fused batches, the batch's quick-look rule (below) makes those of the _cal frames.
+        product="merged" if BATCHED_FRAMES else "cal|merged",
     conda:
         "../envs/drs.yaml"
     threads: 1
@@ -42,6 +43,54 @@ rule quicklook:
         code=code_version("quicklook"),
     script:
         "../scripts/quicklook.py"
+
+
+# With fused batches (frames_per_job above 1), one job per batch makes the quick-looks of its frames, in one
+# process.
+if BATCHED_FRAMES:
+    for batch in fused_batches():
+
+        rule:
+            name:
+                batch.rule.replace("process_imager_l2_", "quicklook_", 1)
+            input:
+                frame=batch_products(batch, "cal.fits"),
+                catalog=batch_input(batch, frame_catalog),
+                selection=after_selection,
+            output:
+                png=[
+                    report(
+                        path,
+                        caption="../report/quicklook.rst",
+                        category="Quick-looks",
+                        subcategory=batch.observation,
+                        labels={"frame": f"{exposure}_cal"},
+                    )
+                    for exposure, path in zip(
+                        batch.exposures, batch_products(batch, "cal_quicklook.png")
+                    )
+                ],
+                qa=batch_products(batch, "cal_qa.ecsv"),
+            log:
+                f"logs/quicklook/{batch.observation}/{batch.name}.log",
+            benchmark:
+                f"benchmarks/rules/quicklook/{batch.observation}/{batch.name}.tsv"
+            group:
+                "frame"
+            conda:
+                "../envs/drs.yaml"
+            threads: 1
+            resources:
+                mem_mb=batch_memory(batch, "quicklook"),
+                runtime=batch_runtime(batch, "quicklook"),
+            params:
+                stretch=QUICKLOOK.get("stretch", "zscale"),
+                max_size=QUICKLOOK.get("display_size", 1024),
+                match_radius_arcsec=QUICKLOOK.get("match_radius_arcsec", 0.1),
+                batch=batch_quicklooks(batch),
+                code=code_version("quicklook"),
+            script:
+                "../scripts/quicklook.py"
 
 
 rule night_summary:

@@ -30,3 +30,19 @@ def all_quicklook_products():
         + list(rules.night_summary.output)
         + list(rules.benchmark_table.output)
     )
+
+
+def batch_quicklooks(batch):
+    """Params of a fused batch's quick-look job: [frame, its catalogue or None, PNG, QA table] of each frame."""
+    rows = []
+    for exposure, frame, png, qa in zip(
+        batch.exposures,
+        batch_products(batch, "cal.fits"),
+        batch_products(batch, "cal_quicklook.png"),
+        batch_products(batch, "cal_qa.ecsv"),
+    ):
+        catalog = frame_catalog(
+            Wildcards(observation=batch.observation, exposure=exposure)
+        )
+        rows.append([frame, catalog[0] if catalog else None, png, qa])
+    return rows

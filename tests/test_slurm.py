@@ -115,15 +115,15 @@ def test_each_exposure_is_one_group_job(simulated, tmp_path, fused):
 
 
 def test_a_batch_of_exposures_is_one_group_job(simulated, tmp_path):
-    """With frames_per_job, a cluster job reduces a batch of an observation's frames, with the merge of its
-    subarrays and the quick-looks of its frames."""
+    """With frames_per_job, a cluster job reduces a batch of an observation's frames and makes their
+    quick-looks, with the merge of its subarrays and the merged frame's quick-look."""
     workdir = workflow_copy(simulated, tmp_path / "workflow", fused_chain=True, frames_per_job=2)
     plan = snakemake(workdir, "--profile", "profiles/slurm", "--dry-run").stdout
     jobs = re.split(r"^\[[^\]]*\]", plan, flags=re.M)  # each job or group job starts with its [time]
     groups = [sorted(set(re.findall(r"rule (\w+):", job))) for job in jobs if job.startswith(" Group job ")]
     assert sorted(groups) == [
-        ["merge_subarrays", "process_imager_l2_iris_field_0001", "quicklook"],
-        ["process_imager_l2_liger_field_0001", "quicklook"],
+        ["merge_subarrays", "process_imager_l2_iris_field_0001", "quicklook", "quicklook_iris_field_0001"],
+        ["process_imager_l2_liger_field_0001", "quicklook_liger_field_0001"],
     ]
 
 

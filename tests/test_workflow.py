@@ -388,15 +388,20 @@ def test_subarray_frames_are_reduced_and_merged_into_their_full_frame(tmp_path):
 
 
 def test_fused_batches_give_the_same_products_in_one_job_per_batch(workdir):
-    """With frames_per_job, one job reduces several frames of an observation in one process: the same
-    products as the per-step rules, one job per batch, and nothing to do afterwards."""
+    """With frames_per_job, one job reduces several frames of an observation in one process, and one makes
+    their quick-looks: the same products as the per-step rules, and nothing to do afterwards."""
     snakemake(workdir)
     config = read_config(workdir)
     config.update(fused_chain=True, frames_per_job=2, output_dir="batched")
     write_config(workdir, config)
     jobs = executed_jobs(workdir)
-    batches = {("process_imager_l2_iris_field_0001", ""), ("process_imager_l2_liger_field_0001", "")}
-    assert jobs == {("all", ""), ("crds_select", "")} | batches | looks("iris_field", IRIS) | looks("liger_field", LIGER)
+    batches = {
+        (f"{rule}_{observation}_0001", "")
+        for rule in ("process_imager_l2", "quicklook")
+        for observation in ("iris_field", "liger_field")
+    }
+    gathering = {("night_summary", ""), ("benchmark_table", "")}
+    assert jobs == {("all", ""), ("crds_select", "")} | batches | gathering
     log = (workdir / "logs" / "process_imager_l2" / "iris_field" / "batch_0001.log").read_text()
     assert all(exposure in log for exposure in IRIS)
     for observation, exposures in (("iris_field", IRIS), ("liger_field", LIGER)):
@@ -407,6 +412,9 @@ def test_fused_batches_give_the_same_products_in_one_job_per_batch(workdir):
                     np.testing.assert_array_equal(getattr(fused, name), getattr(steps, name))
                 assert fused.meta.cal_step.instance == steps.meta.cal_step.instance
                 assert fused.meta.ref_file.instance == steps.meta.ref_file.instance
+            qa = f"{observation}/{exposure}_cal_qa.ecsv"
+            assert (workdir / "batched" / qa).read_text() == (workdir / "results" / qa).read_text()
+            assert (workdir / "batched" / f"{observation}/{exposure}_cal_quicklook.png").stat().st_size > 0
     assert planned_jobs(workdir) == set()
 
 
