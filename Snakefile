@@ -4,8 +4,12 @@
 from snakemake.utils import min_version, validate
 
 from liger_iris_pipeline.workflow_config import check_config_files
+from liger_iris_pipeline.workflow_gc import tune_garbage_collection
 
 min_version("9.0")
+
+# A large night's plan is millions of objects that Python's collector would walk again and again: see workflow_gc.
+tune_garbage_collection()
 
 # Snakemake's own YAML loader builds Python objects and runs YTE templates: check the files safely first.
 check_config_files(["config/config.yaml", *workflow.overwrite_configfiles])

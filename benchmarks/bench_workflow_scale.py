@@ -169,6 +169,7 @@ def night(workdir, written, n_frames):
             "output_dir": "results",
             "crds": {"store": "store", "context": None, "cache": "crds_cache"},
             "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": ["raw/*_LVL1_[0-9][0-9][0-9][0-9].fits"]}],
+            "calibrations": [],  # the demo's calibration observations name files this night does not have
         },
     )
     (workdir / "raw").mkdir()
@@ -234,9 +235,25 @@ def scaling(scratch, written, frame_counts, fused_only_above):
         shutil.rmtree(workdir)
 
 
+PER_FRAME_RULES = (*STEPS, "quicklook")
+#: Jobs of the default target besides the frames': the night summary, the benchmark table and ``all``.
+NIGHT_RULES = ("night_summary", "benchmark_table", "all")
+
+
+def job_stats(output):
+    """{rule: jobs} of the "Job stats" table that ``snakemake -n`` prints first."""
+    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        rule, count = line.split()
+        counts[rule] = int(count)
+    return counts
+
+
 def dry_run(scratch, n_frames, repeat, ilp_timeout):
     """Seconds of ``snakemake -n`` for ``n_frames`` placeholder frames (selection table and cached references
-    in place, so the plan is every frame's four step jobs), with the greedy and the ILP scheduler."""
+    in place, so the plan is the default target's: every frame's four step jobs and quick-look, the night
+    summary, the benchmark table and ``all``), with the greedy and the ILP scheduler."""
     workdir = scratch / "dry_run"
     workflow_copy(
         workdir,
@@ -244,6 +261,7 @@ def dry_run(scratch, n_frames, repeat, ilp_timeout):
             "output_dir": "results",
             "crds": {"store": "store", "context": "ligeriri_0001.pmap", "cache": "crds_cache"},
             "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": ["raw/*_LVL1_[0-9][0-9][0-9][0-9].fits"]}],
+            "calibrations": [],
         },
     )
     (workdir / "raw").mkdir()
@@ -261,13 +279,17 @@ def dry_run(scratch, n_frames, repeat, ilp_timeout):
 
     def plan(scheduler, timeout=None):
         seconds, completed = snakemake(workdir, "--dry-run", "--scheduler", scheduler, timeout=timeout)
-        jobs = int(completed.stdout.split("total", 1)[1].split()[0])
-        return seconds, jobs
+        counts = job_stats(completed.stdout)
+        expected = {**dict.fromkeys(PER_FRAME_RULES, n_frames), **dict.fromkeys(NIGHT_RULES, 1)}
+        if {rule: count for rule, count in counts.items() if rule != "total"} != expected:
+            raise RuntimeError(f"dry run: the plan is not the default target's: {counts}")
+        return seconds, counts
 
     greedy = [plan("greedy") for _ in range(repeat)]
     result = {
         "frames": n_frames,
-        "jobs": greedy[0][1],
+        "jobs": greedy[0][1]["total"],
+        "jobs_by_rule": greedy[0][1],
         "greedy_s": statistics.median(seconds for seconds, _ in greedy),
     }
     try:
