@@ -209,6 +209,8 @@ def machine():
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "liger_iris_pipeline": liger_iris_pipeline.__version__,
+        # Other work on the machine when the benchmark started: 1-minute load average.
+        "load_average": round(os.getloadavg()[0], 2),
     }
 
 

@@ -190,7 +190,8 @@ def job_benchmarks(workdir):
         for path in (workdir / "benchmarks" / "rules" / rule).rglob("*.tsv"):
             with open(path) as file:
                 (row,) = csv.DictReader(file, delimiter="\t")
-            rows.append({"rule": rule, "s": float(row["s"]), "max_rss_mib": float(row["max_rss"])})
+            # The unit of work the job belongs to: its frame (named by the file), or its batch of frames.
+            rows.append({"rule": rule, "unit": path.stem, "s": float(row["s"]), "max_rss_mib": float(row["max_rss"])})
     return rows
 
 
@@ -207,8 +208,12 @@ def measure_mode(workdir, n_frames, mode):
     jobs = job_benchmarks(workdir)
     shutil.rmtree(workdir / "results" / OBSERVATION)
     busy = sum(job["s"] for job in jobs)
-    workers = min(2, n_frames)  # frame chains that can run at once on 2 cores
-    overhead_per_job = (wall * workers - busy) / len(jobs)
+    units = {}
+    for job in jobs:  # a frame's chain, or a batch: its jobs run one after the other
+        units[job["unit"]] = units.get(job["unit"], 0.0) + job["s"]
+    workers = min(2, len(units))
+    # Snakemake's overhead: the wall time beyond the shortest schedule of the jobs' own times on 2 cores.
+    overhead_per_job = (wall - makespan(units.values(), workers)) * workers / len(jobs)
     return {
         "frames": n_frames,
         "mode": mode,
@@ -220,6 +225,15 @@ def measure_mode(workdir, n_frames, mode):
         "overhead_fraction": overhead_per_job / (busy / len(jobs)),
         "peak_rss_mib": max(job["max_rss_mib"] for job in jobs),
     }
+
+
+def makespan(durations, workers):
+    """Wall time of independent tasks of ``durations`` on ``workers``, longest first to the least busy
+    worker (optimal for tasks of equal length, as a night's frames or batches are)."""
+    loads = [0.0] * workers
+    for duration in sorted(durations, reverse=True):
+        loads[loads.index(min(loads))] += duration
+    return max(loads)
 
 
 def scaling(scratch, written, frame_counts, fused_only_above):
@@ -387,8 +401,8 @@ def markdown(result):
     lines = [
         f"{result['size']}x{result['size']} IRIS frames, {info['date']}, {info['cpus']} cores, {info['memory_gib']} GiB, "
         f"Python {info['python']}, numpy {info['numpy']}, snakemake {info['snakemake']}, "
-        f"liger_iris_pipeline {info['liger_iris_pipeline']}; medians of {result['repeat']} runs; a machine shared "
-        "with other jobs, so compare rows of one run.",
+        f"liger_iris_pipeline {info['liger_iris_pipeline']}; medians of {result['repeat']} runs; load average "
+        f"{info.get('load_average', 'unknown')} at the start; compare rows of one run.",
         "",
         f"Machine: disk {result['disk']['write_mib_s']:.0f} MiB/s write (fsync), {result['disk']['read_mib_s']:.0f} MiB/s "
         f"read (uncached); memory {result['memory']['copy_mib_s']:.0f} MiB/s (numpy copy, read + write). "
