@@ -36,14 +36,14 @@ REFTYPE = {"dq_init": "mask", "dark_current": "dark", "flat_field": "flat"}
 RAMP_REFTYPES = ("mask", "saturation", "nonlinearity", "readnoise", "gain")
 # Measured cost of one job in a fresh process on a full detector frame (IRIS 4096x4096, Liger 2048x2048), 2 cores
 # and a local disk: (peak RSS in MiB, wall seconds). IRIS steps and pipeline: benchmarks/results/imager_l2.json
-# (median of 3); the rest: /usr/bin/time -v on the demo's frames, 2026-11-25 (merge_subarrays with one 512x512
+# (median of 3, 2026-12-01, quiet machine); the rest: /usr/bin/time -v on the demo's frames, 2026-11-25 (merge_subarrays with one 512x512
 # GUIDE window). A subarray frame is smaller than its detector, so its job needs less.
 MEASURED = {
-    "dq_init": {"IRIS": (859, 3.3), "LIGER": (234, 2.4)},
-    "dark_current": {"IRIS": (859, 3.2), "LIGER": (266, 2.4)},
-    "flat_field": {"IRIS": (1077, 3.2), "LIGER": (330, 2.4)},
-    "assign_wcs": {"IRIS": (859, 2.9), "LIGER": (234, 2.1)},
-    "process_imager_l2": {"IRIS": (1077, 3.8), "LIGER": (330, 2.8)},
+    "dq_init": {"IRIS": (656, 2.1), "LIGER": (234, 2.4)},
+    "dark_current": {"IRIS": (819, 3.2), "LIGER": (266, 2.4)},
+    "flat_field": {"IRIS": (820, 3.6), "LIGER": (330, 2.4)},
+    "assign_wcs": {"IRIS": (656, 2.6), "LIGER": (234, 2.1)},
+    "process_imager_l2": {"IRIS": (821, 3.3), "LIGER": (330, 2.8)},
     "merge_subarrays": {"IRIS": (510, 3.2), "LIGER": (234, 6.5)},
     # One sky member, /usr/bin/time -v on simulated frames, 2026-11-25, machine loaded (load ~10).
     "background": {"IRIS": (2496, 16.6), "LIGER": (732, 9.2)},
@@ -58,7 +58,7 @@ MEASURED = {
 # The chain: benchmarks/results/imager_l2.json (a 10-frame batch; the job keeps its references). Quick-looks:
 # benchmarks/results/quicklook.json (in process). Liger scaled from IRIS by pixel count.
 MEASURED_IN_BATCH = {
-    "process_imager_l2": {"IRIS": (1300, 1.0), "LIGER": (400, 0.3)},
+    "process_imager_l2": {"IRIS": (1098, 0.32), "LIGER": (500, 0.1)},
     "quicklook": {"IRIS": (920, 2.3), "LIGER": (230, 0.6)},
 }
 # A job asks for 1.5 x the measured peak memory and 20 x the measured time (a busy shared file system is far
