@@ -36,8 +36,8 @@ REFTYPE = {"dq_init": "mask", "dark_current": "dark", "flat_field": "flat"}
 RAMP_REFTYPES = ("mask", "saturation", "nonlinearity", "readnoise", "gain")
 # Measured cost of one job in a fresh process on a full detector frame (IRIS 4096x4096, Liger 2048x2048), 2 cores
 # and a local disk: (peak RSS in MiB, wall seconds). IRIS steps and pipeline: benchmarks/results/imager_l2.json
-# (median of 3, 2026-12-01, quiet machine); the rest: /usr/bin/time -v on the demo's frames, 2026-11-25 (merge_subarrays with one 512x512
-# GUIDE window). A subarray frame is smaller than its detector, so its job needs less.
+# (median of 3, 2026-12-01, quiet machine); the rest: /usr/bin/time -v on the demo's frames, 2026-11-25
+# (merge_subarrays with one 512x512 GUIDE window). A subarray frame is smaller than its detector, so its job needs less.
 MEASURED = {
     "dq_init": {"IRIS": (656, 2.1), "LIGER": (234, 2.4)},
     "dark_current": {"IRIS": (819, 3.2), "LIGER": (266, 2.4)},
