@@ -9,8 +9,8 @@ Measured side by side in one run (ratios are meaningful on a shared machine):
 - the Snakemake workflow with ``--cores 2`` on N frames: per-step rules, the fused rule (``fused_chain``),
   the fused rule with 10 frames per job (``frames_per_job``) and per-step rules grouped per frame
   (``--groups``/``--group-components``, no rule edits), with Snakemake's start-up (a dry run of the same
-  plan) and its own overhead per job: the wall time beyond that start-up and the shortest schedule on 2 cores
-  of the jobs' own times (the rules' benchmark files, ``benchmarks/rules/**.tsv``);
+  plan) and its own overhead per job: the time a core stood idle while a job was ready for it, from the
+  jobs' own intervals (the rules' benchmark files, ``benchmarks/rules/**.tsv``, and their times of writing);
 - a dry run of a 2,000-frame night (placeholder files and selection table), greedy and ILP schedulers;
 - jwst's FlatFieldStep and DarkCurrentStep on the same arrays, in jwst's own environment (``--jwst-python``).
 
@@ -24,6 +24,7 @@ Writes ``workflow_scale.md`` (the README's table) and ``workflow_scale.json``.
 
 import argparse
 import csv
+import heapq
 import json
 import os
 import shutil
@@ -192,7 +193,15 @@ def job_benchmarks(workdir):
             with open(path) as file:
                 (row,) = csv.DictReader(file, delimiter="\t")
             # The unit of work the job belongs to: its frame (named by the file), or its batch of frames.
-            rows.append({"rule": rule, "unit": path.stem, "s": float(row["s"]), "max_rss_mib": float(row["max_rss"])})
+            rows.append(
+                {
+                    "rule": rule,
+                    "unit": path.stem,
+                    "s": float(row["s"]),
+                    "max_rss_mib": float(row["max_rss"]),
+                    "end": path.stat().st_mtime,  # Snakemake writes the file as the job ends
+                }
+            )
     return rows
 
 
@@ -210,13 +219,8 @@ def measure_mode(workdir, n_frames, mode):
     jobs = job_benchmarks(workdir)
     shutil.rmtree(workdir / "results" / OBSERVATION)
     busy = sum(job["s"] for job in jobs)
-    units = {}
-    for job in jobs:  # a frame's chain, or a batch: its jobs run one after the other
-        units[job["unit"]] = units.get(job["unit"], 0.0) + job["s"]
-    workers = min(2, len(units))
-    # Snakemake's overhead per job: the wall time beyond its start-up (planning the run) and the shortest
-    # schedule of the jobs' own times on 2 cores.
-    overhead_per_job = max(0.0, wall - plan - makespan(units.values(), workers)) * workers / len(jobs)
+    workers = min(2, len({job["unit"] for job in jobs}))
+    overhead_per_job = idle_core_seconds(jobs, workers, wall - plan) / len(jobs)
     return {
         "frames": n_frames,
         "mode": mode,
@@ -231,13 +235,26 @@ def measure_mode(workdir, n_frames, mode):
     }
 
 
-def makespan(durations, workers):
-    """Wall time of independent tasks of ``durations`` on ``workers``, longest first to the least busy
-    worker (optimal for tasks of equal length, as a night's frames or batches are)."""
-    loads = [0.0] * workers
-    for duration in sorted(durations, reverse=True):
-        loads[loads.index(min(loads))] += duration
-    return max(loads)
+def idle_core_seconds(jobs, workers, run_s):
+    """Snakemake's own overhead in core-seconds: the time a core stood idle while a job was ready for it,
+    from the jobs' actual intervals (``end - s``, ``end``), plus the run's time (``run_s``, the wall time
+    beyond the start-up) outside the first job's start and the last job's end, on every core.
+
+    A job is ready once the previous job of its unit (a frame's chain, a batch) has ended; a core is idle
+    from the end of its last job. So neither a chain waiting on itself nor the last jobs of a night that
+    leave a core without work count: those are the plan's shape, not Snakemake's overhead."""
+    first_start = min(job["end"] - job["s"] for job in jobs)
+    free = [first_start] * workers
+    ready = {}
+    idle = 0.0
+    for job in sorted(jobs, key=lambda job: job["end"] - job["s"]):
+        start = job["end"] - job["s"]
+        core_free = heapq.heappop(free)
+        idle += max(0.0, start - max(core_free, ready.get(job["unit"], first_start)))
+        heapq.heappush(free, job["end"])
+        ready[job["unit"]] = job["end"]
+    outside = max(0.0, run_s - (max(job["end"] for job in jobs) - first_start))
+    return idle + workers * outside
 
 
 def scaling(scratch, written, frame_counts, fused_only_above):
@@ -333,19 +350,31 @@ def dry_run(scratch, n_frames, repeat, ilp_timeout):
         result["ilp_s"] = None
         result["ilp_timeout_s"] = ilp_timeout
     shutil.rmtree(workdir)
-    for design, checkpoint in (("floor_s", False), ("floor_checkpoint_s", True)):
+    for design, directives, checkpoint in FLOORS:
         floor_dir = scratch / "dry_run_floor"
-        trivial_workflow(floor_dir, n_frames, checkpoint)
+        trivial_workflow(floor_dir, n_frames, directives, checkpoint)
         result[design] = statistics.median(plan("greedy", directory=floor_dir)[0] for _ in range(repeat))
         shutil.rmtree(floor_dir)
     return result
 
 
-def trivial_workflow(directory, n_frames, checkpoint):
-    """A Snakefile of the plan's shape (five chained rules a frame, and all) with trivial rules: no
-    input functions, params or resources; with ``checkpoint``, every job asks one checkpoint's output, as
-    the workflow's do for the CRDS selection. The same garbage-collector settings as the workflow's."""
+#: Snakemake's floors of a dry run: (result key, the rules' directives, every job asks a checkpoint).
+FLOORS = (
+    ("floor_s", "shell", False),
+    ("floor_script_s", "script", False),
+    ("floor_checkpoint_s", "script", True),
+)
+
+
+def trivial_workflow(directory, n_frames, directives, checkpoint):
+    """A Snakefile of the plan's shape (five chained rules a frame, and all) with trivial rules. Their
+    ``directives``: "shell", a shell command and nothing else; "script", the directives of the workflow's
+    step rules (a Python script, a conda environment file, a params function, resource functions). With
+    ``checkpoint``, every job asks one checkpoint's output, as the workflow's do for the CRDS selection.
+    The same garbage-collector settings as the workflow's."""
     (directory / "raw").mkdir(parents=True)
+    (directory / "touch.py").write_text("open(snakemake.output[0], 'w').close()\n")
+    shutil.copy(REPOSITORY / "envs" / "drs.yaml", directory / "drs.yaml")
     for number in range(n_frames):
         (directory / "raw" / f"{number:04d}.txt").write_text("x")
     (directory / "selection").mkdir()
@@ -360,11 +389,17 @@ def trivial_workflow(directory, n_frames, checkpoint):
         "\n    shell: 'touch {output}'",
         f"def selected(wildcards):\n    {gate}return []",
     ]
+    body = {
+        "shell": "    shell: 'touch {output}'",
+        "script": "    conda: 'drs.yaml'\n    params: frame=lambda wildcards: wildcards.frame\n"
+        "    resources: mem_mb=lambda wildcards, attempt: 100 * attempt,"
+        " runtime=lambda wildcards, attempt: attempt\n    script: 'touch.py'",
+    }[directives]
     for step in range(1, 6):
         source = "raw/{frame}.txt" if step == 1 else f"out/{{frame}}_{step - 1}"
         rules.append(
             f"rule step{step}:\n    input: '{source}', selected\n    output: 'out/{{frame}}_{step}'"
-            f"\n    log: 'logs/{step}/{{frame}}.log'\n    shell: 'touch {{output}}'"
+            f"\n    log: 'logs/{step}/{{frame}}.log'\n{body}"
         )
     (directory / "Snakefile").write_text("\n".join(rules) + "\n")
 
@@ -453,8 +488,10 @@ def markdown(result):
             f"Dry run of {dry['frames']} frames ({dry['jobs']} jobs): greedy scheduler {dry['greedy_s']:.1f} s, ILP {ilp}; "
             f"with the fused chain in batches of {single.BATCH_FRAMES} frames ({dry['batched_jobs']} jobs) "
             f"{dry['batched_greedy_s']:.1f} s. Snakemake's own floor for {dry['jobs']} jobs of that shape (trivial "
-            f"rules, the same garbage-collector settings): {dry['floor_s']:.1f} s, and {dry['floor_checkpoint_s']:.1f} s "
-            "when every job asks one checkpoint's output, as the workflow's do for the CRDS selection.",
+            f"rules, the same garbage-collector settings): {dry['floor_s']:.1f} s with shell commands, "
+            f"{dry['floor_script_s']:.1f} s with our step rules' directives (script, conda, params, resources), "
+            f"and {dry['floor_checkpoint_s']:.1f} s when every job also asks one checkpoint's output, as the "
+            "workflow's do for the CRDS selection.",
         ]
     ratio = pipeline["process_s"] / fl["total_s"]
     ours = [row for name, row in chain.items() if not name.startswith("jwst")]
