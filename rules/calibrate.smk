@@ -159,7 +159,7 @@ rule merge_subarrays:
         "../scripts/run_step.py"
 
 
-if FUSED_CHAIN and FRAMES_PER_JOB == 1:
+if FUSED_CHAIN and not BATCHED_FRAMES:
 
     rule process_imager_l2:
         input:
@@ -218,7 +218,7 @@ rule detector1:
 # With `fused_chain: true` and `frames_per_job` above 1, each job reduces that many frames of an observation,
 # one after the other in one process: Python's start-up, the imports and the reading of the references are paid
 # once per job. One rule per batch: its outputs are the frames' _cal products.
-if FUSED_CHAIN and FRAMES_PER_JOB > 1:
+if BATCHED_FRAMES:
     for batch in fused_batches():
 
         rule:
@@ -231,7 +231,7 @@ if FUSED_CHAIN and FRAMES_PER_JOB > 1:
                 step_cfgs=[config["steps"][step]["cfg"] for step in STEPS],
                 references=batch_input(batch, all_selected_references),
             output:
-                [f"{OUTPUT}/{batch.observation}/{e}_cal.fits" for e in batch.exposures],
+                batch_products(batch, "cal.fits"),
             log:
                 f"logs/process_imager_l2/{batch.observation}/{batch.name}.log",
             benchmark:
