@@ -37,9 +37,7 @@ rule quicklook:
         mem_mb=measured_memory("quicklook"),
         runtime=measured_runtime("quicklook"),
     params:
-        stretch=QUICKLOOK.get("stretch", "zscale"),
-        max_size=QUICKLOOK.get("display_size", 1024),
-        match_radius_arcsec=QUICKLOOK.get("match_radius_arcsec", 0.1),
+        **QUICKLOOK_PARAMS,
         code=code_version("quicklook"),
     script:
         "../scripts/quicklook.py"
@@ -84,9 +82,7 @@ if BATCHED_FRAMES:
                 mem_mb=batch_memory(batch, "quicklook"),
                 runtime=batch_runtime(batch, "quicklook"),
             params:
-                stretch=QUICKLOOK.get("stretch", "zscale"),
-                max_size=QUICKLOOK.get("display_size", 1024),
-                match_radius_arcsec=QUICKLOOK.get("match_radius_arcsec", 0.1),
+                **QUICKLOOK_PARAMS,
                 batch=batch_quicklooks(batch),
                 code=code_version("quicklook"),
             script:

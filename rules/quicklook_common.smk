@@ -1,6 +1,12 @@
 # Input functions and settings of the quick-look rules (rules/quicklook.smk).
 
 QUICKLOOK = config.get("quicklook", {})
+#: Params of every quick-look job: the display and the catalogue match (config.yaml's quicklook).
+QUICKLOOK_PARAMS = {
+    "stretch": QUICKLOOK.get("stretch", "zscale"),
+    "max_size": QUICKLOOK.get("display_size", 1024),
+    "match_radius_arcsec": QUICKLOOK.get("match_radius_arcsec", 0.1),
+}
 
 
 def all_l2b_stems():
