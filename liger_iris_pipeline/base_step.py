@@ -14,7 +14,8 @@ import crds
 import liger_iris_crds_hook
 from stpipe import Pipeline, Step, crds_client
 
-from . import __version__, datamodels
+from . import datamodels
+from .code_version import code_version
 from .associations import is_association, load_association
 from .datamodels import DataModelError
 
@@ -218,10 +219,11 @@ class LigerIrisStepMixin:
         return _SUFFIX_PATTERN.sub("", name), "_"
 
     def finalize_result(self, result, reference_files_used):
-        """Record the software version, the references used and the CRDS context in ``result``."""
+        """Record the version of the code that ran (CAL_VER: the package version and a digest of this step's
+        modules, as the workflow's rules give it), the references used and the CRDS context in ``result``."""
         if not isinstance(result, datamodels.LigerIrisDataModel):
             return
-        result.meta.calibration_software_version = __version__
+        result.meta.calibration_software_version = code_version(type(self).__module__)
         for reftype, name in reference_files_used:
             getattr(result.meta.ref_file, reftype).name = basename(name) if name != "N/A" else "N/A"
         result.meta.ref_file.crds.sw_version = crds.__version__
@@ -301,7 +303,7 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
             pars[f"override_{reftype}"] = getattr(self, f"override_{reftype}", None)
         model.add_history_entry(
             f"{self.class_alias} {status}: {type(self).__name__} parameters {json.dumps(pars, default=str, sort_keys=True)}",
-            software={"name": "liger_iris_pipeline", "version": __version__},
+            software={"name": "liger_iris_pipeline", "version": code_version(type(self).__module__)},
         )
 
 

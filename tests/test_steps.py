@@ -20,6 +20,7 @@ from liger_iris_pipeline import (
     datamodels,
 )
 from liger_iris_pipeline.base_step import StepInputError
+from liger_iris_pipeline.code_version import code_version
 from liger_iris_pipeline.config import default_config
 
 from frames import SHAPE, describe, file_digest, make_frame, make_reference
@@ -55,7 +56,9 @@ def test_dq_init_step_ors_mask_and_records_it(calibration_files):
     assert_array_equal(result.data, 10.0)
     assert result.meta.cal_step.dq_init == "COMPLETE"
     assert result.meta.ref_file.mask.name == "mask.fits"
-    assert result.meta.calibration_software_version == __version__
+    # The package version and a digest of the code the step ran, as the workflow's rules compute it.
+    assert result.meta.calibration_software_version == code_version("liger_iris_pipeline.dq_init.dq_init_step")
+    assert result.meta.calibration_software_version.startswith(f"{__version__}+")
 
 
 def test_dark_current_step_subtracts_rate(calibration_files):
