@@ -5,43 +5,13 @@ import numpy as np
 import logging
 from pathlib import Path
 
-from astropy.io import fits
 
 from . import __version__
 from .base_step import LigerIrisStep, StepInputError
-from .instruments import FILE_INSTRUMENT
+from .reference_names import exposure_start, reference_file_name
 
 
 log = logging.getLogger(__name__)
-
-
-def start_time(date, time):
-    """``YYYY-MM-DDThh:mm:ss`` of a DATE-OBS and TIME-OBS (fractions of a second dropped): a USEAFTER."""
-    return f"{date}T{time[:8]}"
-
-
-def exposure_start(model):
-    return start_time(model.meta.observation.date, model.meta.observation.time)
-
-
-def reference_name(instrument, detector, reftype, useafter, version=1):
-    """The design's reference file name, ``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``."""
-    stamp = useafter.replace("-", "").replace(":", "")[:15]
-    return f"{FILE_INSTRUMENT[instrument]}_{detector}_{reftype.upper()}_{stamp}_{version}.fits"
-
-
-def reference_file_name(model, version=1):
-    """The file name of the reference ``model``."""
-    meta = model.meta
-    return reference_name(meta.instrument.name, meta.instrument.detector, meta.reftype, meta.useafter, version)
-
-
-def reference_name_of_exposures(paths, reftype, version=1):
-    """The file name the reference made from the exposures at ``paths`` gets (USEAFTER: the earliest start),
-    read from their headers only, for a workflow that must name products before making them."""
-    headers = [fits.getheader(path) for path in paths]
-    useafter = min(start_time(header["DATE-OBS"], header["TIME-OBS"]) for header in headers)
-    return reference_name(headers[0]["INSTRUME"], headers[0]["DETECTOR"], reftype, useafter, version)
 
 
 class NamesReferenceOutput:

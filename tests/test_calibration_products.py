@@ -7,7 +7,7 @@ import pytest
 from frames import SHAPE, make_frame
 from liger_iris_pipeline import MasterDarkStep, NormalizeStep, ProcessFlatfieldL2Pipeline, datamodels
 from liger_iris_pipeline.normalize.normalize import half_sample_mode
-from liger_iris_pipeline.reference_product import reference_file_name
+from liger_iris_pipeline.reference_names import reference_file_name
 from liger_iris_pipeline.reference_store import add_references
 from liger_iris_pipeline.simulator import simulate_observation
 

@@ -18,7 +18,7 @@ class MasterDarkStep(ReferenceProductStep):
 
     ERR comes from the scatter of the exposures; DQ flags HOT, WARM and unstable (UNRELIABLE_DARK) pixels
     by the thresholds of the .cfg. The product is a valid ``dark`` reference (BUNIT DN/s, USEAFTER the first
-    exposure's start) for ``crds_add_references``; ``reference_product.reference_file_name`` names it.
+    exposure's start) for ``crds_add_references``; ``reference_names.reference_file_name`` names it.
     """
 
     class_alias = "master_dark"
