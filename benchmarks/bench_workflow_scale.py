@@ -381,7 +381,7 @@ def trivial_workflow(directory, n_frames, directives, checkpoint):
     (directory / "selection" / "table.json").write_text("{}")  # written after the frames: current
     gate = "checkpoints.select.get(); " if checkpoint else ""
     rules = [
-        "from liger_iris_pipeline.workflow_gc import tune_garbage_collection",
+        "from liger_iris_pipeline.workflow.garbage_collection import tune_garbage_collection",
         "tune_garbage_collection()",
         f"FRAMES = [f'{{number:04d}}' for number in range({n_frames})]",
         "rule all:\n    input: expand('out/{frame}_5', frame=FRAMES)",

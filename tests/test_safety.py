@@ -11,7 +11,7 @@ import yaml
 
 from liger_iris_pipeline.associations import AssociationError, load_association
 from liger_iris_pipeline.reference_store import FetchError, store_context
-from liger_iris_pipeline.workflow_config import ConfigFileError, check_config_file
+from liger_iris_pipeline.workflow.config import ConfigFileError, check_config_file
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())

@@ -28,10 +28,10 @@ def test_conda_environment_has_the_constraints_pins():
 
 
 def test_the_snakefile_makes_full_collections_rare_and_freezes_at_exit():
-    """workflow_gc (called by the Snakefile): third threshold raised, young ones kept, gc.freeze run at exit."""
+    """workflow.garbage_collection (called by the Snakefile): third threshold raised, young ones kept, gc.freeze run at exit."""
     script = (
         "import atexit, gc\n"
-        "from liger_iris_pipeline.workflow_gc import FULL_COLLECTION_EVERY, tune_garbage_collection\n"
+        "from liger_iris_pipeline.workflow.garbage_collection import FULL_COLLECTION_EVERY, tune_garbage_collection\n"
         "atexit.register(lambda: print(gc.get_freeze_count() > 0))  # exit hooks run last first\n"
         "young, middle, _ = gc.get_threshold()\n"
         "tune_garbage_collection(); tune_garbage_collection()\n"

@@ -1,0 +1,104 @@
+"""What a dry run can promise when the reference selection must run first.
+
+When ``crds_select`` (a checkpoint) must run again, Snakemake's dry run lists every job downstream of it,
+since each may get new references; after the selection has run, only the jobs whose references (or
+other inputs) changed run. The list is then an upper bound. This module tells, from the planned DAG,
+which listed jobs are certain (they have a reason of their own: a new or changed input, changed code or
+parameters, a missing product) and which would run only if the selection changes what they read, so that
+the dry run can say so.
+"""
+
+import os
+
+from snakemake.io import is_flagged
+
+#: Reasons that make a job run whatever the selection decides.
+_OWN_REASONS = (
+    "forced",
+    "noio",
+    "nooutput",
+    "incomplete_output",
+    "input_changed",
+    "code_changed",
+    "params_changed",
+    "software_stack_changed",
+)
+
+
+def split_by_selection(dag, selection_rule):
+    """(certain, depending) lists of the jobs the dry run lists, apart from the selection's own job; both empty
+    when the selection need not run (the listed plan is then exact)."""
+    planned = set(dag.needrun_jobs(exclude_finished=False))  # the dry run marks them finished
+    if not any(job.rule.name == selection_rule for job in planned):
+        return [], []
+    jobs = {job for job in planned if job.rule.name != selection_rule}
+    certain = {job for job in jobs if _runs_anyway(dag, job, planned)}
+    changed = True
+    while changed:  # a job is certain if a certain job makes its input, or needs its (temporary) output
+        changed = False
+        for job in jobs - certain:
+            reason = dag.reason(job)
+            made_by_certain = reason._updated_input_run and any(producer in certain for producer in dag.dependencies[job])
+            needed_by_certain = _missing_temporary_output(reason, job) and any(
+                consumer in certain for consumer in dag.depending[job]
+            )
+            if made_by_certain or needed_by_certain:
+                certain.add(job)
+                changed = True
+    return sorted(certain, key=str), sorted(jobs - certain, key=str)
+
+
+def _runs_anyway(dag, job, planned):
+    """The job would run whatever the selection decides: a reason of its own (_OWN_REASONS), a product (not a
+    temporary intermediate) missing, or a file it depends on, directly or through temporary intermediates that
+    are gone, newer than its products."""
+    reason = dag.reason(job)
+    if any(getattr(reason, name) for name in _OWN_REASONS):
+        return True
+    if reason._missing_output:
+        return not _missing_temporary_output(reason, job)
+    if not job.output:
+        return False
+    oldest_product = min(os.stat(path).st_mtime for path in job.output)
+    for source, upstream in _sources(dag, job, planned):
+        if any(getattr(dag.reason(other), name) for other in upstream for name in _OWN_REASONS):
+            return True
+        if os.path.exists(source) and os.stat(source).st_mtime > oldest_product:
+            return True
+    return False
+
+
+def _sources(dag, job, planned):
+    """(file, planned jobs it passes through) of every file ``job`` depends on: its inputs and, for an input that
+    is a temporary intermediate now gone, the inputs of the planned job that makes it, recursively."""
+    pending, seen = [(job, ())], set()
+    while pending:
+        current, path = pending.pop()
+        producers = {str(file): producer for producer, files in dag.dependencies[current].items() for file in files}
+        for file in current.input:
+            producer = producers.get(str(file))
+            if producer in planned and is_flagged(file, "temp") and not os.path.exists(file):
+                if producer not in seen:
+                    seen.add(producer)
+                    pending.append((producer, (*path, producer)))
+            else:
+                yield str(file), path
+
+
+def _missing_temporary_output(reason, job):
+    """Every output the job must make is a temporary intermediate."""
+    missing = {str(path) for path in reason.missing_output}
+    return bool(missing) and all(is_flagged(path, "temp") for path in job.output if str(path) in missing)
+
+
+def summary(dag, selection_rule):
+    """The lines a dry run prints after its plan, or [] when the plan is exact."""
+    certain, depending = split_by_selection(dag, selection_rule)
+    if not certain and not depending:
+        return []
+    return [
+        f"The reference selection ({selection_rule}) must run first: of the jobs listed after it, "
+        f"{len(certain)} will run for certain and {len(depending)} only if their references change "
+        f"(an upper bound).",
+        f"For the exact plan: snakemake --until {selection_rule} --cores 1 (runs the selection), then snakemake -n.",
+    ]
