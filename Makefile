@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	touch $@
 
 # The main job on the shipped demo: simulate 2 IRIS (with a GUIDE subarray) + 2 Liger frames and their references, put the
-# references into a store as a CRDS context, and run the workflow (config/config.yaml) on 2 cores. Liger also
+# references into a store as a CRDS context, and run the workflow on them (.test/config/config.yaml) on 2 cores. Liger also
 # has a sky frame (associated with each science frame) and 3 darks + 3 dome flats, which the workflow turns
 # into a master dark and flat and adds to the store as a new context before reducing the science frames.
 demo: install
@@ -34,7 +34,7 @@ demo: install
 	$(BIN)/liger-iris-asn $(DEMO)/raw/liger/*_SCI_LVL1_????.fits $(DEMO)/raw/liger/*_SKY_LVL1_????.fits
 	$(BIN)/crds_add_references --store $(DEMO)/store --description "simulated demo references" \
 		$(DEMO)/raw/iris/IRIS_IMG1_*_1.fits $(DEMO)/raw/liger/Liger_IMG_*_1.fits
-	$(BIN)/snakemake --cores 2
+	$(BIN)/snakemake --cores 2 --configfile .test/config/config.yaml
 	@echo "L2b frames:"; ls -1 $(DEMO)/results/*/*_cal.fits $(DEMO)/results/*/*_merged.fits
 
 test: install system-packages

@@ -1,24 +1,29 @@
 # Liger/IRIS imager reduction: raw frames -> dq_init -> dark_current -> flat_field -> assign_wcs -> L2b (_cal),
 # then a quick-look PNG and QA row per L2b frame and the night summary (rules/quicklook.smk).
-# Observations and parameters: config/config.yaml (explained in config/README.md).
-from snakemake.utils import min_version, validate
+# Your night: config/config.yaml (a commented template), or your own file with --configfile, which replaces it;
+# every key is explained in config/README.md. The demo's and tests' night: .test/config/config.yaml.
+import sys
 
-from liger_iris_pipeline.workflow_config import check_config_files
-from liger_iris_pipeline.workflow_gc import tune_garbage_collection
+from snakemake.utils import min_version
+
+from liger_iris_pipeline.workflow.config import ConfigFileError, check_config_files
+from liger_iris_pipeline.workflow.garbage_collection import tune_garbage_collection
 
 min_version("9.0")
 
-# A large night's plan is millions of objects that Python's collector would walk again and again: see workflow_gc.
+# A large night's plan is millions of objects that Python's collector would walk again and again: see
+# liger_iris_pipeline/workflow/garbage_collection.py.
 tune_garbage_collection()
 
 # Snakemake's own YAML loader builds Python objects and runs YTE templates: check the files safely first.
-check_config_files(["config/config.yaml", *workflow.overwrite_configfiles])
+# A --configfile is the whole config of a night: it replaces config/config.yaml rather than being merged into it.
+try:
+    check_config_files(workflow.overwrite_configfiles or ["config/config.yaml"])
+except ConfigFileError as error:
+    sys.exit(f"error: {error}")
+if not workflow.overwrite_configfiles:
 
-
-configfile: "config/config.yaml"
-
-
-validate(config, "config/config.schema.yaml")
+    configfile: "config/config.yaml"
 
 
 report: "report/workflow.rst"
@@ -28,7 +33,7 @@ include: "rules/common.smk"
 include: "rules/crds.smk"
 include: "rules/calibration.smk"
 include: "rules/calibrate.smk"
-include: "rules/quicklook_common.smk"
+include: "rules/steps.smk"
 include: "rules/quicklook.smk"
 
 
@@ -39,5 +44,5 @@ localrules:
 rule all:
     default_target: True
     input:
-        all_calibrated(),
+        NIGHT.calibrated(),
         all_quicklook_products(),

@@ -1,9 +1,10 @@
-# CRDS: select every frame's references under the context (one checkpoint for all frames), then fetch
-# each selected reference once into the local cache. The table keeps one name: a new context reruns the
-# selection through its params, and after it only the frames whose references changed. Calibration products
-# made by the run (calibration.smk) enter as a new context, which reruns the selection through its input.
-# Both run where snakemake runs, not as cluster jobs: they are short, and compute nodes may not reach the
-# store. Memory measured with /usr/bin/time -v (2026-11-25): selecting the demo's 6 frames 491 MiB, a copy 134 MiB.
+# CRDS: select every frame's references under the context (one checkpoint for all frames), then fetch each
+# selected reference once into the local CRDS cache. The selection runs again when a frame, the calibration
+# products or the context change (liger_iris_pipeline/workflow/selection.py), and after it only the frames whose
+# references changed are reduced again. Both run where snakemake runs, not as cluster jobs: they are short, and
+# compute nodes may not reach the store. Memory measured with /usr/bin/time -v (2026-11-25): selecting the demo's
+# 6 frames 491 MiB, a copy 134 MiB.
+import json
 
 
 localrules:
@@ -13,14 +14,15 @@ localrules:
 
 checkpoint crds_select:
     input:
-        frames=source_files(),
-        calibrations=calibration_context(),
+        frames=NIGHT.source_files(),
+        context=SELECTION_MARKER,
+        calibrations=[f"{OUTPUT}/crds/calibrations.json"] if NIGHT.calibrations else [],
     output:
-        table=f"{OUTPUT}/crds/bestrefs.json",
+        table=SELECTION_TABLE,
     log:
-        "logs/crds_select.log",
+        f"{OUTPUT}/logs/crds_select.log",
     benchmark:
-        "benchmarks/rules/crds_select.tsv"
+        f"{OUTPUT}/benchmarks/crds_select.tsv"
     conda:
         "../envs/drs.yaml"
     threads: 1
@@ -28,7 +30,9 @@ checkpoint crds_select:
         mem_mb=800,
     params:
         store=config["crds"]["store"],
-        context=selection_context if CALIBRATIONS else CONTEXT,
+        # The configured context, or None: the store's operational context when the job runs.
+        context=config["crds"]["context"],
+        code=script_code("crds_select.py"),
     script:
         "../scripts/crds_select.py"
 
@@ -37,9 +41,9 @@ rule crds_reference:
     output:
         f"{CRDS_CACHE}/references/ligeriri/{{reference}}",
     log:
-        "logs/crds_reference/{reference}.log",
+        f"{OUTPUT}/logs/crds_reference/{{reference}}.log",
     benchmark:
-        "benchmarks/rules/crds_reference/{reference}.tsv"
+        f"{OUTPUT}/benchmarks/crds_reference/{{reference}}.tsv"
     wildcard_constraints:
         reference=r"[A-Za-z0-9][A-Za-z0-9_.+-]*\.fits",
     conda:
@@ -51,3 +55,39 @@ rule crds_reference:
         store=config["crds"]["store"],
     script:
         "../scripts/crds_reference.py"
+
+
+_BESTREFS = {}
+
+
+def bestrefs():
+    """The selection table of the crds_select checkpoint (read once per table version)."""
+    table = checkpoints.crds_select.get().output.table
+    key = (table, os.stat(table).st_mtime_ns)
+    if key not in _BESTREFS:
+        _BESTREFS.clear()
+        _BESTREFS[key] = json.loads(Path(table).read_text())["bestrefs"]
+    return _BESTREFS[key]
+
+
+def selected_references(*reftypes):
+    """Input function: the cached references of ``reftypes`` CRDS selected for the job's exposure (none where
+    N/A)."""
+
+    def references(wildcards):
+        source = NIGHT.source_file(wildcards.observation, wildcards.exposure)
+        names = [bestrefs()[source][reftype] for reftype in reftypes]
+        return [
+            f"{CRDS_CACHE}/references/ligeriri/{name}"
+            for name in names
+            if name != "N/A"
+        ]
+
+    return references
+
+
+def after_selection(wildcards):
+    """Input function of rules with no reference: ties them to the selection without adding inputs (without it
+    they keep a stale "updated by another job" reason and rerun on every selection)."""
+    bestrefs()
+    return []

@@ -2,6 +2,48 @@
 # gathers the rows, and the table of every job's benchmark; all of them go into `snakemake --report`.
 # The two gathering rules are short and read every frame's small table: they run where snakemake runs.
 
+#: Params of every quick-look job: the display and the catalogue match (config quicklook).
+QUICKLOOK_PARAMS = {
+    "stretch": config["quicklook"]["stretch"],
+    "max_size": config["quicklook"]["display_size"],
+    "match_radius_arcsec": config["quicklook"]["match_radius_arcsec"],
+    "code": script_code("quicklook.py"),
+}
+
+
+def l2b_stems():
+    """<output_dir>/<observation>/<exposure>_<product> of every L2b frame the workflow makes."""
+    return [path.removesuffix(".fits") for path in NIGHT.calibrated()]
+
+
+def frame_catalog(wildcards):
+    """Input function: the observation's star catalogue, else the one beside the raw frame (<raw>_catalog.ecsv)
+    if there is one."""
+    observation = NIGHT.observations[wildcards.observation]
+    if "catalog" in observation:
+        return [observation["catalog"]]
+    raw = Path(raw_frame(wildcards))
+    catalog = raw.with_name(f"{raw.stem}_catalog.ecsv")
+    return [str(catalog)] if catalog.is_file() else []
+
+
+def all_quicklook_products():
+    """The default target's quick-look files: every L2b frame's PNG and QA row, the summary, the benchmarks."""
+    per_frame = [
+        f"{stem}_{kind}" for stem in l2b_stems() for kind in ("quicklook.png", "qa.ecsv")
+    ]
+    return per_frame + list(rules.night_summary.output) + list(rules.benchmark_table.output)
+
+
+def quicklook_png(path, observation, frame):
+    return report(
+        path,
+        caption="../report/quicklook.rst",
+        category="Quick-looks",
+        subcategory=observation,
+        labels={"frame": frame},
+    )
+
 
 localrules:
     night_summary,
@@ -15,18 +57,16 @@ rule quicklook:
         # Downstream of the crds_select checkpoint: without this, a rerun selection reruns every quick-look.
         selection=after_selection,
     output:
-        png=report(
+        png=quicklook_png(
             f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}_quicklook.png",
-            caption="../report/quicklook.rst",
-            category="Quick-looks",
-            subcategory="{observation}",
-            labels={"frame": "{exposure}_{product}"},
+            "{observation}",
+            "{exposure}_{product}",
         ),
         qa=f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}_qa.ecsv",
     log:
-        "logs/quicklook/{observation}/{exposure}_{product}.log",
+        log_of("quicklook", "observation", "exposure") + "_{product}",
     benchmark:
-        "benchmarks/rules/quicklook/{observation}/{exposure}_{product}.tsv"
+        benchmark_of("quicklook", "observation", "exposure") + "_{product}",
     wildcard_constraints:
         # With fused batches, the batch's quick-look rule (below) makes those of the _cal frames.
         product="merged" if BATCHED_FRAMES else "cal|merged",
@@ -34,64 +74,72 @@ rule quicklook:
         "../envs/drs.yaml"
     threads: 1
     resources:
-        mem_mb=measured_memory("quicklook"),
-        runtime=measured_runtime("quicklook"),
+        mem_mb=measured.measured_memory(NIGHT, "quicklook"),
+        runtime=measured.measured_runtime(NIGHT, "quicklook"),
     params:
         **QUICKLOOK_PARAMS,
-        code=code_version("quicklook"),
     script:
         "../scripts/quicklook.py"
 
 
 # With fused batches (frames_per_job above 1), one job per batch makes the quick-looks of its frames, in one
 # process.
-if BATCHED_FRAMES:
-    for batch in fused_batches():
+for observation, number, exposures in (
+    NIGHT.batches(config["frames_per_job"]) if BATCHED_FRAMES else []
+):
 
-        rule:
-            name:
-                batch.rule.replace("process_imager_l2_", "quicklook_", 1)
-            input:
-                frame=batch_products(batch, "cal.fits"),
-                catalog=batch_input(batch, frame_catalog),
-                selection=after_selection,
-            output:
-                png=[
-                    report(
-                        path,
-                        caption="../report/quicklook.rst",
-                        category="Quick-looks",
-                        subcategory=batch.observation,
-                        labels={"frame": f"{exposure}_cal"},
-                    )
-                    for exposure, path in zip(
-                        batch.exposures, batch_products(batch, "cal_quicklook.png")
-                    )
-                ],
-                qa=batch_products(batch, "cal_qa.ecsv"),
-            log:
-                f"logs/quicklook/{batch.observation}/{batch.name}.log",
-            benchmark:
-                f"benchmarks/rules/quicklook/{batch.observation}/{batch.name}.tsv"
-            group:
-                "frame"
-            conda:
-                "../envs/drs.yaml"
-            threads: 1
-            resources:
-                mem_mb=batch_memory(batch, "quicklook"),
-                runtime=batch_runtime(batch, "quicklook"),
-            params:
-                **QUICKLOOK_PARAMS,
-                batch=batch_quicklooks(batch),
-                code=code_version("quicklook"),
-            script:
-                "../scripts/quicklook.py"
+    rule:
+        name:
+            batch_rule_name("quicklook", observation, number)
+        input:
+            frame=batch_products(observation, exposures, "cal.fits"),
+            catalog=unique(
+                frame_catalog(Wildcards(observation=observation, exposure=e))
+                for e in exposures
+            ),
+            selection=after_selection,
+        output:
+            png=[
+                quicklook_png(path, observation, f"{exposure}_cal")
+                for exposure, path in zip(
+                    exposures,
+                    batch_products(observation, exposures, "cal_quicklook.png"),
+                )
+            ],
+            qa=batch_products(observation, exposures, "cal_qa.ecsv"),
+        log:
+            f"{OUTPUT}/logs/quicklook/{observation}/batch_{number:04d}.log",
+        benchmark:
+            f"{OUTPUT}/benchmarks/quicklook/{observation}/batch_{number:04d}.tsv"
+        group:
+            "frame"
+        conda:
+            "../envs/drs.yaml"
+        threads: 1
+        resources:
+            mem_mb=measured.batch_memory(NIGHT.instrument(observation), "quicklook"),
+            runtime=measured.batch_runtime(
+                NIGHT.instrument(observation), "quicklook", len(exposures)
+            ),
+        params:
+            **QUICKLOOK_PARAMS,
+            # [frame, its catalogue or None, PNG, QA table] of each frame.
+            batch=[
+                [frame, (frame_catalog(Wildcards(observation=observation, exposure=e)) or [None])[0], png, qa]
+                for e, frame, png, qa in zip(
+                    exposures,
+                    batch_products(observation, exposures, "cal.fits"),
+                    batch_products(observation, exposures, "cal_quicklook.png"),
+                    batch_products(observation, exposures, "cal_qa.ecsv"),
+                )
+            ],
+        script:
+            "../scripts/quicklook.py"
 
 
 rule night_summary:
     input:
-        qa=[f"{stem}_qa.ecsv" for stem in all_l2b_stems()],
+        qa=[f"{stem}_qa.ecsv" for stem in l2b_stems()],
     output:
         csv=report(
             f"{OUTPUT}/night_summary.csv",
@@ -112,23 +160,23 @@ rule night_summary:
             labels={"file": "QA against time"},
         ),
     log:
-        "logs/night_summary.log",
+        f"{OUTPUT}/logs/night_summary.log",
     benchmark:
-        "benchmarks/rules/night_summary.tsv"
+        f"{OUTPUT}/benchmarks/night_summary.tsv"
     conda:
         "../envs/drs.yaml"
     threads: 1
     resources:
         mem_mb=500,
     params:
-        code=code_version("quicklook"),
+        code=script_code("night_summary.py"),
     script:
         "../scripts/night_summary.py"
 
 
 rule benchmark_table:
     input:
-        # Runs after every frame's jobs; reads the benchmark files they left under benchmarks/rules/.
+        # Runs after every frame's jobs; reads the benchmark files they left under <output_dir>/benchmarks/.
         summary=rules.night_summary.output.csv,
     output:
         report(
@@ -138,15 +186,16 @@ rule benchmark_table:
             labels={"file": "per-rule benchmark times"},
         ),
     log:
-        "logs/benchmark_table.log",
+        f"{OUTPUT}/logs/benchmark_table.log",
     benchmark:
-        "benchmarks/rules/benchmark_table.tsv"
+        f"{OUTPUT}/benchmarks/benchmark_table.tsv"
     conda:
         "../envs/drs.yaml"
     threads: 1
     resources:
         mem_mb=500,
     params:
-        root="benchmarks/rules",
+        root=f"{OUTPUT}/benchmarks",
+        code=script_code("benchmark_table.py"),
     script:
         "../scripts/benchmark_table.py"

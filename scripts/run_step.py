@@ -2,8 +2,17 @@
 process; its log in the rule's log file."""
 
 import contextlib
+import json
+import os
+from pathlib import Path
 
-import liger_iris_pipeline
+
+def selection_context(config):
+    """The context of the night's reference selection (its table), under which the step asks CRDS for its
+    references in the local cache: the same ones the selection chose. None before the selection has run (the
+    calibration products' steps use no CRDS references)."""
+    table = Path(config["output_dir"]) / "crds" / "bestrefs.json"
+    return json.loads(table.read_text())["context"] if table.is_file() else None
 
 
 def run(step, frame, backgrounds, output):
@@ -14,9 +23,15 @@ def run(step, frame, backgrounds, output):
     result.save(output)
 
 
-with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):  # noqa: F821 (snakemake global)
+context = selection_context(snakemake.config)  # noqa: F821 (snakemake global)
+if context:
+    os.environ["CRDS_CONTEXT"] = context  # before crds is imported (with the first step)
+
+import liger_iris_pipeline  # noqa: E402
+
+with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):  # noqa: F821
     step = getattr(liger_iris_pipeline, snakemake.params.step)  # noqa: F821
-    batch = getattr(snakemake.params, "batch", None)  # noqa: F821: [frame, backgrounds, output] of each frame
+    batch = snakemake.params.batch  # noqa: F821: [frame, backgrounds, output] of each frame, or None
     try:
         if batch is None:
             frame = snakemake.input.frame  # noqa: F821

@@ -11,14 +11,16 @@ WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "envs", "profiles", "report")
 
 
 def copy_workflow(directory, observations, **settings):
-    """Link the workflow into ``directory`` and write its config: the shipped steps and settings, with
-    ``observations``, results in ``results/``, the reference store ``store/`` (its CRDS cache ``crds_cache/``)
-    and none of the demo's calibration observations; ``settings`` replace top-level keys. Returns the config."""
+    """Link the workflow into ``directory`` and write its config: the test config's settings
+    (.test/config/config.yaml) with ``observations``, results in ``results/``, the reference store ``store/``
+    (its CRDS cache ``crds_cache/``) and none of the demo's calibration observations; ``settings`` replace
+    top-level keys. The copy's config/ (steps' .cfg files included) is its own, for tests to edit. Returns the
+    config."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         (directory / name).symlink_to(REPOSITORY / name)
     shutil.copytree(REPOSITORY / "config", directory / "config")
-    config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
+    config = yaml.safe_load((REPOSITORY / ".test" / "config" / "config.yaml").read_text())
     config.pop("calibrations", None)
     config.update(
         output_dir="results", crds={"store": "store", "context": None, "cache": "crds_cache"}, observations=observations

@@ -65,7 +65,7 @@ def write_tiny_night(workdir):
     for name in WORKFLOW_FILES:
         (workdir / name).symlink_to(REPOSITORY / name)
     shutil.copytree(REPOSITORY / "config", workdir / "config")
-    config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
+    config = yaml.safe_load((REPOSITORY / ".test" / "config" / "config.yaml").read_text())
     config["output_dir"] = "results"
     config["crds"] = {"store": "store", "context": None, "cache": "crds_cache"}
     config.pop("calibrations", None)  # the demo's darks and flats are not part of the tiny night
