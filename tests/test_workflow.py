@@ -5,17 +5,16 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 from astropy.io import fits
 
 from chromium import Chromium, find_chromium
 from commands import clean_environment, command
 from frames import make_reference
+from held_job import held_run
 from workflow_copy import REPOSITORY, copy_workflow, read_config, write_config
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_store import add_references
@@ -136,8 +135,8 @@ def test_full_run_then_nothing_to_do(workdir):
         f"{LIGER[0]}_cal"
     )
     assert planned_jobs(workdir) == set()
-    assert (workdir / "logs" / "flat_field" / "iris_field" / f"{IRIS[0]}.log").read_text()
-    assert (workdir / "benchmarks" / "rules" / "flat_field" / "iris_field" / f"{IRIS[0]}.tsv").exists()
+    assert (workdir / "results" / "logs" / "flat_field" / "iris_field" / f"{IRIS[0]}.log").read_text()
+    assert (workdir / "results" / "benchmarks" / "flat_field" / "iris_field" / f"{IRIS[0]}.tsv").exists()
 
 
 def keep_intermediate(workdir):
@@ -212,43 +211,17 @@ def test_failing_step_leaves_no_output_and_a_clear_log(workdir):
     assert not (workdir / "results" / "liger_field" / f"{LIGER[0]}_flat.fits").exists()
     assert not (workdir / "results" / "liger_field" / f"{LIGER[0]}_cal.fits").exists()
     assert not list((workdir / "results" / "liger_field").glob(".*part*"))
-    log = (workdir / "logs" / "flat_field" / "liger_field" / f"{LIGER[0]}.log").read_text()
+    log = (workdir / "results" / "logs" / "flat_field" / "liger_field" / f"{LIGER[0]}.log").read_text()
     assert "error: wrong_flat.fits: reference shape (8, 8) does not match" in log
     for exposure in IRIS:  # the other frames are done
         assert (workdir / "results" / "iris_field" / f"{exposure}_cal.fits").exists()
 
 
-def start_and_wait_for(workdir, pattern):
-    """Start snakemake on one core and return it once a file matching ``pattern`` exists."""
-    process = subprocess.Popen(
-        [SNAKEMAKE, "--cores", "1"],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=clean_environment(),
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(workdir.glob(pattern)):
-        time.sleep(0.05)
-    return process
-
-
-def running_step_jobs(process):
-    return [
-        child
-        for child in psutil.Process(process.pid).children(recursive=True)
-        if any("run_step" in part for part in child.cmdline())
-    ]
-
-
 def test_resume_after_a_job_is_killed(workdir):
-    process = start_and_wait_for(workdir, "results/*/*_dqinit.fits")
-    deadline = time.monotonic() + 60
-    while not (jobs := running_step_jobs(process)) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    for job in jobs:
-        job.kill()
-    assert process.wait(timeout=120) != 0
+    with held_run(workdir) as run:
+        os.kill(run.job_pid, signal.SIGKILL)
+        status, printed = run.wait()
+    assert status != 0, printed
     for product in (workdir / "results").glob("*/*.fits"):  # whatever has its final name is whole
         datamodels.open(product).close()
     snakemake(workdir)
@@ -259,11 +232,26 @@ def test_resume_after_a_job_is_killed(workdir):
 
 
 def test_resume_after_an_interrupted_run(workdir):
-    process = start_and_wait_for(workdir, "results/*/*_dark.fits")
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=120) != 0
+    with held_run(workdir) as run:
+        run.process.send_signal(signal.SIGINT)
+        status, printed = run.wait()
+    assert status != 0, printed
     assert not list((workdir / "results").glob("*/*_cal.fits"))
     snakemake(workdir)
+    assert len(list((workdir / "results").glob("*/*_cal.fits"))) == 3
+    assert planned_jobs(workdir) == set()
+
+
+def test_resume_after_snakemake_is_killed(workdir):
+    """kill -9 of snakemake (and of its job, as a power cut would) leaves its locks; the next run removes them,
+    since their owner is gone, and finishes the night."""
+    with held_run(workdir) as run:
+        os.killpg(run.process.pid, signal.SIGKILL)
+        os.kill(run.job_pid, signal.SIGKILL)
+        run.wait()
+    assert list((workdir / ".snakemake" / "locks").glob("*.lock"))
+    result = snakemake(workdir)
+    assert "removed the locks of snakemake process" in result.stderr
     assert len(list((workdir / "results").glob("*/*_cal.fits"))) == 3
     assert planned_jobs(workdir) == set()
 
@@ -402,7 +390,7 @@ def test_fused_batches_give_the_same_products_in_one_job_per_batch(workdir):
     }
     gathering = {("night_summary", ""), ("benchmark_table", "")}
     assert jobs == {("all", ""), ("crds_select", "")} | batches | gathering
-    log = (workdir / "logs" / "process_imager_l2" / "iris_field" / "batch_0001.log").read_text()
+    log = (workdir / "results" / "logs" / "process_imager_l2" / "iris_field" / "batch_0001.log").read_text()
     assert all(exposure in log for exposure in IRIS)
     for observation, exposures in (("iris_field", IRIS), ("liger_field", LIGER)):
         for exposure in exposures:
