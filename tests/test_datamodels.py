@@ -1,5 +1,7 @@
 """Data models: schemas, round trips, and the errors a bad file gets."""
 
+import bz2
+import gzip
 import os
 import re
 
@@ -246,8 +248,6 @@ def rewrite(path, change):
 
 
 def gzip_whole(path):
-    import gzip
-
     path.write_bytes(gzip.compress(path.read_bytes()))
 
 
@@ -256,6 +256,21 @@ def undercount_naxis1(path):
     raw = path.read_bytes()
     card = raw.index(b"NAXIS1  =", 2880)
     path.write_bytes(raw[:card] + f"NAXIS1  = {SHAPE[1] - 1:20d}".encode() + raw[card + 30 :])
+
+
+def primary_array(hdulist):
+    hdulist[0].data = hdulist["SCI"].data
+
+
+def with_value(dtype, value):
+    """The image HDU ``make(old)``: the old HDU's values as ``dtype``, pixel (2, 3) set to ``value``."""
+
+    def make(old):
+        data = old.data.astype(dtype)
+        data[2, 3] = value
+        return image(data, old.name)
+
+    return make
 
 
 def corrupt_compressed_sci(path):
@@ -283,21 +298,21 @@ HOSTILE = {
     "err-table": (replace("ERR", lambda old: table("ERR")), "ERR is a BinTableHDU, not an image"),
     "asdf-image": (replace("ASDF", lambda old: image(np.zeros(8, np.uint8), "ASDF")), "ASDF is an ImageHDU, not a binary table"),
     "primary-data": (
-        lambda h: h[0].__setattr__("data", h["SCI"].data),
+        primary_array,
         "the primary HDU holds data, but an ImagerModel keeps its arrays in extensions (SCI, ERR, DQ, SUBARR_MAP)",
     ),
     "empty-err": (replace("ERR", lambda old: fits.ImageHDU(name="ERR", header=old.header)), "ERR holds no data"),
     "dq-int16-negative": (
-        replace("DQ", lambda old: image(np.full(SHAPE, -1, np.int16), "DQ")),
-        "DQ holds values from -1 to -1, outside the uint32 range",
+        replace("DQ", lambda old: image(np.where(np.arange(48).reshape(SHAPE) == 5, -1, 7).astype(np.int16), "DQ")),
+        "DQ holds values from -1 to 7, outside the uint32 range",
     ),
     "dq-int16-scaled": (
         replace("DQ", lambda old: image(np.ones(SHAPE, np.int16), "DQ", BSCALE=0.5)),
         "DQ holds floating-point values (BITPIX 16 scaled by BSCALE/BZERO/BLANK), expected uint32",
     ),
     "sci-float64-beyond-float32": (
-        replace("SCI", lambda old: image(np.full(SHAPE, 1e39), "SCI", **{"BUNIT": "DN/s"})),
-        "SCI holds 48 finite value(s) beyond the float32 range",
+        replace("SCI", with_value(np.float64, 1e39)),
+        "SCI holds 1 finite value(s) beyond the float32 range",
     ),
 }
 
@@ -311,8 +326,9 @@ def test_file_not_holding_its_models_hdus_once_is_refused(tmp_path, damage, prob
 
 def test_reference_not_holding_its_models_hdus_is_refused(tmp_path):
     """References go through the same checks (here a mask, whose only array is DQ)."""
-    mask = make_reference(datamodels.MaskModel, "MASK", dq=np.zeros(SHAPE, np.uint32))
-    path = rewrite(mask.save(tmp_path / "mask.fits") and tmp_path / "mask.fits", append(lambda h: image(h["DQ"].data, "DQ")))
+    path = tmp_path / "mask.fits"
+    make_reference(datamodels.MaskModel, "MASK", dq=np.zeros(SHAPE, np.uint32)).save(path)
+    rewrite(path, append(lambda h: image(h["DQ"].data, "DQ")))
     with pytest.raises(DataModelError, match=r"^mask.fits: HDUs 1 and 3 are both named DQ$"):
         datamodels.open(path)
 
@@ -350,7 +366,7 @@ ACCEPTED = {
     "dq-uint16": dq_as(np.uint16),
     "dq-int16-non-negative": dq_as(np.int16),
     "dq-int32-non-negative": dq_as(np.int32),
-    "sci-float64": replace("SCI", lambda old: image(old.data.astype(np.float64) / 3.0, "SCI", BUNIT="DN/s")),
+    "sci-float64": replace("SCI", with_value(np.float64, 1e-300)),
     "sci-int16-bscale-blank": replace(
         "SCI", lambda old: image(np.arange(48, dtype=np.int16).reshape(SHAPE), "SCI", BSCALE=0.5, BZERO=-3.0, BLANK=7)
     ),
@@ -372,9 +388,6 @@ def test_accepted_kinds_of_hdu_give_astropys_values(tmp_path, change):
 @pytest.mark.parametrize("name", ["frame.fits.gz", "frame.fits", "frame.fits.bz2"])
 def test_compressed_file_gives_the_frame(tmp_path, name):
     """A frame compressed whole (gzip as .fits.gz or under a .fits name, bzip2) reads as the frame."""
-    import bz2
-    import gzip
-
     original = frame_path(tmp_path, "original.fits")
     compressor = bz2.compress if name.endswith("bz2") else gzip.compress
     (tmp_path / name).write_bytes(compressor(original.read_bytes()))
