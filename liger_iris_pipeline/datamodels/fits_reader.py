@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["FITS_BLOCK", "FitsReadError", "image_dtype", "open_headers", "read_images"]
+__all__ = ["FITS_BLOCK", "FitsReadError", "image_dtype", "image_shape", "open_headers", "read_images"]
 
 FITS_BLOCK = 2880  # bytes: every FITS file is a whole number of these blocks
 
