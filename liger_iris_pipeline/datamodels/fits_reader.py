@@ -82,7 +82,8 @@ def open_headers(path):
     try:
         content = decompress(Path(path).read_bytes())
     except (OSError, EOFError, ValueError, lzma.LZMAError, zipfile.BadZipFile) as error:
-        raise FitsReadError(f"the file is {kind}-compressed and cannot be decompressed whole: {_first_line(error)}") from error
+        reason = _first_line(error)
+        raise FitsReadError(f"the file is {kind}-compressed and cannot be decompressed whole: {reason}") from error
     return fits.open(io.BytesIO(content), lazy_load_hdus=False)
 
 
@@ -174,7 +175,8 @@ def _read_through_astropy(hdu, index):
         data = hdu.data
     except Exception as error:  # astropy's decompression and scaling raise many types
         what = f"its {hdu.compression_type} compressed data" if isinstance(hdu, fits.CompImageHDU) else "its data"
-        raise FitsReadError(f"HDU {index} ({hdu.name or 'no EXTNAME'}): cannot read {what}: {_first_line(error)}") from error
+        hdu_name = f"HDU {index} ({hdu.name or 'no EXTNAME'})"
+        raise FitsReadError(f"{hdu_name}: cannot read {what}: {_first_line(error)}") from error
     return np.array(data, dtype=data.dtype.newbyteorder("="))
 
 

@@ -46,7 +46,8 @@ def array_extensions(cls):
 @cache
 def _table_extensions(cls):
     """The extension names of the tables (structured datatypes) of the model class ``cls``."""
-    tables = [spec["fits_hdu"] for spec in cls().schema["properties"].values() if isinstance(spec.get("datatype"), list)]
+    properties = cls().schema["properties"].values()
+    tables = [spec["fits_hdu"] for spec in properties if isinstance(spec.get("datatype"), list)]
     return (*tables, _ASDF_EXTENSION)
 
 
@@ -72,8 +73,9 @@ def check_hdus(hdulist, cls, filename):
             f"({', '.join(arrays)})"
         )
     for extension in _table_extensions(cls):
-        if extension in named and type(hdulist[extension]) is not fits.BinTableHDU:
-            raise DataModelError(f"{filename}: {extension} is {_a(type(hdulist[extension]).__name__)}, not a binary table")
+        hdu = hdulist[extension] if extension in named else None
+        if hdu is not None and type(hdu) is not fits.BinTableHDU:
+            raise DataModelError(f"{filename}: {extension} is {_a(type(hdu).__name__)}, not a binary table")
     for extension, datatype in arrays.items():
         if extension in named:
             _check_array_header(hdulist[extension], extension, datatype, filename)
@@ -97,7 +99,9 @@ def _check_array_header(hdu, extension, datatype, filename):
     if (delivered.kind == "f") != (datatype.kind == "f"):
         found = "floating-point" if delivered.kind == "f" else "integer"
         scaled = " scaled by BSCALE/BZERO/BLANK" if (bitpix < 0) != (delivered.kind == "f") else ""
-        raise DataModelError(f"{filename}: {extension} holds {found} values (BITPIX {bitpix}{scaled}), expected {datatype}")
+        raise DataModelError(
+            f"{filename}: {extension} holds {found} values (BITPIX {bitpix}{scaled}), expected {datatype}"
+        )
 
 
 def check_array_values(hdulist, cls, filename):
@@ -114,7 +118,9 @@ def check_array_values(hdulist, cls, filename):
             with np.errstate(over="ignore"):
                 overflows = np.count_nonzero(np.isinf(data.astype(datatype))) - np.count_nonzero(np.isinf(data))
             if overflows:
-                raise DataModelError(f"{filename}: {extension} holds {overflows} finite value(s) beyond the {datatype} range")
+                raise DataModelError(
+                    f"{filename}: {extension} holds {overflows} finite value(s) beyond the {datatype} range"
+                )
         else:
             limits = np.iinfo(datatype)
             low, high = data.min(), data.max()
