@@ -1,6 +1,7 @@
 """Bad raw frames through ``tmtrun``: one line naming the file and the problem, exit status 1, the input
 unchanged and no output left."""
 
+import gzip
 import subprocess
 
 import numpy as np
@@ -52,6 +53,28 @@ def complex_sci_table(hdulist):
     )
 
 
+def second_sci(hdulist):
+    hdulist.append(fits.ImageHDU(hdulist["SCI"].data, name="SCI"))
+
+
+def damaged_rice_sci(path):
+    """SCI Rice-compressed (as fpack writes it), its compressed bytes then damaged."""
+    with fits.open(path) as hdulist:
+        hdus = [hdu.copy() for hdu in hdulist]
+    hdus[1] = fits.CompImageHDU(hdus[1].data, header=hdus[1].header, name="SCI", compression_type="RICE_1")
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    with fits.open(path) as hdulist:
+        start = hdulist.fileinfo(1)["datLoc"]
+    damaged = bytearray(path.read_bytes())
+    damaged[start : start + 100] = bytes(255 - byte for byte in damaged[start : start + 100])
+    path.write_bytes(damaged)
+
+
+def truncated_gzip(path):
+    """The frame gzipped whole under its .fits name and cut short (astropy alone drops the HDUs after the cut)."""
+    path.write_bytes(gzip.compress(path.read_bytes())[:-400])
+
+
 def liger_header(hdulist):
     hdulist[0].header["INSTRUME"] = "LIGER"
 
@@ -67,6 +90,9 @@ BAD_FRAMES = {
     "integer-sci": (edit(integer_sci), "SCI holds integer values (BITPIX 16), expected float32"),
     "float-dq": (edit(float_dq), "DQ holds floating-point values (BITPIX -32), expected uint32"),
     "complex-sci": (edit(complex_sci_table), "SCI is a BinTableHDU, not an image"),
+    "second-sci": (edit(second_sci), "HDUs 1 and 5 are both named SCI"),
+    "damaged-rice-sci": (damaged_rice_sci, "not a readable FITS file (HDU 1 (SCI): cannot read its RICE_1 compressed data"),
+    "truncated-gzip": (truncated_gzip, "not a readable FITS file (the file is gzip-compressed and cannot be decompressed whole"),
     "other-instrument": (edit(liger_header), "DETECTOR IMG1 is not the LIGER imager's detector IMG"),
     "other-instrument-size": (
         liger_frame_of_iris_width,

@@ -1,6 +1,9 @@
 """Data models: schemas, round trips, and the errors a bad file gets."""
 
+import bz2
+import gzip
 import os
+import re
 
 import numpy as np
 import pytest
@@ -165,19 +168,6 @@ def test_scaled_fits_arrays_are_read_scaled(tmp_path):
         assert_array_equal(read.data, stored * 0.5 + 10.0)
 
 
-def test_arrays_read_in_parts_come_back_exactly(tmp_path, monkeypatch):
-    """Arrays are read in parts on two threads: parts that end anywhere within an array (here every 12 bytes)
-    still give every value, the DQ's top bit included."""
-    monkeypatch.setattr(datamodels.models, "_READ_PART", 12)
-    rng = np.random.default_rng(3)
-    sci = rng.normal(size=(7, 13)).astype(np.float32)
-    dq = rng.integers(0, 2**32, size=(7, 13), dtype=np.uint32)
-    make_frame(sci, dq=dq).save(tmp_path / "frame.fits")
-    with datamodels.open(tmp_path / "frame.fits") as read:
-        assert_array_equal(read.data, sci)
-        assert_array_equal(read.dq, dq)
-
-
 def test_reading_only_some_arrays(tmp_path):
     """``arrays=`` reads those arrays; the others are read-only zero placeholders that hold no memory."""
     dq = np.full(SHAPE, 5, dtype=np.uint32)
@@ -192,3 +182,226 @@ def test_reading_only_some_arrays(tmp_path):
         assert_array_equal(read.dq, dq)
     with pytest.raises(ValueError, match="FlatModel has no array coeffs"):
         datamodels.open(tmp_path / "flat.fits", datamodels.FlatModel, arrays=("coeffs",))
+
+
+# Input integrity: every FITS input holds the HDUs of its model, each once and of its kind; compressed HDUs
+# and compressed files give astropy's values; values the model's types cannot hold are refused.
+
+RNG = np.random.default_rng(17)
+
+
+def frame_path(tmp_path, name="frame.fits"):
+    """A frame with random SCI, ERR and DQ (every uint32 bit used): PRIMARY, SCI, ERR, DQ, ASDF."""
+    dq = RNG.integers(0, 2**32, SHAPE, dtype=np.uint32)
+    make_frame(RNG.normal(100.0, 5.0, SHAPE), err=RNG.random(SHAPE), dq=dq).save(tmp_path / name)
+    return tmp_path / name
+
+
+def replace(name, make):
+    """A change of the HDU list replacing extension ``name`` by ``make(old HDU)``."""
+
+    def change(hdulist):
+        hdulist[hdulist.index_of(name)] = make(hdulist[name])
+
+    return change
+
+
+def image(data, name, **keywords):
+    hdu = fits.ImageHDU(data, name=name, do_not_scale_image_data=bool(keywords))
+    hdu.header.update(keywords)
+    return hdu
+
+
+def table(name):
+    return fits.BinTableHDU.from_columns([fits.Column(name="X", format="J", array=np.arange(3))], name=name)
+
+
+def append(*make):
+    def change(hdulist):
+        for new in make:
+            hdulist.append(new(hdulist))
+
+    return change
+
+
+def compress(names, compression="RICE_1"):
+    """Replace the extensions ``names`` by compressed image HDUs of the same values."""
+
+    def change(hdulist):
+        for name in names:
+            old = hdulist[name]
+            hdulist[hdulist.index_of(name)] = fits.CompImageHDU(
+                old.data, header=old.header, name=name, compression_type=compression
+            )
+
+    return change
+
+
+def rewrite(path, change):
+    """Write ``path`` anew with ``change(hdulist)`` applied (astropy's update mode keeps no HDU it cannot
+    write back in place)."""
+    with fits.open(path) as hdulist:
+        hdulist = fits.HDUList([hdu.copy() for hdu in hdulist])
+    change(hdulist)
+    hdulist.writeto(path, overwrite=True)
+    return path
+
+
+def gzip_whole(path):
+    path.write_bytes(gzip.compress(path.read_bytes()))
+
+
+def undercount_naxis1(path):
+    """SCI's NAXIS1 one less than its row length: the same number of FITS blocks, the rows shifted."""
+    raw = path.read_bytes()
+    card = raw.index(b"NAXIS1  =", 2880)
+    path.write_bytes(raw[:card] + f"NAXIS1  = {SHAPE[1] - 1:20d}".encode() + raw[card + 30 :])
+
+
+def primary_array(hdulist):
+    hdulist[0].data = hdulist["SCI"].data
+
+
+def with_value(dtype, value):
+    """The image HDU ``make(old)``: the old HDU's values as ``dtype``, pixel (2, 3) set to ``value``."""
+
+    def make(old):
+        data = old.data.astype(dtype)
+        data[2, 3] = value
+        return image(data, old.name)
+
+    return make
+
+
+def corrupt_compressed_sci(path):
+    rewrite(path, compress(["SCI"]))
+    with fits.open(path) as hdulist:
+        start = hdulist.fileinfo(1)["datLoc"]
+    damaged = bytearray(path.read_bytes())
+    damaged[start : start + 200] = bytes(255 - byte for byte in damaged[start : start + 200])
+    path.write_bytes(damaged)
+
+
+HOSTILE = {
+    "second-sci": (append(lambda h: image(h["SCI"].data, "SCI")), "HDUs 1 and 5 are both named SCI"),
+    "second-dq-extver-2": (
+        append(lambda h: fits.ImageHDU(h["DQ"].data, name="DQ", ver=2)),
+        "HDUs 3 and 5 are both named DQ",
+    ),
+    "second-sci-lower-case": (append(lambda h: image(h["SCI"].data, "sci")), "HDUs 1 and 5 are both named SCI"),
+    "second-asdf": (append(lambda h: table("ASDF")), "HDUs 4 and 5 are both named ASDF"),
+    "unknown-name-twice": (append(lambda h: table("NOTES"), lambda h: table("NOTES")), "HDUs 5 and 6 are both named NOTES"),
+    "two-unnamed": (
+        append(lambda h: fits.ImageHDU(np.zeros(3)), lambda h: fits.ImageHDU(np.ones(3))),
+        "HDUs 5 and 6 both have no EXTNAME",
+    ),
+    "err-table": (replace("ERR", lambda old: table("ERR")), "ERR is a BinTableHDU, not an image"),
+    "asdf-image": (replace("ASDF", lambda old: image(np.zeros(8, np.uint8), "ASDF")), "ASDF is an ImageHDU, not a binary table"),
+    "primary-data": (
+        primary_array,
+        "the primary HDU holds data, but an ImagerModel keeps its arrays in extensions (SCI, ERR, DQ, SUBARR_MAP)",
+    ),
+    "empty-err": (replace("ERR", lambda old: fits.ImageHDU(name="ERR", header=old.header)), "ERR holds no data"),
+    "dq-int16-negative": (
+        replace("DQ", lambda old: image(np.where(np.arange(48).reshape(SHAPE) == 5, -1, 7).astype(np.int16), "DQ")),
+        "DQ holds values from -1 to 7, outside the uint32 range",
+    ),
+    "dq-int16-scaled": (
+        replace("DQ", lambda old: image(np.ones(SHAPE, np.int16), "DQ", BSCALE=0.5)),
+        "DQ holds floating-point values (BITPIX 16 scaled by BSCALE/BZERO/BLANK), expected uint32",
+    ),
+    "sci-float64-beyond-float32": (
+        replace("SCI", with_value(np.float64, 1e39)),
+        "SCI holds 1 finite value(s) beyond the float32 range",
+    ),
+}
+
+
+@pytest.mark.parametrize(("damage", "problem"), HOSTILE.values(), ids=HOSTILE)
+def test_file_not_holding_its_models_hdus_once_is_refused(tmp_path, damage, problem):
+    path = rewrite(frame_path(tmp_path), damage)
+    with pytest.raises(DataModelError, match=f"^frame.fits: {re.escape(problem)}$"):
+        datamodels.open(path)
+
+
+def test_reference_not_holding_its_models_hdus_is_refused(tmp_path):
+    """References go through the same checks (here a mask, whose only array is DQ)."""
+    path = tmp_path / "mask.fits"
+    make_reference(datamodels.MaskModel, "MASK", dq=np.zeros(SHAPE, np.uint32)).save(path)
+    rewrite(path, append(lambda h: image(h["DQ"].data, "DQ")))
+    with pytest.raises(DataModelError, match=r"^mask.fits: HDUs 1 and 3 are both named DQ$"):
+        datamodels.open(path)
+
+
+UNREADABLE = {
+    "sci-compressed-corrupt": (corrupt_compressed_sci, r"HDU 1 \(SCI\): cannot read its RICE_1 compressed data: "),
+    "sci-naxis1-undercounted": (undercount_naxis1, r"HDU 1 \(SCI\): the \d+ bytes after its data are not FITS zero padding"),
+    "gzip-truncated": (
+        lambda path: (gzip_whole(path), path.write_bytes(path.read_bytes()[:-500])),
+        r"the file is gzip-compressed and cannot be decompressed whole: Compressed file ended",
+    ),
+    "gzip-of-text": (lambda path: (path.write_text("not pixels\n"), gzip_whole(path)), r"No SIMPLE card found"),
+}
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # astropy, on the damaged tiles
+@pytest.mark.parametrize(("damage", "problem"), UNREADABLE.values(), ids=UNREADABLE)
+def test_unreadable_data_is_refused_naming_the_hdu(tmp_path, damage, problem):
+    path = frame_path(tmp_path)
+    damage(path)
+    with pytest.raises(DataModelError, match=rf"^.*frame.fits: not a readable FITS file \({problem}"):
+        datamodels.open(path)
+
+
+def dq_as(dtype):
+    return replace("DQ", lambda old: image(RNG.integers(0, np.iinfo(dtype).max, SHAPE, endpoint=True).astype(dtype), "DQ"))
+
+
+ACCEPTED = {
+    "sci-rice": compress(["SCI"]),
+    "all-rice": compress(["SCI", "ERR", "DQ"]),
+    "all-gzip2": compress(["SCI", "ERR", "DQ"], "GZIP_2"),
+    "sci-hcompress": compress(["SCI"], "HCOMPRESS_1"),
+    "dq-uint8": dq_as(np.uint8),
+    "dq-uint16": dq_as(np.uint16),
+    "dq-int16-non-negative": dq_as(np.int16),
+    "dq-int32-non-negative": dq_as(np.int32),
+    "sci-float64": replace("SCI", with_value(np.float64, 1e-300)),
+    "sci-int16-bscale-blank": replace(
+        "SCI", lambda old: image(np.arange(48, dtype=np.int16).reshape(SHAPE), "SCI", BSCALE=0.5, BZERO=-3.0, BLANK=7)
+    ),
+}
+
+
+@pytest.mark.parametrize("change", ACCEPTED.values(), ids=ACCEPTED)
+def test_accepted_kinds_of_hdu_give_astropys_values(tmp_path, change):
+    """A compressed image HDU, a narrower DQ, a float64 or scaled SCI: the model holds astropy's values of the
+    file, in the schema's type (cast exactly: every value fits)."""
+    path = rewrite(frame_path(tmp_path), change)
+    with datamodels.open(path) as read, fits.open(path) as hdulist:
+        for name, extension, dtype in (("data", "SCI", np.float32), ("err", "ERR", np.float32), ("dq", "DQ", np.uint32)):
+            array = getattr(read, name)
+            assert array.dtype == dtype and array.dtype.isnative
+            assert_array_equal(array, hdulist[extension].data.astype(dtype))
+
+
+@pytest.mark.parametrize("name", ["frame.fits.gz", "frame.fits", "frame.fits.bz2"])
+def test_compressed_file_gives_the_frame(tmp_path, name):
+    """A frame compressed whole (gzip as .fits.gz or under a .fits name, bzip2) reads as the frame."""
+    original = frame_path(tmp_path, "original.fits")
+    compressor = bz2.compress if name.endswith("bz2") else gzip.compress
+    (tmp_path / name).write_bytes(compressor(original.read_bytes()))
+    with datamodels.open(tmp_path / name) as read, datamodels.open(original) as expected:
+        for array in ("data", "err", "dq"):
+            assert_array_equal(getattr(read, array), getattr(expected, array))
+        assert read.meta.filename == name
+
+
+def test_unknown_extensions_are_kept(tmp_path):
+    """An extension the model does not know is carried into products, as jwst carries it."""
+    notes = np.arange(5, dtype=np.int16)
+    path = rewrite(frame_path(tmp_path), append(lambda h: image(notes, "NOTES")))
+    with datamodels.open(path) as read:
+        read.save(tmp_path / "copy.fits")
+    with fits.open(tmp_path / "copy.fits") as hdulist:
+        assert_array_equal(hdulist["NOTES"].data, notes)

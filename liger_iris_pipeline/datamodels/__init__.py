@@ -3,7 +3,6 @@
 from .. import dqflags
 from .models import (
     DarkModel,
-    DataModelError,
     FlatModel,
     GainModel,
     ImagerModel,
@@ -14,8 +13,8 @@ from .models import (
     ReadnoiseModel,
     SaturationModel,
     open,
-    require_meta,
 )
+from .validation import DataModelError, require_meta
 
 __all__ = [
     "DarkModel",
