@@ -233,7 +233,7 @@ def test_resume_after_a_job_is_killed(workdir):
 
 def test_resume_after_an_interrupted_run(workdir):
     with held_run(workdir) as run:
-        run.process.send_signal(signal.SIGINT)
+        os.killpg(run.process.pid, signal.SIGINT)  # Ctrl-C: to the run's process group, its job included
         status, printed = run.wait()
     assert status != 0, printed
     assert not list((workdir / "results").glob("*/*_cal.fits"))
