@@ -47,7 +47,9 @@ from crds.core import utils as crds_utils  # noqa: E402
 
 from .. import atomic, datamodels  # noqa: E402
 from ..associations import AssociationError, is_association, load_association  # noqa: E402
-from .store import OBSERVATORY, mapping_checksum, sha1, split_mapping  # noqa: E402
+from .errors import FetchError  # noqa: E402
+from .layout import OBSERVATORY, checked_name, sha1  # noqa: E402
+from .mappings import mapping_children  # noqa: E402
 
 HTTP_TIMEOUT = 30  # seconds, default wait for each answer (and each block) of an http(s) store
 BLOCK_SIZE = 1 << 20
@@ -55,25 +57,7 @@ MAX_CONFIG_BYTES = 64 << 20  # a server_config larger than this is refused, not 
 #: crds's own default server address: its "serverless" spelling makes crds skip every JSON-RPC call.
 SERVERLESS_URL = "https://crds-serverless-mode.stsci.edu"
 
-_NAME_PATTERNS = {
-    ".pmap": re.compile(rf"{OBSERVATORY}_\d+\.pmap"),
-    ".imap": re.compile(rf"{OBSERVATORY}_[a-z]+_\d+\.imap"),
-    ".rmap": re.compile(rf"{OBSERVATORY}_[a-z]+_[a-z]+_\d+\.rmap"),
-    ".fits": re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\.fits"),
-}
-_KIND_DESCRIPTIONS = {
-    ".pmap": "pipeline mapping",
-    ".imap": "instrument mapping",
-    ".rmap": "reference mapping",
-    ".fits": "reference",
-}
-#: What each kind of mapping selects.
-_CHILD_KIND = {".pmap": ".imap", ".imap": ".rmap", ".rmap": ".fits"}
 _SHA1 = re.compile(r"[0-9a-f]{40}")
-
-
-class FetchError(ValueError):
-    """A fetch that cannot go on; the message names the file or store and the problem."""
 
 
 @dataclass(frozen=True)
@@ -84,16 +68,6 @@ class FetchResult:
     bestrefs: dict  # {input path: {reftype: reference name or "N/A"}}
     copied: tuple  # file names copied into the cache
     present: tuple  # file names already in the cache, verified
-
-
-def checked_name(name, kind, source):
-    """``name`` if it is a bare file name of ``kind`` (.pmap, .imap, .rmap or .fits), else FetchError naming
-    ``source``: names come from mappings and configs we do not control, and become paths."""
-    if not isinstance(name, str) or not name or any(char in name for char in "/\\\0") or ".." in name:
-        raise FetchError(f"{source}: refused file name {name!r}: not a bare file name")
-    if not _NAME_PATTERNS[kind].fullmatch(name):
-        raise FetchError(f"{source}: refused file name {name!r}: not a {OBSERVATORY} {_KIND_DESCRIPTIONS[kind]} name")
-    return name
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -197,36 +171,6 @@ def resolve_context(store, config, context=None):
     if context not in config["download_metadata"]:
         raise FetchError(f"{store.location}: context {context} is not in the store")
     return context
-
-
-def _selected_names(node):
-    """The leaf values of a parsed selector (dicts, and Match/UseAfter calls around dicts)."""
-    if isinstance(node, ast.Call):
-        for argument in node.args:
-            yield from _selected_names(argument)
-    elif isinstance(node, ast.Dict):
-        for value in node.values:
-            yield from _selected_names(value)
-    else:
-        value = ast.literal_eval(node)
-        yield from value if isinstance(value, tuple) else (value,)
-
-
-def mapping_children(path, name, source):
-    """Checked names of the files the mapping at ``path`` selects (imaps, rmaps or references), after checking
-    that its header names it and its embedded sha1sum matches its text. Parsed, never executed."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        header, selector_text = split_mapping(text)
-        leaves = list(_selected_names(ast.parse(selector_text.strip(), mode="eval").body))
-    except (ValueError, SyntaxError, IndexError, UnicodeDecodeError, RecursionError) as error:
-        raise FetchError(f"{source}: not a mapping ({type(error).__name__}: {error})") from error
-    if not isinstance(header, dict) or header.get("name") != name or header.get("observatory") != OBSERVATORY.upper():
-        raise FetchError(f"{source}: header does not name it as a {OBSERVATORY.upper()} mapping")
-    if header.get("sha1sum") != mapping_checksum(text):
-        raise FetchError(f"{source}: embedded sha1sum does not match the mapping's text")
-    child_kind = _CHILD_KIND[Path(name).suffix]
-    return [checked_name(leaf, child_kind, source) for leaf in leaves if leaf != "N/A"]
 
 
 def install_file(store, area, name, metadata, directory, inspect=None):
