@@ -24,7 +24,7 @@ from commands import assert_one_line_error as assert_fails_in_one_line
 from commands import clean_environment, command
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_store import FetchError, add_references, fetch_references
-from liger_iris_pipeline.reference_store.fetch import best_references
+from liger_iris_pipeline.reference_store.bestrefs import best_references
 from liger_iris_pipeline.reference_store.layout import sha1
 from liger_iris_pipeline.reference_store.mappings import mapping_checksum
 from liger_iris_pipeline.simulator import simulate_observation

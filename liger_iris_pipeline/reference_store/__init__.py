@@ -2,26 +2,21 @@
 copies what a set of inputs needs from a store into the local CRDS cache.
 
 Modules, by concern: ``layout`` (directories, the file-name rule, the writers' lock), ``errors``,
-``mappings`` (mapping text), ``fetch`` (select and fetch, and ``crds_fetch``), ``store`` (the writer) and
-``cli`` (``crds_add_references``).
+``mappings`` (mapping text), ``transport`` (reading a store, with deadlines), ``server_config`` (a store's
+config and context), ``cache`` (verified copies into the local cache), ``bestrefs`` (crds's choice), ``fetch``
+(select and fetch, and ``crds_fetch``), ``store`` (the writer) and ``cli`` (``crds_add_references``).
 """
 
 from ..lazy import lazy_attributes
 
-# Loaded on first use: ``fetch`` and ``store`` import crds.
+# Loaded on first use: the workflow's planning needs only ``store_context`` and ``checked_name``, which import
+# no crds (``bestrefs`` and ``store`` do).
 _MODULES = {
     **dict.fromkeys(("FetchError", "LayoutError", "StoreError"), ".errors"),
     **dict.fromkeys(("checked_name", "NAME_RULES"), ".layout"),
+    "store_context": ".server_config",
     **dict.fromkeys(
-        (
-            "FetchResult",
-            "fetch_reference",
-            "fetch_references",
-            "select_references",
-            "store_context",
-            "write_bestrefs_table",
-        ),
-        ".fetch",
+        ("FetchResult", "fetch_reference", "fetch_references", "select_references", "write_bestrefs_table"), ".fetch"
     ),
     **dict.fromkeys(("Store", "add_references"), ".store"),
 }
