@@ -23,7 +23,7 @@ from crds.core import log as crds_log
 from commands import assert_one_line_error as assert_fails_in_one_line
 from commands import clean_environment, command
 from liger_iris_pipeline import datamodels
-from liger_iris_pipeline.reference_store import FetchError, add_references, fetch_references
+from liger_iris_pipeline.reference_store import FetchError, add_references, fetch_references, select_references
 from liger_iris_pipeline.reference_store.bestrefs import best_references
 from liger_iris_pipeline.reference_store.layout import sha1
 from liger_iris_pipeline.reference_store.mappings import mapping_checksum
@@ -431,3 +431,60 @@ def test_a_reference_larger_than_the_store_declares_is_refused(faulty_store, sto
     result = crds_fetch(url, raw, cache=cache)
     assert_one_line_error(result, "references/ligeriri/", "larger than the store's download_metadata says")
     assert reference_files(cache) == []
+
+
+@pytest.fixture(scope="module")
+def other_store(tmp_path_factory):
+    """Another project's store: references under the same names as ``pristine_store``'s, other content."""
+    other = simulate_observation(tmp_path_factory.mktemp("other"), instrument="IRIS", size=64, seed=4)
+    store = tmp_path_factory.mktemp("other_store") / "store"
+    assert add_references(store, [other.mask, other.dark, other.flat]) == CONTEXT
+    return store
+
+
+def sha1_in(store, name):
+    return store_config(store)["download_metadata"][name]["sha1sum"]
+
+
+def test_a_shared_cache_refuses_another_stores_reference_of_the_same_name(store, other_store, raw, tmp_path):
+    cache = tmp_path / "cache"
+    assert crds_fetch(store, raw, cache=cache).returncode == 0
+    before = cache_files(cache)
+    dark = REFERENCES["dark"]
+    assert sha1_in(store, dark) != sha1_in(other_store, dark)
+    result = crds_fetch(other_store, raw, cache=cache)
+    assert_one_line_error(result, dark, sha1_in(store, dark), sha1_in(other_store, dark), "one file of each name")
+    assert cache_files(cache) == before  # the first project's files untouched
+    assert crds_fetch(store, raw, cache=cache).returncode == 0
+
+
+@pytest.mark.parametrize("records", ["kept", "lost"])
+def test_the_selection_refuses_a_cached_reference_that_is_not_the_stores(store, other_store, raw, tmp_path, records):
+    """The workflow's selection (after it, its crds_reference jobs copy only missing files) refuses a name the
+    cache holds from another store: by the cache's record of it, or, where the cache lost its records, by the
+    file itself."""
+    cache = tmp_path / "cache"
+    fetch_references(store, [raw], cache)
+    dark = REFERENCES["dark"]
+    if records == "kept":
+        expected = f"{cache / 'config' / 'ligeriri' / 'server_config'}: the cache holds {dark} with sha1 "
+        expected += f"{sha1_in(store, dark)}, the store {other_store} has it with sha1 {sha1_in(other_store, dark)}"
+    else:
+        (cache / "config" / "ligeriri" / "server_config").unlink()
+        expected = f"{cache / 'references' / 'ligeriri' / dark}: sha1 {sha1_in(store, dark)} in the cache, the "
+        expected += f"store {other_store} has sha1 {sha1_in(other_store, dark)}"
+    with pytest.raises(FetchError, match=re.escape(expected)):
+        select_references(other_store, [raw], cache)
+
+
+def test_a_shared_cache_refuses_another_stores_mapping_of_the_same_name(store, observation, raw, tmp_path):
+    other_store = tmp_path / "other_store"
+    assert add_references(other_store, [observation.dark, observation.flat]) == CONTEXT  # no mask: another iris imap
+    cache = tmp_path / "cache"
+    assert crds_fetch(store, raw, cache=cache).returncode == 0
+    before = cache_files(cache)
+    imap = "ligeriri_iris_0001.imap"
+    assert sha1_in(store, imap) != sha1_in(other_store, imap)
+    result = crds_fetch(other_store, raw, cache=cache)
+    assert_one_line_error(result, imap, sha1_in(store, imap), sha1_in(other_store, imap), "one file of each name")
+    assert cache_files(cache) == before

@@ -11,9 +11,10 @@ it, and copies those references. Compute jobs then read the cache offline (``CRD
 name or "N/A"}}}``. Exit status 0, or 1 with ``crds_fetch: error: <file or store>: <problem>``.
 
 Integrity: every file is checked against the store's ``download_metadata`` sha1 (a mapping also against
-its own ``sha1sum``) under a hidden ``.part`` name in its destination directory, and only then renamed;
-a file already in the cache is checked too and never silently kept or replaced. Every file name read from
-a mapping, the store's config or the command line must be a bare ligeriri name. Only the store is ever
+its own ``sha1sum``) under a hidden temporary name in its destination directory, and only then renamed; a
+file already in the cache, or recorded in its server_config, is checked too and never silently kept or
+replaced (a cache shared with another store cannot hold two files of one name). Every file name read from
+a mapping, the store's config or the command line must pass the store's name rule. Only the store is ever
 contacted: crds runs serverless, on the cache alone. An http(s) store that does not answer within
 ``--timeout`` seconds (each request and each block), or sends more bytes than ``download_metadata``
 declares, fails the fetch; the partial copy is removed and a later fetch starts afresh.
@@ -27,9 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bestrefs import best_references, crds_parameters, expand_inputs, local_crds
-from .cache import install_file, install_mapping_closure, write_cache_config, write_text
+from .cache import (
+    cache_records,
+    check_cached,
+    check_record,
+    install_file,
+    install_mapping_closure,
+    write_cache_config,
+    write_text,
+)
 from .errors import FetchError
-from .layout import OBSERVATORY, checked_name
+from .layout import Layout, checked_name
 from .server_config import download_metadata, read_store_config, resolve_context
 from .transport import HTTP_TIMEOUT, StoreReader
 
@@ -43,31 +52,47 @@ class FetchResult:
     copied: tuple  # file names copied into the cache
     present: tuple  # file names already in the cache, verified
 
+    def references(self):
+        """The distinct names of the references selected, sorted."""
+        return sorted({name for selected in self.bestrefs.values() for name in selected.values() if name != "N/A"})
+
 
 def select_references(store, inputs, crds_path, context=None, timeout=HTTP_TIMEOUT):
     """Copy the rules of ``context`` (default: the store's operational context) into the CRDS cache at
     ``crds_path`` and ask crds for the best references of ``inputs`` (frames or associations) under them.
 
-    The references themselves are not copied (``fetch_references`` or ``fetch_reference`` do that).
-    Returns a FetchResult whose ``copied``/``present`` list the mappings; raises FetchError naming the file
-    or store and the problem. crds runs inside ``local_crds`` (the CRDS_* environment is swapped meanwhile).
-    ``timeout``: seconds to wait for each answer of an http(s) store.
+    The references themselves are not copied (``fetch_references`` or ``fetch_reference`` do that), but
+    those already in the cache are checked against the store's sha1, so a cache shared with another store
+    cannot substitute its file. Returns a FetchResult whose ``copied``/``present`` list the mappings; raises
+    FetchError naming the file or store and the problem. crds runs inside ``local_crds`` (the CRDS_*
+    environment is swapped meanwhile). ``timeout``: seconds to wait for each answer of an http(s) store.
     """
     reader = StoreReader(store, timeout)
-    return _select(reader, read_store_config(reader), inputs, crds_path, context)
+    config = read_store_config(reader)
+    selection = _select(reader, config, inputs, Layout(crds_path), context)
+    references = Layout(crds_path).references
+    for name in selection.references():
+        if (references / name).exists():
+            check_cached(references / name, download_metadata(reader, config, name), reader)
+    return selection
 
 
-def _select(reader, config, inputs, crds_path, context):
+def _select(reader, config, inputs, cache, context):
+    """Install the mappings of the context and record the sha1 of every file under it in the cache (one
+    writer at a time), then ask crds for each frame's references."""
     context = resolve_context(reader, config, context)
     frames = expand_inputs(inputs)
     parameters = {frame: crds_parameters(frame) for frame in frames}  # a bad input stops the fetch before any copy
 
-    cache = Path(crds_path)
-    mappings, context_references = install_mapping_closure(reader, config, context, cache / "mappings" / OBSERVATORY)
-    known_files = sorted(mappings) + sorted(context_references)
-    write_cache_config(cache, context, {name: download_metadata(reader, config, name) for name in known_files})
+    with cache.lock():
+        records = cache_records(cache)
+        mappings, context_references = install_mapping_closure(reader, config, context, cache, records)
+        metadata = {name: download_metadata(reader, config, name) for name in sorted(mappings) + sorted(context_references)}
+        for name in sorted(context_references):
+            check_record(cache, records, name, metadata[name], reader)
+        write_cache_config(cache, context, {**records, **metadata})
 
-    with local_crds(cache):
+    with local_crds(cache.root):
         bestrefs = {frame: best_references(parameters[frame], context, frame) for frame in frames}
     return FetchResult(
         context=context,
@@ -78,12 +103,17 @@ def _select(reader, config, inputs, crds_path, context):
 
 
 def fetch_reference(store, name, crds_path, config=None, timeout=HTTP_TIMEOUT):
-    """Copy the reference ``name`` from the store into the cache at ``crds_path``, verified; True if copied."""
+    """Copy the reference ``name`` from the store into the cache at ``crds_path``, verified; True if copied.
+
+    A copy already there, or one the cache recorded, must be the store's file.
+    """
     reader = StoreReader(store, timeout)
     config = config or read_store_config(reader)  # callers copying many references read it once
     name = checked_name(name, ".fits", "reference")
     metadata = download_metadata(reader, config, name)
-    copied, _ = install_file(reader, "references", name, metadata, Path(crds_path) / "references" / OBSERVATORY)
+    cache = Layout(crds_path)
+    check_record(cache, cache_records(cache), name, metadata, reader)
+    copied, _ = install_file(reader, "references", name, metadata, cache.references)
     return copied
 
 
@@ -91,8 +121,8 @@ def fetch_references(store, inputs, crds_path, context=None, timeout=HTTP_TIMEOU
     """``select_references``, then copy every selected reference into the cache: all that ``inputs`` need."""
     reader = StoreReader(store, timeout)
     config = read_store_config(reader)
-    selection = _select(reader, config, inputs, crds_path, context)
-    names = sorted({name for selected in selection.bestrefs.values() for name in selected.values() if name != "N/A"})
+    selection = _select(reader, config, inputs, Layout(crds_path), context)
+    names = selection.references()
     copied = {name: fetch_reference(store, name, crds_path, config, timeout) for name in names}
     return FetchResult(
         context=selection.context,
