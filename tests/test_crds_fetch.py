@@ -336,25 +336,42 @@ def test_crds_list_status_reads_the_fetched_cache(store, raw, tmp_path):
 class _FaultyHandler(http.server.SimpleHTTPRequestHandler):
     """Serves the store, or with the server's ``fault``: ``silent`` (accept, never answer), ``cut`` (send half
     of a reference under its full Content-Length, then the store goes away), ``oversize`` (a reference with
-    more bytes than the store's download_metadata declares)."""
+    more bytes than the store's download_metadata declares), ``drip`` (a reference one byte every 50 ms, each
+    read answered well within any socket timeout), ``stall`` (half of a reference, then set the server's
+    ``stalled`` event and send nothing more)."""
 
     def do_GET(self):
         fault, path = self.server.fault, Path(self.translate_path(self.path))
         if fault == "silent":
             self.server.released.wait(60)
             return
-        if fault not in ("cut", "oversize") or "/references/" not in self.path or not path.is_file():
+        if fault not in ("cut", "oversize", "drip", "stall") or "/references/" not in self.path or not path.is_file():
             super().do_GET()
             return
         data = path.read_bytes()
-        body = data[: len(data) // 2] if fault == "cut" else data + bytes(5000)
+        body = data + bytes(5000) if fault == "oversize" else data
         self.send_response(200)
-        self.send_header("Content-Length", str(len(data) if fault == "cut" else len(body)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if fault == "drip":
+            self.drip(data)
+            return
+        self.wfile.write(data[: len(data) // 2] if fault in ("cut", "stall") else body)
+        if fault == "stall":
+            self.server.stalled.set()
+            self.server.released.wait(60)
         self.close_connection = True
         if fault == "cut":
             threading.Thread(target=self.server.shutdown).start()
+
+    def drip(self, data):
+        for index in range(len(data)):
+            if self.server.released.wait(0.05):
+                return
+            try:
+                self.wfile.write(data[index : index + 1])
+            except OSError:  # the fetch gave up
+                return
 
     def log_message(self, *args):
         pass
@@ -375,7 +392,7 @@ class FaultyStore:
         handler = functools.partial(_FaultyHandler, directory=str(self.directory))
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self.server.daemon_threads = True
-        self.server.fault, self.server.released = fault, threading.Event()
+        self.server.fault, self.server.released, self.server.stalled = fault, threading.Event(), threading.Event()
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self.url
 
@@ -412,9 +429,9 @@ def test_a_store_that_goes_away_mid_fetch_leaves_no_partial_file_and_a_retry_com
     assert_complete_cache(cache, store)
 
 
-def test_a_store_that_never_answers_fails_within_the_timeout(faulty_store, raw, tmp_path):
+def test_a_store_that_never_answers_fails_at_the_deadline(faulty_store, raw, tmp_path):
     url = faulty_store.start(fault="silent")
-    # Well under the 30 s default: only the --timeout setting can end this fetch in time.
+    # Well under the store's 30 s of allowed silence: only the --timeout deadline can end this fetch in time.
     result = subprocess.run(
         [command("crds_fetch"), "--store", url, "--timeout", "1", "--crds-path", str(tmp_path / "cache"), str(raw)],
         capture_output=True,
@@ -422,7 +439,7 @@ def test_a_store_that_never_answers_fails_within_the_timeout(faulty_store, raw, 
         env=clean_environment(),
         timeout=25,
     )
-    assert_one_line_error(result, f"{url}/config/ligeriri/server_config", "did not answer within 1.0 s")
+    assert_one_line_error(result, f"{url}/config/ligeriri/server_config", "not received within its 1 s deadline")
 
 
 def test_a_reference_larger_than_the_store_declares_is_refused(faulty_store, store, raw, tmp_path):
@@ -431,6 +448,47 @@ def test_a_reference_larger_than_the_store_declares_is_refused(faulty_store, sto
     result = crds_fetch(url, raw, cache=cache)
     assert_one_line_error(result, "references/ligeriri/", "larger than the store's download_metadata says")
     assert reference_files(cache) == []
+
+
+def test_a_store_that_drips_a_reference_fails_at_the_deadline_and_leaves_nothing(faulty_store, raw, tmp_path):
+    """Each byte comes well within any socket timeout; only a deadline for the whole file ends the copy."""
+    cache = tmp_path / "cache"
+    url = faulty_store.start(fault="drip")
+    result = subprocess.run(
+        [command("crds_fetch"), "--store", url, "--timeout", "3", "--crds-path", str(cache), str(raw)],
+        capture_output=True,
+        text=True,
+        env=clean_environment(),
+        timeout=300,  # the dripped reference would take an hour; 100x the deadline is the bound of the test
+    )
+    assert_one_line_error(result, f"{url}/references/ligeriri/", "not received within its 3 s deadline")
+    assert reference_files(cache) == []
+
+
+def test_a_fetch_killed_mid_copy_leaves_no_file_under_its_name_and_the_next_fetch_completes(
+    faulty_store, store, raw, tmp_path
+):
+    cache = tmp_path / "cache"
+    url = faulty_store.start(fault="stall")
+    fetch = subprocess.Popen(
+        [command("crds_fetch"), "--store", url, "--crds-path", str(cache), str(raw)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=clean_environment(),
+    )
+    try:
+        assert faulty_store.server.stalled.wait(300), "the fetch never asked for a reference"
+    finally:
+        fetch.kill()  # SIGKILL: no handler of the fetch runs
+        fetch.wait()
+    # The copy was under way (its temporary opens before the request): only the hidden temporary is left.
+    (leftover,) = reference_files(cache)
+    assert leftover.startswith(".") and ".part" in leftover
+    faulty_store.start()
+    retry = crds_fetch(url, raw, cache=cache)
+    assert retry.returncode == 0, retry.stderr
+    assert "3 copied" in retry.stdout.splitlines()[-1]
+    assert_complete_cache(cache, store)  # every file whole and verified, the dead fetch's temporary gone
 
 
 @pytest.fixture(scope="module")

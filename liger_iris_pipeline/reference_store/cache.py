@@ -4,12 +4,12 @@ records the sha1 and size of every file the cache holds.
 A cache holds one file of each name. Where projects or nights share a cache, a name that another store filled
 with different content is refused, naming the file and both sha1s: never silently used, never replaced. A
 copy is written under a hidden temporary name beside its target, checked against the store's sha1 and size,
-and only then renamed, so a fetch that fails leaves no file under a reference's name.
+and only then renamed, so a fetch that fails or is killed leaves no file under a reference's name.
 """
 
 import ast
 import hashlib
-import http.client
+from contextlib import closing
 from datetime import UTC, datetime
 
 from .. import atomic
@@ -17,7 +17,6 @@ from .errors import FetchError
 from .layout import OBSERVATORY, sha1
 from .mappings import mapping_children
 from .server_config import download_metadata
-from .transport import BLOCK_SIZE
 
 #: What to do about a name the cache holds with other content: the advice of every such refusal.
 _ONE_FILE_PER_NAME = "a CRDS cache holds one file of each name: fetch into another CRDS_PATH"
@@ -74,8 +73,8 @@ def install_file(store, area, name, metadata, directory, inspect=None):
         directory.mkdir(parents=True, exist_ok=True)
         with atomic.replacing(target) as temporary:
             digest, size = hashlib.sha1(), 0
-            with store.open(area, name) as source, open(temporary, "wb") as sink:
-                while block := source.read(BLOCK_SIZE):
+            with closing(store.blocks(area, name)) as blocks, open(temporary, "wb") as sink:
+                for block in blocks:
                     size += len(block)
                     if size > metadata["size"]:
                         raise FetchError(
@@ -93,12 +92,8 @@ def install_file(store, area, name, metadata, directory, inspect=None):
             inspected = inspect(temporary) if inspect else None
             if target.exists():  # a concurrent fetch put it there meanwhile: keep it only if it is the store's
                 check_cached(target, metadata, store)
-    except TimeoutError as error:
-        raise FetchError(f"{where}: copy to {directory} failed ({store.silence()})") from error
-    except (OSError, http.client.HTTPException) as error:
-        raise FetchError(
-            f"{where}: copy to {directory} failed ({getattr(error, 'strerror', None) or error})"
-        ) from error
+    except OSError as error:
+        raise FetchError(f"{where}: copy to {directory} failed ({atomic.os_error_reason(error)})") from error
     return True, inspected
 
 

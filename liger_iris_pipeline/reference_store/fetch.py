@@ -15,9 +15,10 @@ its own ``sha1sum``) under a hidden temporary name in its destination directory,
 file already in the cache, or recorded in its server_config, is checked too and never silently kept or
 replaced (a cache shared with another store cannot hold two files of one name). Every file name read from
 a mapping, the store's config or the command line must pass the store's name rule. Only the store is ever
-contacted: crds runs serverless, on the cache alone. An http(s) store that does not answer within
-``--timeout`` seconds (each request and each block), or sends more bytes than ``download_metadata``
-declares, fails the fetch; the partial copy is removed and a later fetch starts afresh.
+contacted: crds runs serverless, on the cache alone. ``--timeout`` is the deadline of each file: one that
+has not arrived whole within it (however slowly the store drips it), or a store silent for 30 s, or one
+that sends more bytes than ``download_metadata`` declares, fails the fetch; the partial copy is removed,
+as is one a killed fetch left, and a later fetch starts afresh.
 """
 
 import argparse
@@ -40,7 +41,7 @@ from .cache import (
 from .errors import FetchError
 from .layout import Layout, checked_name
 from .server_config import download_metadata, read_store_config, resolve_context
-from .transport import HTTP_TIMEOUT, StoreReader
+from .transport import DEADLINE, StoreReader
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class FetchResult:
         return sorted({name for selected in self.bestrefs.values() for name in selected.values() if name != "N/A"})
 
 
-def select_references(store, inputs, crds_path, context=None, timeout=HTTP_TIMEOUT):
+def select_references(store, inputs, crds_path, context=None, timeout=DEADLINE):
     """Copy the rules of ``context`` (default: the store's operational context) into the CRDS cache at
     ``crds_path`` and ask crds for the best references of ``inputs`` (frames or associations) under them.
 
@@ -65,7 +66,7 @@ def select_references(store, inputs, crds_path, context=None, timeout=HTTP_TIMEO
     those already in the cache are checked against the store's sha1, so a cache shared with another store
     cannot substitute its file. Returns a FetchResult whose ``copied``/``present`` list the mappings; raises
     FetchError naming the file or store and the problem. crds runs inside ``local_crds`` (the CRDS_*
-    environment is swapped meanwhile). ``timeout``: seconds to wait for each answer of an http(s) store.
+    environment is swapped meanwhile). ``timeout``: the deadline, in seconds, of each file from the store.
     """
     reader = StoreReader(store, timeout)
     config = read_store_config(reader)
@@ -102,7 +103,7 @@ def _select(reader, config, inputs, cache, context):
     )
 
 
-def fetch_reference(store, name, crds_path, config=None, timeout=HTTP_TIMEOUT):
+def fetch_reference(store, name, crds_path, config=None, timeout=DEADLINE):
     """Copy the reference ``name`` from the store into the cache at ``crds_path``, verified; True if copied.
 
     A copy already there, or one the cache recorded, must be the store's file.
@@ -117,7 +118,7 @@ def fetch_reference(store, name, crds_path, config=None, timeout=HTTP_TIMEOUT):
     return copied
 
 
-def fetch_references(store, inputs, crds_path, context=None, timeout=HTTP_TIMEOUT):
+def fetch_references(store, inputs, crds_path, context=None, timeout=DEADLINE):
     """``select_references``, then copy every selected reference into the cache: all that ``inputs`` need."""
     reader = StoreReader(store, timeout)
     config = read_store_config(reader)
@@ -147,6 +148,14 @@ def summary(result):
     return "\n".join(lines)
 
 
+def _seconds(text):
+    """A positive, finite number of seconds, for argparse."""
+    seconds = float(text)
+    if not 0 < seconds < 1e9:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return seconds
+
+
 def main(argv=None):
     """Command line: returns the exit status (0, or 1 after a one-line error on stderr)."""
     parser = argparse.ArgumentParser(
@@ -158,9 +167,9 @@ def main(argv=None):
     parser.add_argument("--bestrefs-out", help="write the best references of each input to this JSON file")
     parser.add_argument(
         "--timeout",
-        type=float,
-        default=HTTP_TIMEOUT,
-        help=f"seconds to wait for each answer of an http(s) store (default {HTTP_TIMEOUT})",
+        type=_seconds,
+        default=DEADLINE,
+        help=f"seconds each file from the store has to arrive whole (default {DEADLINE})",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="raw frame (FITS) or JSON association")
     args = parser.parse_args(argv)

@@ -6,8 +6,8 @@ no crds: the workflow's planning calls ``store_context``.
 """
 
 import ast
-import http.client
 import re
+from contextlib import closing
 from pathlib import Path
 
 from .errors import FetchError
@@ -19,22 +19,21 @@ _SHA1 = re.compile(r"[0-9a-f]{40}")
 
 
 def read_store_config(store):
-    """The store's server_config (a Python literal, read with ``ast.literal_eval``), checked for shape."""
+    """The server_config of the store ``store`` (a StoreReader) reads: a Python literal, read with
+    ``ast.literal_eval`` and checked for shape."""
     if not store.is_http and not Path(store.location).is_dir():
         raise FetchError(f"{store.location}: no such store directory")
     where = store.where("config", "server_config")
-    with store.open("config", "server_config") as stream:
-        try:
-            text = stream.read(MAX_CONFIG_BYTES + 1)
-        except TimeoutError as error:
-            raise FetchError(f"{where}: {store.silence()}") from error
-        except (OSError, http.client.HTTPException) as error:
-            raise FetchError(f"{where}: cannot read ({error})") from error
-    if len(text) > MAX_CONFIG_BYTES:
-        raise FetchError(f"{where}: larger than {MAX_CONFIG_BYTES} bytes, refused")
+    text, size = [], 0
+    with closing(store.blocks("config", "server_config")) as blocks:
+        for block in blocks:
+            size += len(block)
+            if size > MAX_CONFIG_BYTES:
+                raise FetchError(f"{where}: larger than {MAX_CONFIG_BYTES} bytes, refused")
+            text.append(block)
     try:
-        config = ast.literal_eval(text.decode("utf-8"))
-    except (ValueError, SyntaxError, UnicodeDecodeError, RecursionError) as error:
+        config = ast.literal_eval(b"".join(text).decode("utf-8"))
+    except (ValueError, SyntaxError, UnicodeDecodeError, RecursionError, MemoryError) as error:
         raise FetchError(f"{where}: not a server_config ({type(error).__name__}: {error})") from error
     if not isinstance(config, dict) or config.get("observatory") != OBSERVATORY:
         raise FetchError(f"{where}: not a {OBSERVATORY} server_config")
@@ -47,9 +46,8 @@ def download_metadata(store, config, name):
     """The store's {size, sha1sum} of ``name``: what a copy of it must match."""
     entry = config["download_metadata"].get(name)
     if entry is None:
-        raise FetchError(
-            f"{store.where('references' if name.endswith('.fits') else 'mappings', name)}: not in the store"
-        )
+        area = "references" if name.endswith(".fits") else "mappings"
+        raise FetchError(f"{store.where(area, name)}: not in the store")
     if not (
         isinstance(entry, dict)
         and isinstance(entry.get("size"), int)
