@@ -31,10 +31,10 @@ NAME_RULES = {
     ".fits": re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\.fits"),
 }
 _KIND_DESCRIPTIONS = {
-    ".pmap": "pipeline mapping",
-    ".imap": "instrument mapping",
-    ".rmap": "reference mapping",
-    ".fits": "reference",
+    ".pmap": "pipeline mapping name (ligeriri_NNNN.pmap)",
+    ".imap": "instrument mapping name (ligeriri_<instrument>_NNNN.imap)",
+    ".rmap": "reference mapping name (ligeriri_<instrument>_<reftype>_NNNN.rmap)",
+    ".fits": "reference name (a letter or digit, then letters, digits and _.+- only, ending in .fits)",
 }
 #: How long a writer waits for another writer's lock before it gives up, in seconds.
 LOCK_PATIENCE = 600
@@ -47,10 +47,7 @@ def checked_name(name, kind, source):
     if not isinstance(name, str) or not name or any(char in name for char in "/\\\0") or ".." in name:
         raise LayoutError(f"{source}: refused file name {name!r}: not a bare file name")
     if not NAME_RULES[kind].fullmatch(name):
-        raise LayoutError(
-            f"{source}: refused file name {name!r}: not a {OBSERVATORY} {_KIND_DESCRIPTIONS[kind]} name "
-            f"(letters, digits and _.+- only, ending in {kind})"
-        )
+        raise LayoutError(f"{source}: refused file name {name!r}: not a {OBSERVATORY} {_KIND_DESCRIPTIONS[kind]}")
     if len(name) > MAX_NAME_LENGTH:
         raise LayoutError(f"{source}: refused file name {name!r}: longer than {MAX_NAME_LENGTH} characters")
     return name
