@@ -1,10 +1,26 @@
-"""Run crds in a child process against a given cache: crds caches its configuration per process."""
+"""Run crds in a child process against a given cache (crds caches its configuration per process), and the
+frame parameters and flats the store and selection tests share."""
 
 import json
 import subprocess
 import sys
 
+import numpy as np
+
 from commands import clean_environment
+from frames import make_reference
+from liger_iris_pipeline import datamodels
+
+#: The selection parameters of an IRIS Ks frame observed 2026-05-01.
+FRAME = {
+    "META.INSTRUMENT.NAME": "IRIS",
+    "META.INSTRUMENT.DETECTOR": "IMG1",
+    "META.INSTRUMENT.FILTER": "Ks",
+    "META.SUBARRAY.NAME": "FULL",
+    "META.EXPOSURE.READMODE": "ROP",
+    "META.OBSERVATION.DATE": "2026-05-01",
+    "META.OBSERVATION.TIME": "08:00:00",
+}
 
 SELECT = """
 import json, sys
@@ -31,3 +47,14 @@ def select(crds_path, parameters, reftypes, context=None):
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def write_flat(directory, name, instrument="IRIS", filter_name="Ks", subarray=None, useafter="2020-01-01T00:00:00"):
+    """A 4x4 flat reference of ones saved as ``directory/name`` (any name: saved as .fits, then renamed)."""
+    flat = make_reference(datamodels.FlatModel, "FLAT", instrument=instrument, data=np.ones((4, 4), np.float32))
+    flat.meta.instrument.filter = filter_name
+    flat.meta.useafter = useafter
+    if subarray:
+        flat.meta.subarray.name = subarray
+    flat.save(directory / "unnamed.fits")  # stdatamodels chooses the format by the extension
+    return (directory / "unnamed.fits").rename(directory / name)

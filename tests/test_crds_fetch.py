@@ -23,9 +23,10 @@ from crds.core import log as crds_log
 from commands import assert_one_line_error as assert_fails_in_one_line
 from commands import clean_environment, command
 from liger_iris_pipeline import datamodels
-from liger_iris_pipeline.reference_store import FetchError, add_references, fetch_references
-from liger_iris_pipeline.reference_store.fetch import best_references
-from liger_iris_pipeline.reference_store.store import mapping_checksum, sha1
+from liger_iris_pipeline.reference_store import FetchError, add_references, fetch_references, select_references
+from liger_iris_pipeline.reference_store.bestrefs import best_references
+from liger_iris_pipeline.reference_store.layout import sha1
+from liger_iris_pipeline.reference_store.mappings import mapping_checksum
 from liger_iris_pipeline.simulator import simulate_observation
 
 CONTEXT = "ligeriri_0001.pmap"
@@ -335,25 +336,42 @@ def test_crds_list_status_reads_the_fetched_cache(store, raw, tmp_path):
 class _FaultyHandler(http.server.SimpleHTTPRequestHandler):
     """Serves the store, or with the server's ``fault``: ``silent`` (accept, never answer), ``cut`` (send half
     of a reference under its full Content-Length, then the store goes away), ``oversize`` (a reference with
-    more bytes than the store's download_metadata declares)."""
+    more bytes than the store's download_metadata declares), ``drip`` (a reference one byte every 50 ms, each
+    read answered well within any socket timeout), ``stall`` (half of a reference, then set the server's
+    ``stalled`` event and send nothing more)."""
 
     def do_GET(self):
         fault, path = self.server.fault, Path(self.translate_path(self.path))
         if fault == "silent":
             self.server.released.wait(60)
             return
-        if fault not in ("cut", "oversize") or "/references/" not in self.path or not path.is_file():
+        if fault not in ("cut", "oversize", "drip", "stall") or "/references/" not in self.path or not path.is_file():
             super().do_GET()
             return
         data = path.read_bytes()
-        body = data[: len(data) // 2] if fault == "cut" else data + bytes(5000)
+        body = data + bytes(5000) if fault == "oversize" else data
         self.send_response(200)
-        self.send_header("Content-Length", str(len(data) if fault == "cut" else len(body)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if fault == "drip":
+            self.drip(data)
+            return
+        self.wfile.write(data[: len(data) // 2] if fault in ("cut", "stall") else body)
+        if fault == "stall":
+            self.server.stalled.set()
+            self.server.released.wait(60)
         self.close_connection = True
         if fault == "cut":
             threading.Thread(target=self.server.shutdown).start()
+
+    def drip(self, data):
+        for index in range(len(data)):
+            if self.server.released.wait(0.05):
+                return
+            try:
+                self.wfile.write(data[index : index + 1])
+            except OSError:  # the fetch gave up
+                return
 
     def log_message(self, *args):
         pass
@@ -374,7 +392,7 @@ class FaultyStore:
         handler = functools.partial(_FaultyHandler, directory=str(self.directory))
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self.server.daemon_threads = True
-        self.server.fault, self.server.released = fault, threading.Event()
+        self.server.fault, self.server.released, self.server.stalled = fault, threading.Event(), threading.Event()
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self.url
 
@@ -411,9 +429,9 @@ def test_a_store_that_goes_away_mid_fetch_leaves_no_partial_file_and_a_retry_com
     assert_complete_cache(cache, store)
 
 
-def test_a_store_that_never_answers_fails_within_the_timeout(faulty_store, raw, tmp_path):
+def test_a_store_that_never_answers_fails_at_the_deadline(faulty_store, raw, tmp_path):
     url = faulty_store.start(fault="silent")
-    # Well under the 30 s default: only the --timeout setting can end this fetch in time.
+    # Well under the store's 30 s of allowed silence: only the --timeout deadline can end this fetch in time.
     result = subprocess.run(
         [command("crds_fetch"), "--store", url, "--timeout", "1", "--crds-path", str(tmp_path / "cache"), str(raw)],
         capture_output=True,
@@ -421,7 +439,7 @@ def test_a_store_that_never_answers_fails_within_the_timeout(faulty_store, raw, 
         env=clean_environment(),
         timeout=25,
     )
-    assert_one_line_error(result, f"{url}/config/ligeriri/server_config", "did not answer within 1.0 s")
+    assert_one_line_error(result, f"{url}/config/ligeriri/server_config", "not received within its 1 s deadline")
 
 
 def test_a_reference_larger_than_the_store_declares_is_refused(faulty_store, store, raw, tmp_path):
@@ -430,3 +448,102 @@ def test_a_reference_larger_than_the_store_declares_is_refused(faulty_store, sto
     result = crds_fetch(url, raw, cache=cache)
     assert_one_line_error(result, "references/ligeriri/", "larger than the store's download_metadata says")
     assert reference_files(cache) == []
+
+
+def test_a_store_that_drips_a_reference_fails_at_the_deadline_and_leaves_nothing(faulty_store, raw, tmp_path):
+    """Each byte comes well within any socket timeout; only a deadline for the whole file ends the copy. (The
+    deadline leaves the store's small files ample time even on a loaded machine.)"""
+    cache = tmp_path / "cache"
+    url = faulty_store.start(fault="drip")
+    result = subprocess.run(
+        [command("crds_fetch"), "--store", url, "--timeout", "8", "--crds-path", str(cache), str(raw)],
+        capture_output=True,
+        text=True,
+        env=clean_environment(),
+        timeout=400,  # the dripped reference would take an hour; 50x the deadline is the bound of the test
+    )
+    assert_one_line_error(result, f"{url}/references/ligeriri/", "not received within its 8 s deadline")
+    assert reference_files(cache) == []
+
+
+def test_a_fetch_killed_mid_copy_leaves_no_file_under_its_name_and_the_next_fetch_completes(
+    faulty_store, store, raw, tmp_path
+):
+    cache = tmp_path / "cache"
+    url = faulty_store.start(fault="stall")
+    fetch = subprocess.Popen(
+        [command("crds_fetch"), "--store", url, "--crds-path", str(cache), str(raw)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=clean_environment(),
+    )
+    try:
+        assert faulty_store.server.stalled.wait(300), "the fetch never asked for a reference"
+    finally:
+        fetch.kill()  # SIGKILL: no handler of the fetch runs
+        fetch.wait()
+    # The copy was under way (its temporary opens before the request): only the hidden temporary is left.
+    (leftover,) = reference_files(cache)
+    assert leftover.startswith(".") and ".part" in leftover
+    faulty_store.start()
+    retry = crds_fetch(url, raw, cache=cache)
+    assert retry.returncode == 0, retry.stderr
+    assert "3 copied" in retry.stdout.splitlines()[-1]
+    assert_complete_cache(cache, store)  # every file whole and verified, the dead fetch's temporary gone
+
+
+@pytest.fixture(scope="module")
+def other_store(tmp_path_factory):
+    """Another project's store: references under the same names as ``pristine_store``'s, other content."""
+    other = simulate_observation(tmp_path_factory.mktemp("other"), instrument="IRIS", size=64, seed=4)
+    store = tmp_path_factory.mktemp("other_store") / "store"
+    assert add_references(store, [other.mask, other.dark, other.flat]) == CONTEXT
+    return store
+
+
+def sha1_in(store, name):
+    return store_config(store)["download_metadata"][name]["sha1sum"]
+
+
+def test_a_shared_cache_refuses_another_stores_reference_of_the_same_name(store, other_store, raw, tmp_path):
+    cache = tmp_path / "cache"
+    assert crds_fetch(store, raw, cache=cache).returncode == 0
+    before = cache_files(cache)
+    dark = REFERENCES["dark"]
+    assert sha1_in(store, dark) != sha1_in(other_store, dark)
+    result = crds_fetch(other_store, raw, cache=cache)
+    assert_one_line_error(result, dark, sha1_in(store, dark), sha1_in(other_store, dark), "one file of each name")
+    assert cache_files(cache) == before  # the first project's files untouched
+    assert crds_fetch(store, raw, cache=cache).returncode == 0
+
+
+@pytest.mark.parametrize("records", ["kept", "lost"])
+def test_the_selection_refuses_a_cached_reference_that_is_not_the_stores(store, other_store, raw, tmp_path, records):
+    """The workflow's selection (after it, its crds_reference jobs copy only missing files) refuses a name the
+    cache holds from another store: by the cache's record of it, or, where the cache lost its records, by the
+    file itself."""
+    cache = tmp_path / "cache"
+    fetch_references(store, [raw], cache)
+    dark = REFERENCES["dark"]
+    if records == "kept":
+        expected = f"{cache / 'config' / 'ligeriri' / 'server_config'}: the cache holds {dark} with sha1 "
+        expected += f"{sha1_in(store, dark)}, the store {other_store} has it with sha1 {sha1_in(other_store, dark)}"
+    else:
+        (cache / "config" / "ligeriri" / "server_config").unlink()
+        expected = f"{cache / 'references' / 'ligeriri' / dark}: sha1 {sha1_in(store, dark)} in the cache, the "
+        expected += f"store {other_store} has sha1 {sha1_in(other_store, dark)}"
+    with pytest.raises(FetchError, match=re.escape(expected)):
+        select_references(other_store, [raw], cache)
+
+
+def test_a_shared_cache_refuses_another_stores_mapping_of_the_same_name(store, observation, raw, tmp_path):
+    other_store = tmp_path / "other_store"
+    assert add_references(other_store, [observation.dark, observation.flat]) == CONTEXT  # no mask: another iris imap
+    cache = tmp_path / "cache"
+    assert crds_fetch(store, raw, cache=cache).returncode == 0
+    before = cache_files(cache)
+    imap = "ligeriri_iris_0001.imap"
+    assert sha1_in(store, imap) != sha1_in(other_store, imap)
+    result = crds_fetch(other_store, raw, cache=cache)
+    assert_one_line_error(result, imap, sha1_in(store, imap), sha1_in(other_store, imap), "one file of each name")
+    assert cache_files(cache) == before

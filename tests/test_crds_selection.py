@@ -8,31 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crds_helpers import crds_environment, select
+from crds_helpers import FRAME, crds_environment, select, write_flat
 from frames import make_frame, make_reference
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_store import Store, StoreError, add_references
-from liger_iris_pipeline.reference_store.store import mapping_checksum
-
-FRAME = {
-    "META.INSTRUMENT.NAME": "IRIS",
-    "META.INSTRUMENT.DETECTOR": "IMG1",
-    "META.INSTRUMENT.FILTER": "Ks",
-    "META.SUBARRAY.NAME": "FULL",
-    "META.EXPOSURE.READMODE": "ROP",
-    "META.OBSERVATION.DATE": "2026-05-01",
-    "META.OBSERVATION.TIME": "08:00:00",
-}
-
-
-def write_flat(directory, name, instrument="IRIS", filter_name="Ks", subarray=None, useafter="2020-01-01T00:00:00"):
-    flat = make_reference(datamodels.FlatModel, "FLAT", instrument=instrument, data=np.ones((4, 4), np.float32))
-    flat.meta.instrument.filter = filter_name
-    flat.meta.useafter = useafter
-    if subarray:
-        flat.meta.subarray.name = subarray
-    flat.save(directory / name)
-    return directory / name
+from liger_iris_pipeline.reference_store.mappings import mapping_checksum
 
 
 @pytest.fixture

@@ -1,37 +1,25 @@
 """Reference store: references and versioned CRDS rules in the layout of a CRDS cache, and the fetch that
-copies what a set of inputs needs from a store into the local CRDS cache."""
+copies what a set of inputs needs from a store into the local CRDS cache.
+
+Modules, by concern: ``layout`` (directories, the file-name rule, the writers' lock), ``errors``,
+``mappings`` (mapping text), ``transport`` (reading a store, with deadlines), ``server_config`` (a store's
+config and context), ``cache`` (verified copies into the local cache), ``bestrefs`` (crds's choice), ``fetch``
+(select and fetch, and ``crds_fetch``), ``store`` (the writer) and ``cli`` (``crds_add_references``).
+"""
 
 from ..lazy import lazy_attributes
 
-# Loaded on first use: the workflow's Snakefile needs only ``store_context``, and ``fetch`` imports crds.
-__getattr__, __dir__ = lazy_attributes(
-    __name__,
-    {
-        **dict.fromkeys(
-            (
-                "FetchError",
-                "FetchResult",
-                "fetch_reference",
-                "fetch_references",
-                "select_references",
-                "store_context",
-                "write_bestrefs_table",
-            ),
-            ".fetch",
-        ),
-        **dict.fromkeys(("Store", "StoreError", "add_references"), ".store"),
-    },
-)
+# Loaded on first use: the workflow's planning needs only ``store_context`` and ``checked_name``, which import
+# no crds (``bestrefs`` and ``store`` do).
+_MODULES = {
+    **dict.fromkeys(("FetchError", "LayoutError", "StoreError"), ".errors"),
+    **dict.fromkeys(("checked_name", "NAME_RULES"), ".layout"),
+    "store_context": ".server_config",
+    **dict.fromkeys(
+        ("FetchResult", "fetch_reference", "fetch_references", "select_references", "write_bestrefs_table"), ".fetch"
+    ),
+    **dict.fromkeys(("Store", "add_references"), ".store"),
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _MODULES)
 
-__all__ = [
-    "FetchError",
-    "FetchResult",
-    "Store",
-    "StoreError",
-    "add_references",
-    "fetch_reference",
-    "fetch_references",
-    "select_references",
-    "store_context",
-    "write_bestrefs_table",
-]
+__all__ = sorted(_MODULES, key=str.lower)

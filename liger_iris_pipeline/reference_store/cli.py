@@ -8,7 +8,8 @@ Prints the new context's name. Exit status 1 with one line ``crds_add_references
 import argparse
 import sys
 
-from .store import StoreError, add_references
+from .errors import StoreError
+from .store import add_references
 
 
 def main(argv=None):

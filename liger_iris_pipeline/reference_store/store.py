@@ -1,19 +1,20 @@
-"""Reference store writer: references and versioned CRDS rules, in the layout of a CRDS cache.
-
-    <store>/config/ligeriri/server_config     context in force, the context history, sha1 and size of every file
-    <store>/mappings/ligeriri/*.pmap|imap|rmap
-    <store>/references/ligeriri/*.fits
+"""Reference store writer: references and versioned CRDS rules, in the layout of a CRDS cache (``layout``).
 
 ``add_references(store, paths)`` copies the references in and writes a new context: the next
 ``ligeriri_NNNN.pmap``, and a new imap and rmap for each (instrument, reftype) that changed. Every older
 mapping stays, so every earlier context still selects what it selected. An rmap lists all references of
 its type: those of the previous rmap plus the new ones, each under ``Match`` on the values of its parkeys
 (from its own header; a parkey the reference leaves unset is ``N/A``, i.e. any value, and so is the
-SUBARRAY of a full-frame reference, which serves every window) and ``UseAfter`` on its USEAFTER. A new reference with the same match and USEAFTER as an old one replaces it.
+SUBARRAY of a full-frame reference, which serves every window) and ``UseAfter`` on its USEAFTER. A new
+reference with the same match and USEAFTER as an old one replaces it.
+
+Writers of one store take turns (``Layout.lock``): each reads the store's config and mappings, adds its
+context and writes them back while no other writer can. A reference's name must pass the rule the fetch
+applies (``layout.checked_name``), and its match values must be plain values, which crds cannot read as a
+pattern (``*``, ``A|B``, ``(regex)``, ``NOT ...``).
 """
 
 import ast
-import hashlib
 import json
 import re
 from datetime import UTC, datetime
@@ -21,15 +22,18 @@ from pathlib import Path
 
 from .. import atomic, datamodels
 from ..crds_ligeriri import HERE as PLUGIN_DIRECTORY
+from ..crds_ligeriri.locate import REFERENCE_NAME
+from .errors import StoreError
+from .layout import OBSERVATORY, Layout, checked_name, sha1
+from .mappings import dict_selector, mapping_text, rmap_selector, selected_names, split_mapping
 
-OBSERVATORY = "ligeriri"
 INSTRUMENTS = ("iris", "liger")
-USEAFTER_PARKEYS = ("META.OBSERVATION.DATE", "META.OBSERVATION.TIME")
-_SERIAL = re.compile(r"_(\d{4})\.[pir]map$")
-
-
-class StoreError(ValueError):
-    """A reference or store that cannot be used; the message names the file and the problem."""
+_SERIAL = re.compile(r"_(\d{4,})\.[pir]map$")
+#: A match value crds compares as it is: no glob, alternative, regex, relation or negation.
+_PLAIN_VALUE = re.compile(r"[A-Z0-9][A-Z0-9_.+-]*")
+#: Match values with a meaning of their own: N/A (any value; written for unset parkeys) and ANY (a
+#: reference for every read mode, a READMODE of the schema).
+_WILDCARDS = ("N/A", "ANY")
 
 
 def _type_specs():
@@ -37,37 +41,8 @@ def _type_specs():
     return json.loads((Path(PLUGIN_DIRECTORY) / "specs" / "combined_specs.json").read_text())
 
 
-def sha1(path):
-    digest = hashlib.sha1()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def mapping_checksum(text):
-    """The sha1sum CRDS expects in a mapping header: over the text without the lines that mention sha1sum."""
-    body = "".join(line for line in text.splitlines(True) if "sha1sum" not in line)
-    return hashlib.sha1(body.encode("utf-8")).hexdigest()
-
-
-def split_mapping(text):
-    """(header dict, selector text) of a mapping's text; the header is read as a literal, never executed.
-
-    Raises ValueError, SyntaxError or IndexError for text that is not a mapping.
-    """
-    header_text, selector_text = text.split("\nselector = ", 1)
-    return ast.literal_eval(header_text.split("header = ", 1)[1]), selector_text
-
-
-class Store:
+class Store(Layout):
     """A reference store directory."""
-
-    def __init__(self, root):
-        self.root = Path(root)
-        self.config_path = self.root / "config" / OBSERVATORY / "server_config"
-        self.mappings = self.root / "mappings" / OBSERVATORY
-        self.references = self.root / "references" / OBSERVATORY
 
     def server_config(self):
         if not self.config_path.exists():
@@ -91,18 +66,18 @@ class Store:
 
     def rmap_references(self, name):
         """Reference names in an rmap of the store, in order."""
-        return re.findall(r"'([^']+\.fits)'", self.read_mapping(name)[1])
+        return [leaf for leaf in selected_names(self.read_mapping(name)[1]) if leaf != "N/A"]
 
     def next_serial(self, prefix, extension):
         serials = [int(m.group(1)) for path in self.mappings.glob(f"{prefix}_*{extension}") if (m := _SERIAL.search(path.name))]
         return max(serials, default=0) + 1
 
-    def write_text(self, directory, name, text):
-        """Write a new file atomically; an existing file of that name is never overwritten."""
-        target = directory / name
+    def write_mapping(self, name, text):
+        """Write a new mapping atomically; an existing file of that name is never overwritten."""
+        target = self.mappings / checked_name(name, Path(name).suffix, self.mappings)
         if target.exists():
             raise StoreError(f"{target}: already in the store")
-        directory.mkdir(parents=True, exist_ok=True)
+        self.mappings.mkdir(parents=True, exist_ok=True)
         atomic.write_text(target, text)
         return target
 
@@ -120,8 +95,10 @@ def _parkey_value(model, parkey):
     return str(node).upper()
 
 
-def _describe_reference(path):
-    """(instrument, reftype, match tuple, useafter) of a reference file, from its header."""
+def _describe_reference(path, new=False):
+    """(instrument, reftype, match tuple, useafter) of a reference file, from its header. A ``new`` reference
+    named by the convention must be what its name says (instrument, detector, reftype): crds and the products'
+    R_* keywords go by the name."""
     try:
         model = datamodels.open(path)
     except datamodels.DataModelError as error:
@@ -142,43 +119,64 @@ def _describe_reference(path):
             raise StoreError(f"{path}: USEAFTER {model.meta.useafter!r} is not an ISO date") from error
         match_parkeys = specs[instrument][reftype]["parkey"][0]
         match = tuple(_parkey_value(model, parkey) for parkey in match_parkeys)
+        named = REFERENCE_NAME.fullmatch(Path(path).stem) if new else None
+        if named:
+            header = (model.meta.instrument.name, model.meta.instrument.detector, model.meta.reftype)
+            said = (named["instrument"].upper(), named["detector"], named["filekind"])
+            if said != tuple(str(value).upper() for value in header):
+                raise StoreError(
+                    f"{path}: the name says {' '.join(said)}, the header {' '.join(map(str, header))} "
+                    "(INSTRUME, DETECTOR, REFTYPE)"
+                )
+    for parkey, value in zip(match_parkeys, match, strict=True):
+        if value not in _WILDCARDS and not _PLAIN_VALUE.fullmatch(value):
+            raise StoreError(
+                f"{path}: {parkey} {value!r} is not a plain value (letters, digits and _.+- only): "
+                "crds would read it as a pattern"
+            )
     return instrument, reftype, match, useafter
 
 
-def _header_text(header):
-    lines = ["header = {"]
-    lines += [f"    {key!r} : {value!r}," for key, value in sorted(header.items())]
-    return "\n".join(lines) + "\n}\n"
-
-
-def _mapping_text(header, selector_text):
-    """Mapping text with its sha1sum filled in."""
-    text = _header_text({**header, "sha1sum": "0" * 40}) + "\nselector = " + selector_text
-    return text.replace("0" * 40, mapping_checksum(text), 1)
-
-
-def _rmap_selector(entries):
-    """Match({match: UseAfter({date: reference})}) text from {match: {date: reference}}."""
-    lines = ["Match({"]
-    for match in sorted(entries):
-        lines.append(f"    {match!r} : UseAfter({{")
-        lines += [f"        {date!r} : {reference!r}," for date, reference in sorted(entries[match].items())]
-        lines.append("    }),")
-    return "\n".join(lines) + "\n})\n"
-
-
-def _dict_selector(selections):
-    return "{\n" + "".join(f"    {key!r} : {value!r},\n" for key, value in sorted(selections.items())) + "}\n"
+def _describe_new_references(paths):
+    """[(path, instrument, reftype, match, useafter)] of the references to add, each name checked by the
+    fetch's rule; a file given twice counts once. StoreError for two different files of one name, or two
+    new references for one selection (same type, match values and USEAFTER)."""
+    described, by_name, by_selection = [], {}, {}
+    for path in map(Path, paths):
+        checked_name(path.name, ".fits", path)
+        if path.name in by_name:
+            if sha1(by_name[path.name]) != sha1(path):
+                raise StoreError(f"{path}: a different file named {path.name} is also given ({by_name[path.name]})")
+            continue
+        by_name[path.name] = path
+        instrument, reftype, match, useafter = _describe_reference(path, new=True)
+        selection = (instrument, reftype, match, useafter)
+        if selection in by_selection:
+            raise StoreError(
+                f"{path}: selected for the same {instrument} {reftype} match {match} from {useafter} as "
+                f"{by_selection[selection]}, also given: a context selects one of them"
+            )
+        by_selection[selection] = path
+        described.append((path, *selection))
+    return described
 
 
 def add_references(store_root, reference_paths, description="new references"):
-    """Copy ``reference_paths`` into the store at ``store_root`` and write a new context; returns its name."""
+    """Copy ``reference_paths`` into the store at ``store_root`` and write a new context; returns its name.
+
+    Concurrent writers of one store take turns, each adding its context to the others'."""
     store = Store(store_root)
+    described = _describe_new_references(reference_paths)
+    with store.lock():
+        return _add_context(store, described, description)
+
+
+def _add_context(store, described, description):
+    """Write the new context of the references ``described`` (with the store locked)."""
     config = store.server_config()
     previous = config["operational_context"]
     specs = _type_specs()
 
-    described = [(Path(path), *_describe_reference(path)) for path in reference_paths]
     for path, *_ in described:
         stored = store.references / path.name
         if stored.exists() and sha1(stored) != sha1(path):
@@ -222,7 +220,7 @@ def add_references(store_root, reference_paths, description="new references"):
             "observatory": OBSERVATORY.upper(),
             "parkey": tuple(tuple(keys) for keys in spec["parkey"]),
         }
-        new_files.append((name, _mapping_text(header, _rmap_selector(selections))))
+        new_files.append((name, mapping_text(header, rmap_selector(selections))))
         rules[instrument][reftype] = name
 
     # New imaps for the instruments that changed, and the new pmap.
@@ -238,7 +236,7 @@ def add_references(store_root, reference_paths, description="new references"):
             "parkey": ("REFTYPE",),
         }
         selections = {reftype.upper(): rmap for reftype, rmap in rules[instrument].items()}
-        new_files.append((name, _mapping_text(header, _dict_selector(selections))))
+        new_files.append((name, mapping_text(header, dict_selector(selections))))
         imaps[instrument] = name
     context = f"{OBSERVATORY}_{store.next_serial(OBSERVATORY, '.pmap'):04d}.pmap"
     header = {
@@ -249,7 +247,7 @@ def add_references(store_root, reference_paths, description="new references"):
         "parkey": ("META.INSTRUMENT.NAME",),
     }
     selections = {instrument.upper(): imap for instrument, imap in imaps.items()}
-    new_files.append((context, _mapping_text(header, _dict_selector(selections))))
+    new_files.append((context, mapping_text(header, dict_selector(selections))))
 
     # References first, then mappings, then the config that points at them: a reader never sees a
     # context whose files are missing.
@@ -260,7 +258,7 @@ def add_references(store_root, reference_paths, description="new references"):
             atomic.copy_file(path, target)
         config["download_metadata"][path.name] = {"size": target.stat().st_size, "sha1sum": sha1(target)}
     for name, text in new_files:
-        target = store.write_text(store.mappings, name, text)
+        target = store.write_mapping(name, text)
         config["download_metadata"][name] = {"size": target.stat().st_size, "sha1sum": sha1(target)}
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     config.update(operational_context=context, edit_context=context, last_synced=now)
