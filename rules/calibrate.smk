@@ -4,7 +4,10 @@
 # configured mode makes _cal products (a rule that could make them too would cost Snakemake a candidate job per
 # frame); dq_init, dark_current and flat_field stay available for their intermediate products in every mode.
 # Every job runs one step (or pipeline) of the package through scripts/run_step.py: the rules are declared from
-# the table below by rules/steps.smk. On a cluster, profiles/slurm puts them in group "frame": an exposure's
+# the table below by rules/steps.smk. Every rule downstream of the reference selection (a checkpoint) asks for
+# its table, those that use no reference with ``after_selection``: a rule that does not would be scheduled
+# before the selection has run, from the upper-bound plan (a sky subtraction rebuilding its temporary product
+# would force the frame's whole chain), or keep a stale reason and rerun. On a cluster, profiles/slurm puts them in group "frame": an exposure's
 # chain (with its subarray frames and their merge) is one cluster job, not one per step.
 from liger_iris_pipeline.workflow import resources as measured
 
@@ -41,7 +44,11 @@ def chain_rules():
         frame_rule(
             "background",
             "background",
-            {"frame": raw_frame, "background": background_frames},
+            {
+                "frame": raw_frame,
+                "background": background_frames,
+                "selection": after_selection,
+            },
             product("background"),
         ),
         *(
@@ -59,7 +66,7 @@ def chain_rules():
         frame_rule(
             "merge_subarrays",
             "merge_subarrays",
-            {"frame": merge_frames},
+            {"frame": merge_frames, "selection": after_selection},
             f"{OUTPUT}/{{observation}}/{{exposure}}_merged.fits",
         ),
         frame_rule(

@@ -6,6 +6,8 @@
 # 6 frames 491 MiB, a copy 134 MiB.
 import json
 
+from liger_iris_pipeline.reference_store.layout import NAME_RULES
+
 
 localrules:
     crds_select,
@@ -45,7 +47,7 @@ rule crds_reference:
     benchmark:
         f"{OUTPUT}/benchmarks/crds_reference/{{reference}}.tsv"
     wildcard_constraints:
-        reference=r"[A-Za-z0-9][A-Za-z0-9_.+-]*\.fits",
+        reference=NAME_RULES[".fits"].pattern,
     conda:
         "../envs/drs.yaml"
     threads: 1

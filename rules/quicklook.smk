@@ -140,6 +140,7 @@ for observation, number, exposures in (
 rule night_summary:
     input:
         qa=[f"{stem}_qa.ecsv" for stem in l2b_stems()],
+        selection=after_selection,
     output:
         csv=report(
             f"{OUTPUT}/night_summary.csv",
@@ -178,6 +179,7 @@ rule benchmark_table:
     input:
         # Runs after every frame's jobs; reads the benchmark files they left under <output_dir>/benchmarks/.
         summary=rules.night_summary.output.csv,
+        selection=after_selection,
     output:
         report(
             f"{OUTPUT}/benchmarks.html",
