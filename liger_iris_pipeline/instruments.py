@@ -3,6 +3,11 @@
 from dataclasses import dataclass
 
 
+#: A header's plate scale (PIXSCALE) is plausible within this factor of the imager's nominal one: room for a
+#: re-measured scale, none for a unit mix-up (mas or degrees for arcsec) or another instrument's scale.
+PIXEL_SCALE_TOLERANCE = 2.0
+
+
 @dataclass(frozen=True)
 class Imager:
     instrument: str
@@ -10,6 +15,11 @@ class Imager:
     detector: str
     size: int  # pixels per side
     pixel_scale: float  # arcsec/pixel
+
+    @property
+    def plausible_pixel_scales(self):
+        """(lowest, highest) plate scale in arcsec/pixel a frame of this imager may give."""
+        return self.pixel_scale / PIXEL_SCALE_TOLERANCE, self.pixel_scale * PIXEL_SCALE_TOLERANCE
 
 
 IMAGERS = {

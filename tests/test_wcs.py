@@ -1,4 +1,7 @@
-"""AssignWcsStep's gWCS against astropy.wcs reading the FITS keywords it writes, and against sky geometry."""
+"""AssignWcsStep's gWCS against astropy.wcs reading the FITS keywords it writes, and against sky geometry; a
+pointing, position angle or plate scale that cannot be is refused before any WCS is written."""
+
+import subprocess
 
 import numpy as np
 import pytest
@@ -7,8 +10,12 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from numpy.testing import assert_allclose
 
-from frames import make_frame
+from commands import assert_one_line_error, command
+from frames import SHAPE, file_digest, make_frame
 from liger_iris_pipeline import AssignWcsStep, datamodels
+from liger_iris_pipeline.base_step import StepInputError
+
+RAW_NAME = "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001.fits"
 
 
 @pytest.fixture(params=[0.0, 37.5, -120.0])
@@ -57,3 +64,74 @@ def test_pixels_outside_the_frame_are_outside_the_bounding_box(wcs_frame):
     path, _ = wcs_frame
     with datamodels.open(path) as model:
         assert np.all(np.isnan(model.meta.wcs(-5.0, 10.0)))
+
+
+# --- Pointing, position angle and plate scale before a WCS ---------------------------------------------------
+
+
+def liger_frame(**values):
+    """A Liger frame with the pointing and plate scale of ``values`` (pointing.ra, instrument.pixel_scale, ...)."""
+    frame = make_frame(np.zeros(SHAPE), instrument="LIGER")
+    frame.meta.filename = "frame.fits"
+    for path, value in values.items():
+        group, name = path.split(".")
+        setattr(getattr(frame.meta, group), name, value)
+    return frame
+
+
+BAD_GEOMETRY = {
+    "dec-off-the-sky": ({"pointing.dec": 123.0}, "DEC_PNT 123.0 is not in [-90, 90] deg"),
+    "dec-below-the-pole": ({"pointing.dec": -90.5}, "DEC_PNT -90.5 is not in [-90, 90] deg"),
+    "ra-360": ({"pointing.ra": 360.0}, "RA_PNT 360.0 is not in [0, 360) deg"),
+    "ra-negative": ({"pointing.ra": -0.1}, "RA_PNT -0.1 is not in [0, 360) deg"),
+    "ra-nan": ({"pointing.ra": float("nan")}, "RA_PNT nan is not in [0, 360) deg"),
+    "pa-infinite": ({"pointing.pa": float("inf")}, "PA_DET inf is not finite"),
+    "scale-negative": ({"instrument.pixel_scale": -0.01}, "PIXSCALE -0.01 is not a plausible LIGER plate scale (0.005 to 0.02"),
+    "scale-zero": ({"instrument.pixel_scale": 0.0}, "PIXSCALE 0.0 is not a plausible LIGER plate scale"),
+    "scale-in-mas": ({"instrument.pixel_scale": 10.0}, "PIXSCALE 10.0 is not a plausible LIGER plate scale"),
+    "scale-in-degrees": ({"instrument.pixel_scale": 0.01 / 3600}, "is not a plausible LIGER plate scale"),
+    "scale-of-iris": ({"instrument.pixel_scale": 0.004}, "PIXSCALE 0.004 is not a plausible LIGER plate scale"),
+}
+
+
+@pytest.mark.parametrize("values, problem", BAD_GEOMETRY.values(), ids=BAD_GEOMETRY)
+def test_a_geometry_that_cannot_be_on_the_sky_is_refused(values, problem):
+    with pytest.raises(StepInputError, match="frame.fits: ") as error:
+        AssignWcsStep.call(liger_frame(**values))
+    assert problem in str(error.value)
+
+
+@pytest.mark.parametrize("missing, keyword", [("pointing.ra", "RA_PNT"), ("pointing.dec", "DEC_PNT"), ("pointing.pa", "PA_DET")])
+def test_a_missing_pointing_keyword_is_named_as_missing(missing, keyword):
+    with pytest.raises(datamodels.DataModelError, match=f"frame.fits: missing required keyword\\(s\\) {keyword}"):
+        AssignWcsStep.call(liger_frame(**{missing: None}))
+
+
+@pytest.mark.science
+@pytest.mark.parametrize(
+    "values, scale",
+    [
+        ({"pointing.dec": 90.0, "pointing.ra": 0.0}, 0.010),
+        ({"pointing.dec": -90.0, "pointing.ra": 359.999}, 0.010),
+        ({"instrument.pixel_scale": 0.019}, 0.019),
+        ({"instrument.pixel_scale": None}, 0.010),  # no PIXSCALE: the imager's nominal scale
+    ],
+)
+def test_edges_of_the_sky_and_of_plausible_scales_give_their_wcs(values, scale):
+    result = AssignWcsStep.call(liger_frame(**values))
+    assert result.meta.cal_step.assign_wcs == "COMPLETE"
+    assert_allclose(result.meta.wcsinfo.cdelt2 * 3600, scale)
+    assert_allclose(result.meta.wcsinfo.crval2, values.get("pointing.dec", 2.0))
+
+
+def test_a_pointing_off_the_sky_is_refused_by_tmtrun_and_no_wcs_is_written(calibration_files, tmp_path):
+    raw = calibration_files["raw"]
+    with fits.open(raw, mode="update") as hdulist:
+        del hdulist["ASDF"]
+        hdulist[0].header["DEC_PNT"] = 123.0
+    digest = file_digest(raw)
+    out = tmp_path / "out"
+    result = subprocess.run([command("tmtrun"), "assign_wcs", str(raw), "--output-dir", str(out)], capture_output=True, text=True)
+    assert_one_line_error(result, "tmtrun", RAW_NAME, "DEC_PNT 123.0 is not in [-90, 90] deg")
+    assert file_digest(raw) == digest
+    assert not out.exists() or not any(out.iterdir())
