@@ -8,15 +8,18 @@ import re
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
+from functools import cache
 from os.path import basename
 
 import crds
 import liger_iris_crds_hook
+from astropy.io import fits
 from stpipe import Pipeline, Step, crds_client
 
-from . import datamodels
+from . import datamodels, units
 from .code_version import code_version
 from .associations import is_association, load_association
+from .crds_ligeriri import HERE as CRDS_PLUGIN_DIRECTORY
 from .datamodels import DataModelError
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,11 @@ KNOWN_SUFFIXES = (
 )
 _SUFFIX_PATTERN = re.compile(rf"_({'|'.join(KNOWN_SUFFIXES)})$")
 
+
+#: Parameters of every step and pipeline.
+COMMON_SPEC = """
+    output_ext = string(default='.fits')  # Extension of output files
+"""
 
 #: stpipe's bookkeeping parameters, which say nothing about what a step did to the data.
 _UNRECORDED_PARAMETERS = {
@@ -118,16 +126,82 @@ def _kept_reference(path, model_class, arrays):
     """The reference at ``path`` read as ``model_class`` (``arrays`` of it), from those ``batch()`` keeps
     when it holds the same file unchanged, else read (and kept, within a batch)."""
     if _kept_references is None or not os.path.isfile(path):
-        return datamodels.open(path, model_class=model_class, arrays=arrays)
+        return _read_reference(path, model_class, arrays)
     status = os.stat(path)
     key = (os.path.realpath(path), status.st_size, status.st_mtime_ns, model_class, arrays)
     if key in _kept_references:
         _kept_references.move_to_end(key)
     else:
-        _kept_references[key] = datamodels.open(path, model_class=model_class, arrays=arrays)
+        _kept_references[key] = _read_reference(path, model_class, arrays)
         while len(_kept_references) > KEPT_REFERENCES:
             _kept_references.popitem(last=False)[1].close()
     return _kept_references[key]
+
+
+def _read_reference(path, model_class, arrays):
+    """The reference at ``path`` (or a caller's model) read as ``model_class``, after checking that it is one:
+    a file's REFTYPE and DATAMODL must name ``model_class``'s reference type and model. The model reads a
+    file as the class it is asked for and fills in a missing REFTYPE, so the file's own header is asked."""
+    reference = datamodels.open(path, model_class=model_class, arrays=arrays)
+    try:
+        if reference is path:  # a caller's model
+            if not isinstance(reference, model_class):
+                raise StepInputError(f"{reference.meta.filename}: a {type(reference).__name__}, expected a {model_class.__name__}")
+        else:
+            check_reference_identity(fits.getheader(path), model_class, path)
+    except BaseException:
+        if reference is not path:
+            reference.close()
+        raise
+    return reference
+
+
+def check_reference_identity(header, model_class, path):
+    """StepInputError naming ``path`` unless its primary ``header`` has REFTYPE and DATAMODL of ``model_class``."""
+    expected = model_class.reftype.upper()
+    for keyword, wanted in (("REFTYPE", expected), ("DATAMODL", model_class.__name__)):
+        value = header.get(keyword)
+        if value is None or str(value).strip() == "":
+            raise StepInputError(f"{path}: missing keyword {keyword} (expected {wanted})")
+        found = str(value).strip().upper() if keyword == "REFTYPE" else value
+        if found != wanted:
+            raise StepInputError(f"{path}: {keyword} {value!r} is not {wanted!r}: not a {expected.lower()} reference")
+
+
+@cache
+def _selection_keywords(instrument, reftype):
+    """The metadata paths (below ``meta``) CRDS selects a ``reftype`` reference of ``instrument`` on, besides
+    the date: the plug-in's parkeys, instrument first."""
+    with open(os.path.join(CRDS_PLUGIN_DIRECTORY, "specs", "combined_specs.json")) as specs:
+        spec = json.load(specs).get(instrument.lower(), {}).get(reftype, {"parkey": [[]]})
+    return ("instrument.name", *(parkey.lower().removeprefix("meta.") for parkey in spec["parkey"][0]))
+
+
+def meta_value(model, path):
+    """The value of ``meta.<path>`` of ``model``, or None."""
+    node = model.meta
+    for part in path.split("."):
+        node = getattr(node, part, None)
+        if node is None:
+            return None
+    return node
+
+
+def reference_mismatches(model, reference, reftype):
+    """The selection keywords on which ``reference`` does not fit ``model``, as "KEYWORD 'ref' (frame 'x')".
+
+    A keyword the reference leaves unset fits any value, and so does the SUBARRAY of a full-frame reference,
+    which the steps cut to any window (``reference_window``): the rule CRDS selects by (reference store).
+    """
+    mismatches = []
+    for path in _selection_keywords(model.meta.instrument.name, reftype):
+        ours, theirs = meta_value(model, path), meta_value(reference, path)
+        if theirs is None or (path == "subarray.name" and theirs == "FULL"):
+            continue
+        if ours is None or str(ours).upper() != str(theirs).upper():
+            keyword = reference.fits_keyword(f"meta.{path}") or path
+            mismatches.append(f"{keyword} {theirs!r} (frame {ours!r})")
+    return mismatches
 
 
 def require_same_detector(model, other, role, other_name=None):
@@ -166,11 +240,26 @@ class LigerIrisStepMixin:
             return super()._get_crds_parameters(dataset)
         return {}, "ligeriri"
 
+    #: The units (BUNIT, units.py) an input frame may be in; counts are converted to DN/s where it may be a rate.
+    #: A ramp is always in DN.
+    input_units = (units.RATE,)
+
     def open_input(self, input_data):
-        """The model to work on: a fresh read of a file, or a copy of a caller's model (never the caller's own)."""
+        """The frame or ramp to work on: a fresh read of a file, or a copy of a caller's model (never the
+        caller's own), with its units checked and a frame in counts converted to DN/s (units.py)."""
         model = self.open_model(input_data)
-        if model is input_data and self.parent is None:
+        if getattr(model, "reftype", None):
+            raise StepInputError(f"{model.meta.filename}: a {model.reftype} reference ({type(model).__name__}), not a frame")
+        allowed = units.RAMP_UNITS if isinstance(model, datamodels.RampModel) else self.input_units
+        try:
+            converts = units.frame_unit(model, allowed) == units.COUNTS and units.RATE in allowed
+        except units.UnitError as error:
+            raise StepInputError(str(error)) from error
+        if model is input_data and (self.parent is None or converts):
             model = model.copy()
+        if converts:
+            units.counts_to_rate(model)
+            log.info("%s: in DN, divided by EXPTIME into DN/s", model.meta.filename)
         return model
 
     def run(self, *args):
@@ -234,8 +323,26 @@ class LigerIrisStepMixin:
 class LigerIrisStep(LigerIrisStepMixin, Step):
     """Base of the imager steps: one model in, one model out, status in ``meta.cal_step.<class_alias>``."""
 
+    spec = COMMON_SPEC
+
+    def record(self, model, status):
+        """Set this step's status keyword and a history entry with its parameters."""
+        setattr(model.meta.cal_step, self.class_alias, status)
+        pars = {key: value for key, value in self.get_pars().items() if key not in _UNRECORDED_PARAMETERS}
+        for reftype in self.reference_file_types:
+            pars[f"override_{reftype}"] = getattr(self, f"override_{reftype}", None)
+        model.add_history_entry(
+            f"{self.class_alias} {status}: {type(self).__name__} parameters {json.dumps(pars, default=str, sort_keys=True)}",
+            software={"name": "liger_iris_pipeline", "version": code_version(type(self).__module__)},
+        )
+
+
+class ReferenceStep(LigerIrisStep):
+    """Base of the steps that read reference files: each reference is checked (type, model, units) and must
+    fit the frame (``reference_mismatches``) unless the user allows a misfit."""
+
     spec = """
-    output_ext = string(default='.fits')  # Extension of output files
+    allow_reference_mismatch = boolean(default=False)  # Use a reference whose INSTRUME, DETECTOR, FILTER, READMODE or SUBARRAY differ from the frame's (warned, in HISTORY) instead of refusing it
     """
 
     @contextmanager
@@ -248,13 +355,30 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
             return
         reference = _kept_reference(path, model_class, arrays)
         try:
-            if reference.meta.reftype and reference.meta.reftype.lower() != reftype:
-                raise StepInputError(f"{path}: REFTYPE is {reference.meta.reftype}, expected {reftype.upper()}")
-            require_same_detector(model, reference, "reference", path)
+            self.check_reference(model, reference, reftype, path)
             yield reference
         finally:
             if _kept_references is None:
                 reference.close()
+
+    def check_reference(self, model, reference, reftype, path):
+        """StepInputError naming the reference unless its units are those of its type (units.py) and it fits
+        ``model``'s instrument, detector and selection keywords (``reference_mismatches``); with
+        ``allow_reference_mismatch`` a misfit is logged and recorded in the history instead."""
+        allowed = units.REFERENCE_UNITS.get(reftype)
+        if allowed:
+            try:
+                units.data_unit(reference, allowed, path)
+            except units.UnitError as error:
+                raise StepInputError(str(error)) from error
+        mismatches = reference_mismatches(model, reference, reftype)
+        if not mismatches:
+            return
+        misfit = f"{path}: {reftype} reference does not fit {model.meta.filename}: {', '.join(mismatches)}"
+        if not self.allow_reference_mismatch:
+            raise StepInputError(f"{misfit} (allow_reference_mismatch=True uses it anyway)")
+        log.warning("%s; used as allow_reference_mismatch says", misfit)
+        model.add_history_entry(f"{self.class_alias}: {misfit}; used as allow_reference_mismatch says")
 
     def reference_path(self, model, reftype):
         """The ``reftype`` reference file for ``model`` (override or CRDS), or N/A (logged) when none applies."""
@@ -295,19 +419,8 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
             f"{model.meta.filename} shape {shape}"
         )
 
-    def record(self, model, status):
-        """Set this step's status keyword and a history entry with its parameters."""
-        setattr(model.meta.cal_step, self.class_alias, status)
-        pars = {key: value for key, value in self.get_pars().items() if key not in _UNRECORDED_PARAMETERS}
-        for reftype in self.reference_file_types:
-            pars[f"override_{reftype}"] = getattr(self, f"override_{reftype}", None)
-        model.add_history_entry(
-            f"{self.class_alias} {status}: {type(self).__name__} parameters {json.dumps(pars, default=str, sort_keys=True)}",
-            software={"name": "liger_iris_pipeline", "version": code_version(type(self).__module__)},
-        )
 
-
-class ReferenceCorrectionStep(LigerIrisStep):
+class ReferenceCorrectionStep(ReferenceStep):
     """A step that corrects a frame with one reference file; subclasses say which and implement ``apply``.
 
     The step is SKIPPED (with a log line) when the reference does not apply (N/A), as in jwst.
@@ -343,7 +456,7 @@ class ReferenceCorrectionStep(LigerIrisStep):
         raise NotImplementedError
 
 
-class RampStep(LigerIrisStep):
+class RampStep(ReferenceStep):
     """Base of the steps that work on up-the-ramp reads (RampModel)."""
 
     def open_input(self, input_data):
@@ -378,9 +491,7 @@ class RampStep(LigerIrisStep):
 class LigerIrisPipeline(LigerIrisStepMixin, Pipeline):
     """Base of the imager pipelines: the steps of ``step_defs`` run in their order, in one process, on one model."""
 
-    spec = """
-    output_ext = string(default='.fits')  # Extension of output files
-    """
+    spec = COMMON_SPEC
     # Each step asks for its own references when it runs.
     prefetch_references = False
 

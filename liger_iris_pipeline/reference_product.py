@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 from . import __version__
-from .base_step import LigerIrisStep, StepInputError
+from .base_step import LigerIrisStep, StepInputError, meta_value
 from .reference_names import exposure_start, reference_file_name
 
 
@@ -38,11 +38,9 @@ class ReferenceProductStep(NamesReferenceOutput, LigerIrisStep):
     combines_members = True
     #: Metadata paths (below ``meta``) every member must have equal to the first one's.
     shared_meta = ("instrument.name", "instrument.detector", "subarray.name")
-    #: The BUNIT the members must be in.
-    member_unit = "DN/s"
-
     def open_members(self, frames):
-        """The member models, checked to come from one detector setup and to share their shape and unit."""
+        """The member models, checked to come from one detector setup and to share their shape (their unit is
+        checked on reading: ``input_units``)."""
         if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
             raise StepInputError(f"{frames}: {self.class_alias} takes an association (or a list) of exposures")
         models = [self.open_input(frame) for frame in frames]
@@ -51,12 +49,10 @@ class ReferenceProductStep(NamesReferenceOutput, LigerIrisStep):
         first = models[0]
         for model in models:
             name = model.meta.filename
-            if model.meta.bunit_data not in (self.member_unit, None):
-                raise StepInputError(f"{name}: BUNIT {model.meta.bunit_data!r}, expected {self.member_unit}")
             if model.data.shape != first.data.shape:
                 raise StepInputError(f"{name}: shape {model.data.shape} differs from {first.meta.filename} {first.data.shape}")
             for path in self.shared_meta:
-                ours, theirs = _meta_value(model, path), _meta_value(first, path)
+                ours, theirs = meta_value(model, path), meta_value(first, path)
                 if ours != theirs:
                     keyword = model.fits_keyword(f"meta.{path}") or path
                     raise StepInputError(f"{name}: {keyword} {ours!r} differs from {first.meta.filename} {theirs!r}")
@@ -69,7 +65,7 @@ class ReferenceProductStep(NamesReferenceOutput, LigerIrisStep):
         meta = product.meta
         meta.telescope = first.meta.telescope
         for path in ("instrument.name", "instrument.detector", "exposure.readmode"):
-            _set_meta(product, path, _meta_value(first, path))
+            _set_meta(product, path, meta_value(first, path))
         meta.subarray.instance.update(first.meta.subarray.instance)
         starts = sorted(exposure_start(model) for model in members)
         meta.useafter = starts[0]
@@ -85,15 +81,6 @@ class ReferenceProductStep(NamesReferenceOutput, LigerIrisStep):
 def member_arrays(models):
     """The SCI, ERR and DQ arrays of ``models`` stacked along a new first axis."""
     return tuple(np.array([getattr(model, name) for model in models]) for name in ("data", "err", "dq"))
-
-
-def _meta_value(model, path):
-    node = model.meta
-    for part in path.split("."):
-        node = getattr(node, part, None)
-        if node is None:
-            return None
-    return node
 
 
 def _set_meta(model, path, value):

@@ -40,7 +40,6 @@ def calibration_files(tmp_path):
             datamodels.FlatModel, "FLAT", data=flat, err=np.full(SHAPE, 0.01, np.float32), dq=flat_dq
         ),
     }
-    models["dark"].meta.bunit_data = "DN/s"
     paths = {}
     for name, model in models.items():
         paths[name] = tmp_path / "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001.fits" if name == "raw" else tmp_path / f"{name}.fits"

@@ -7,6 +7,9 @@ import numpy as np
 from liger_iris_pipeline import datamodels
 
 SHAPE = (6, 8)
+#: BUNIT of each reference type, as the steps require (liger_iris_pipeline/units.py); masks and nonlinearity
+#: coefficients carry none.
+REFERENCE_UNITS = {"DARK": "DN/s", "FLAT": "", "READNOISE": "DN", "SATURATION": "DN", "GAIN": "electron/DN"}
 
 
 def describe(model, instrument="IRIS", reftype=None):
@@ -20,6 +23,10 @@ def describe(model, instrument="IRIS", reftype=None):
         model.meta.reftype = reftype
         model.meta.useafter = "2020-01-01T00:00:00"
         model.meta.pedigree = "DUMMY"
+        if reftype.upper() in REFERENCE_UNITS:
+            model.meta.bunit_data = REFERENCE_UNITS[reftype.upper()]
+            if "err" in model.schema["properties"]:
+                model.meta.bunit_err = model.meta.bunit_data
         return model
     model.meta.exposure.type = "SCIENCE"
     model.meta.exposure.exposure_time = 10.0

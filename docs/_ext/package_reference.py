@@ -128,6 +128,9 @@ def own_spec(cls):
         spec.inline_comments[f"override_{reftype}"] = (
             f"# A {reftype} reference file to use instead of the one CRDS selects; 'N/A' skips the step"
         )
+    if reference_types(cls):  # every step that reads references has it (base_step.ReferenceStep)
+        spec["allow_reference_mismatch"] = merged["allow_reference_mismatch"]
+        spec.inline_comments["allow_reference_mismatch"] = merged.inline_comments["allow_reference_mismatch"]
     return spec
 
 

@@ -31,6 +31,7 @@ def write_flat_reference(flat, flat_err, output_dir, useafter, filter_name="Ks",
     model.meta.instrument.detector = "IMG1"
     model.meta.instrument.filter = filter_name
     model.meta.reftype = "FLAT"
+    model.meta.bunit_data = model.meta.bunit_err = ""  # a relative response: dimensionless
     model.meta.useafter = useafter
     model.meta.description = f"IRIS {filter_name} pixel flat from twilight frames"
     model.meta.author = "Liger/IRIS DRS team"

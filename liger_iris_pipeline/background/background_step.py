@@ -2,11 +2,11 @@
 
 import logging
 
-from ..base_step import LigerIrisStep, StepInputError
+from ..base_step import LigerIrisStep
 from ..reference_product import member_arrays
 from ..subtract_images.subtract_images import subtract_images
 from ..subtract_images.subtract_images_step import check_subtrahend
-from .background_sub import background_scale, combine_background
+from .background_sub import combine_background
 
 __all__ = ["BackgroundStep"]
 
@@ -36,19 +36,11 @@ class BackgroundStep(LigerIrisStep):
             log.info("%s: no background exposures; background skipped", model.meta.filename)
             self.record(model, "SKIPPED")
             return model
-        members = [self.open_model(background) for background in backgrounds]
-        scales = []
+        members = [self.open_input(background) for background in backgrounds]  # in DN/s, as the frame
         for member in members:
             check_subtrahend(model, member)
-            try:
-                scales.append(
-                    background_scale(member.meta.bunit_data, model.meta.exposure.exposure_time, member.meta.exposure.exposure_time)
-                )
-            except ValueError as error:
-                raise StepInputError(f"{member.meta.filename}: {error}") from error
         background, err, dq = combine_background(
             *member_arrays(members),
-            scales,
             self.sigma,
             self.maxiters,
             self.grow,

@@ -1,5 +1,6 @@
 """CombineFlatsStep: combine normalised flat exposures into a FlatModel reference."""
 
+from .. import units
 from ..base_step import StepInputError
 from ..datamodels import FlatModel
 from ..reference_product import ReferenceProductStep, member_arrays
@@ -18,7 +19,7 @@ class CombineFlatsStep(ReferenceProductStep):
 
     class_alias = "combine_flats"
     shared_meta = ReferenceProductStep.shared_meta + ("instrument.filter",)
-    member_unit = ""
+    input_units = (units.DIMENSIONLESS,)  # normalised exposures
     spec = """
     suffix = string(default='masterflat')  # Combined flat (a flat reference)
     method = option('median', 'mean', default='median')  # Per-pixel combination of the exposures
@@ -45,6 +46,7 @@ class CombineFlatsStep(ReferenceProductStep):
         except ValueError as error:
             raise StepInputError(f"{members[0].meta.filename}: {error}") from error
         product = FlatModel(data=flat, err=err, dq=dq)
+        product.meta.bunit_data = product.meta.bunit_err = units.DIMENSIONLESS
         kinds = sorted({str(model.meta.exposure.type).lower() for model in members})
         self.describe_product(product, members, f"Flat: {self.method} of {len(members)} {'/'.join(kinds)} exposures")
         product.meta.instrument.filter = members[0].meta.instrument.filter

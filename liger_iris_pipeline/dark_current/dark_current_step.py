@@ -1,13 +1,11 @@
 """DarkCurrentStep: subtract the dark reference from a count-rate frame."""
 
+from .. import units
 from ..base_step import ReferenceCorrectionStep, StepInputError
 from ..datamodels import DarkModel
 from .dark_sub import dark_rate, subtract_dark
 
 __all__ = ["DarkCurrentStep"]
-
-RATE_UNITS = ("DN/s", "DN / s")
-COUNT_UNITS = ("DN",)
 
 
 class DarkCurrentStep(ReferenceCorrectionStep):
@@ -34,13 +32,10 @@ class DarkCurrentStep(ReferenceCorrectionStep):
 
     @staticmethod
     def _counts_exposure_time(dark):
-        """None for a dark rate; the dark's exposure time for dark counts."""
-        unit = dark.meta.bunit_data or "DN/s"
-        if unit in RATE_UNITS:
+        """None for a dark rate; the dark's exposure time for dark counts (its unit was checked on reading)."""
+        if units.canonical_unit(dark.meta.bunit_data) != units.COUNTS:
             return None
-        if unit in COUNT_UNITS:
-            exposure_time = dark.meta.exposure.exposure_time
-            if not exposure_time or exposure_time <= 0:
-                raise StepInputError(f"{dark.meta.filename}: dark in DN needs a positive EXPTIME, got {exposure_time}")
-            return exposure_time
-        raise StepInputError(f"{dark.meta.filename}: dark BUNIT {unit!r} is neither DN/s nor DN")
+        try:
+            return units.counts_exposure_time(dark)
+        except units.UnitError as error:
+            raise StepInputError(str(error)) from error

@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 
+from .. import units
 from ..datamodels import DarkModel, dqflags
 from ..reference_product import ReferenceProductStep, member_arrays
 from .master_dark import combine_darks
@@ -45,7 +46,7 @@ class MasterDarkStep(ReferenceProductStep):
             self.unstable_ratio,
         )
         dark = DarkModel(data=rate, err=err, dq=dq)
-        dark.meta.bunit_data = dark.meta.bunit_err = "DN/s"
+        dark.meta.bunit_data = dark.meta.bunit_err = units.RATE
         self.describe_product(dark, members, f"Master dark: {self.method} of {len(members)} dark exposures")
         for flag in ("HOT", "WARM", "UNRELIABLE_DARK"):
             log.info("%s: %d pixels", flag, np.count_nonzero(dq & dqflags.pixel[flag]))

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .. import units
 from ..base_step import RampStep, StepInputError
 from ..datamodels import ImagerModel
 from .ols_fit import fit_ramps
@@ -35,7 +36,7 @@ class RampFitStep(RampStep):
         )
         frame = ImagerModel(data=rate, err=err, dq=dq)
         frame.update(ramp)
-        frame.meta.bunit_data = frame.meta.bunit_err = "DN/s"
+        frame.meta.bunit_data = frame.meta.bunit_err = units.RATE
         frame.meta.exposure.gain = float(np.nanmedian(gain))
         frame.meta.filename = ramp.meta.filename
         ramp.close()

@@ -28,7 +28,8 @@ Files written to ``output_dir`` (``<obs>`` = ``{semester}-{program}-{observation
   ERR = 0, DQ = 0, metadata as the raw frame).
 - ``<obs>_truth_flat.fits``, ``<obs>_truth_dark.fits``: the true F and D without measurement error
   (FlatModel / DarkModel, ERR = 0, DQ as the references).
-- ``{IRIS|Liger}_{detector}_{MASK|DARK|FLAT}_20200101T000000_1.fits``: the references.
+- ``{IRIS|Liger}_{detector}_{MASK|DARK|FLAT}_20200101T000000_1.fits``: the references (BUNIT of each kind:
+  ``REFERENCE_UNITS``).
 - ``<obs>_<NAME>_LVL1_{exposure:04d}.fits``, with ``subarrays``: the raw frame of subarray NAME (the
   subarray's name takes the place of the image type SCI, so these never match ``*_SCI_LVL1_*``).
 - With ``ramp`` (a ``ramp.RampReadout``), also the up-the-ramp reads of every exposure (``ramp.py`` has the
@@ -101,6 +102,8 @@ FLAT_EXPOSURE_TYPES = {"dome": "FLAT", "twilight": "TWILIGHT"}
 IMAGE_TYPES = {"SCIENCE": "SCI", "SKY": "SKY", "DARK": "DARK", "FLAT": "FLAT", "TWILIGHT": "TWILIGHT"}
 TWILIGHT_FADING = 0.7
 REFERENCE_VERSION = 1
+#: BUNIT of each kind of reference (design.md); masks and nonlinearity coefficients carry none.
+REFERENCE_UNITS = {"dark": "DN/s", "flat": "", "readnoise": "DN", "saturation": "DN", "gain": "electron/DN"}
 ORIGIN = "liger_iris_pipeline simulator"
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9]+$")
 FULL_FRAME = "FULL"
@@ -683,7 +686,7 @@ def _describe_window(model, subarray, subarray_id, detector_shape):
 
 
 def _describe_reference(model, setup, description):
-    """Fill the metadata of a reference file; flats also carry the filter, darks their unit."""
+    """Fill the metadata of a reference file, its unit (SCI and ERR) among them; flats also carry the filter."""
     meta = model.meta
     _describe_detector(model, setup)
     meta.useafter = USEAFTER
@@ -692,9 +695,10 @@ def _describe_reference(model, setup, description):
     meta.author = ORIGIN
     if isinstance(model, datamodels.FlatModel):
         meta.instrument.filter = setup.filter_name
-    if isinstance(model, datamodels.DarkModel):
-        meta.bunit_data = "DN/s"
-        meta.bunit_err = "DN/s"
+    if model.reftype in REFERENCE_UNITS:
+        meta.bunit_data = REFERENCE_UNITS[model.reftype]
+        if "err" in model.schema["properties"]:
+            meta.bunit_err = meta.bunit_data
 
 
 def _describe_detector(model, setup):

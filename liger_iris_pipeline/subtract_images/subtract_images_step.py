@@ -7,14 +7,11 @@ __all__ = ["SubtractImagesStep", "check_subtrahend"]
 
 
 def check_subtrahend(model, other):
-    """StepInputError naming ``other`` unless it is from the same detector, shape and BUNIT as ``model``."""
+    """StepInputError naming ``other`` unless it is from the same detector and of the same shape as ``model``
+    (both in DN/s: ``open_input`` checks and converts units)."""
     require_same_detector(model, other, "subtrahend")
     if other.data.shape != model.data.shape:
         raise StepInputError(f"{other.meta.filename}: shape {other.data.shape} differs from {model.meta.filename} {model.data.shape}")
-    if other.meta.bunit_data != model.meta.bunit_data:
-        raise StepInputError(
-            f"{other.meta.filename}: BUNIT {other.meta.bunit_data!r} differs from {model.meta.filename} {model.meta.bunit_data!r}"
-        )
 
 
 class SubtractImagesStep(LigerIrisStep):
@@ -38,7 +35,7 @@ class SubtractImagesStep(LigerIrisStep):
             (subtrahend,) = subtrahend
         if subtrahend is None:
             raise StepInputError(f"{model.meta.filename}: subtract_images needs a frame to subtract")
-        other = self.open_model(subtrahend)
+        other = self.open_input(subtrahend)
         check_subtrahend(model, other)
         subtract_images(model.data, model.err, model.dq, other.data, other.err, other.dq)
         model.add_history_entry(f"subtract_images: minus {other.meta.filename}")
