@@ -9,14 +9,14 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from functools import cache
-from os.path import basename
+from os.path import basename, expanduser, expandvars
 
 import crds
 import liger_iris_crds_hook
 from astropy.io import fits
 from stpipe import Pipeline, Step, crds_client
 
-from . import datamodels, units
+from . import datamodels, output_paths, units
 from .code_version import code_version
 from .associations import is_association, load_association
 from .crds_ligeriri import HERE as CRDS_PLUGIN_DIRECTORY
@@ -35,8 +35,11 @@ KNOWN_SUFFIXES = (
 _SUFFIX_PATTERN = re.compile(rf"_({'|'.join(KNOWN_SUFFIXES)})$")
 
 
-#: Parameters of every step and pipeline.
+#: Parameters of every step and pipeline. ``output_file`` is a plain string, not stpipe's ``output_file`` type,
+#: which makes it absolute and creates its directory while the parameters are read, before any check: stpipe
+#: keeps only its name anyway, and the run refuses one that is not a plain name (``output_paths``).
 COMMON_SPEC = """
+    output_file = string(default=None)  # Output file name (a name only: outputs go to output_dir)
     output_ext = string(default='.fits')  # Extension of output files
 """
 
@@ -281,6 +284,8 @@ class LigerIrisStepMixin:
         hooks = [name for name in ("pre_hooks", "post_hooks") if getattr(self, name, None)]
         if hooks:
             raise StepInputError(f"{self.name}: {' and '.join(hooks)} refused (parameters never run programs)")
+        if self.parent is None:
+            self._run_inputs = self._checked_inputs(args)
         if not args or not is_association(args[0]):
             with _young_garbage_only(top_level=self.parent is None):
                 return super().run(*args)
@@ -297,6 +302,73 @@ class LigerIrisStepMixin:
                 finally:
                     self.output_file = output_file
         return results
+
+    def _steps_and_self(self):
+        """This step, or this pipeline and its steps."""
+        return [self, *(getattr(self, name) for name in getattr(self, "step_defs", {}))]
+
+    def _checked_inputs(self, args):
+        """The input files of this run (frames, association members, override references, the parameter file),
+        after checking, before any work, that every FITS name can be written into a header and that no parameter
+        names a directory: output_file, suffix and output_ext are plain names, and a step's own output_dir lies
+        in the run's."""
+        files = []
+        for arg in args:
+            for item in arg if isinstance(arg, (list, tuple)) else [arg]:
+                if not isinstance(item, (str, os.PathLike)):
+                    continue
+                if is_association(item):  # its schema keeps product names (output names) plain
+                    for product in load_association(item):
+                        files += [*product.science, *product.background]
+                else:
+                    files.append(item)
+        run_directory = self._run_output_directory()
+        for step in self._steps_and_self():
+            for reftype in step.reference_file_types:
+                override = getattr(step, f"override_{reftype}", None)
+                if isinstance(override, (str, os.PathLike)) and str(override).strip() not in ("", "N/A"):
+                    files.append(override)
+            for parameter in ("output_file", "suffix", "output_ext"):
+                self._check(output_paths.check_name_parameter, f"{step.name}: {parameter}", getattr(step, parameter, None))
+            if run_directory and step.output_dir and not output_paths.is_within(_expand(step.output_dir), run_directory):
+                raise StepInputError(f"{step.name}: output_dir {step.output_dir} lies outside the run's {run_directory}")
+        for path in files:
+            self._check(output_paths.check_header_filename, path)
+        return [os.fspath(path) for path in files + ([self.config_file] if self.config_file else [])]
+
+    @staticmethod
+    def _check(check, *args):
+        """Run an ``output_paths`` check, its error as a StepInputError."""
+        try:
+            check(*args)
+        except output_paths.OutputPathError as error:
+            raise StepInputError(str(error)) from error
+
+    def _top_level(self):
+        """The step or pipeline that runs this one (itself when it runs alone)."""
+        return self if self.parent is None else self.parent._top_level()
+
+    def _run_output_directory(self):
+        """The output directory of the run this step belongs to (its top-level step's), or None."""
+        output_dir = self._top_level().output_dir
+        return _expand(output_dir) if output_dir else None
+
+    def check_output_path(self, path):
+        """StepInputError unless this run may write ``path``: none of its inputs, inside its output directory."""
+        inputs = getattr(self._top_level(), "_run_inputs", ())
+        self._check(output_paths.check_output_path, path, inputs, self._run_output_directory())
+
+    @property
+    def make_output_path(self):
+        """stpipe's output naming, every path it gives checked by ``check_output_path`` before it is written."""
+        make = super().make_output_path
+
+        def checked(*args, **kwargs):
+            path = make(*args, **kwargs)
+            self.check_output_path(path)
+            return path
+
+        return checked
 
     @classmethod
     def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):
@@ -318,6 +390,11 @@ class LigerIrisStepMixin:
         result.meta.ref_file.crds.sw_version = crds.__version__
         if any(name.startswith("crds://") for _, name in reference_files_used):
             result.meta.ref_file.crds.context_used = crds_client.get_context_used(result.crds_observatory)
+
+
+def _expand(directory):
+    """``directory`` as stpipe reads output_dir: ``~`` and environment variables expanded."""
+    return expandvars(expanduser(directory))
 
 
 class LigerIrisStep(LigerIrisStepMixin, Step):

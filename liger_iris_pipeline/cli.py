@@ -15,16 +15,25 @@ background members) and names each output after its product. Exit status 0 on su
 Progress goes to stdout, one line per finished step (each sub-step of a pipeline, then the pipeline):
 ``dq_init done in 0.41 s``. Logging as in jwst's ``strun``: ``--verbose`` (DEBUG), ``--log-level LEVEL``,
 ``--log-file FILE`` (the log goes there too), ``--log-stream stdout|stderr|null`` (default stderr).
+
+Nothing is written over an input: a step's output, ``--log-file`` or ``--save-parameters`` that is one of the
+run's input files (the step's file, the frame, an association and its members, a reference) is refused before
+the step runs or saves; so are ``--output-file``, ``--suffix`` and ``--output-ext`` values that hold a path
+separator or '..', and outputs outside ``--output-dir`` (``output_paths.py``).
 """
 
 import contextlib
 import io
 import logging
+import os
 import re
 import sys
 
 import stpipe
 from stpipe import _cmdline
+
+from liger_iris_pipeline.associations import AssociationError, is_association, load_association
+from liger_iris_pipeline.output_paths import same_file
 
 # stpipe's own options, spelled with dashes.
 _STPIPE_OPTIONS = {"--log-level", "--log-file", "--log-stream", "--save-parameters", "--disable-crds-steppars"}
@@ -40,6 +49,34 @@ def normalize_options(args):
             arg = "--" + match.group(1)[2:].replace("-", "_") + (match.group(2) or "")
         normalized.append(arg)
     return normalized
+
+
+#: tmtrun's own options that write a file.
+_WRITING_OPTIONS = ("--log-file", "--save-parameters")
+
+
+def check_written_files(args):
+    """ValueError naming the option and the file if ``--log-file`` or ``--save-parameters`` names one of the
+    files the command line reads (any argument or option value that is a file, and an association's members)."""
+    written, read = [], []
+    arguments = iter(args)
+    for arg in arguments:
+        match = _OPTION.match(arg)
+        option, value = (match.group(1), match.group(2)[1:] if match.group(2) else None) if match else (None, arg)
+        if option in _WRITING_OPTIONS:
+            if value is None:
+                value = next(arguments, None)
+            if value is not None:
+                written.append((option, value))
+        elif value is not None and os.path.isfile(value):
+            read.append(value)
+            if is_association(value):
+                with contextlib.suppress(AssociationError):  # the step reports a broken association
+                    read += [member for product in load_association(value) for member in (*product.science, *product.background)]
+    for option, path in written:
+        for input_path in read:
+            if same_file(path, input_path):
+                raise ValueError(f"{path}: {option} would write over the input {input_path}")
 
 
 def resolve_step(identifier):
@@ -84,6 +121,11 @@ def main(argv=None):
         print(__doc__)
         return 0
     args = normalize_options(args)
+    try:
+        check_written_files(args)
+    except ValueError as error:
+        print(f"tmtrun: error: {error}", file=sys.stderr)
+        return 1
     positional = [i for i, arg in enumerate(args) if not arg.startswith("-")]
     if positional:
         args[positional[0]] = resolve_step(args[positional[0]])

@@ -24,6 +24,7 @@ class NamesReferenceOutput:
         if kwargs.get("output_file") or self.output_file or getattr(model, "reftype", None) is None:
             return super().save_model(model, *args, **kwargs)
         path = Path(self.output_dir or ".") / reference_file_name(model)
+        self.check_output_path(path)
         model.save(path)
         log.info("Saved reference in %s", path)
         return str(path)
