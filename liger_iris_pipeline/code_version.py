@@ -35,10 +35,15 @@ def code_version(*roots):
     from . import __version__
 
     digest = hashlib.sha1()
-    for path in code_files(*roots):
-        name = path.relative_to(PACKAGE_DIRECTORY.parent) if path.is_relative_to(PACKAGE_DIRECTORY) else path.name
-        digest.update(f"{name}\0".encode() + path.read_bytes() + b"\0")
+    named = {_name(path): path for path in code_files(*roots)}
+    for name in sorted(named):  # by name, not by path: the same code gives the same version wherever it lies
+        digest.update(f"{name}\0".encode() + named[name].read_bytes() + b"\0")
     return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+def _name(path):
+    """A file's name in the digest: relative to the package's parent (the crds hook: its file name)."""
+    return str(path.relative_to(PACKAGE_DIRECTORY.parent) if path.is_relative_to(PACKAGE_DIRECTORY) else path.name)
 
 
 def code_files(*roots):
