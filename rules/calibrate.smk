@@ -39,7 +39,11 @@ def fused_parameters(observation):
 
 def chain_rules():
     """The rules of the configured mode's chain."""
-    previous = {"dq_init": None, "dark_current": "dq_init", "flat_field": "dark_current"}
+    previous = {
+        "dq_init": None,
+        "dark_current": "dq_init",
+        "flat_field": "dark_current",
+    }
     rules = [
         frame_rule(
             "background",
@@ -104,20 +108,25 @@ def chain_rules():
                     "frame": raw_frame,
                     "background": background_frames,
                     "step_cfgs": [step_cfg(step) for step in CHAIN],
-                    "references": selected_references(*BY_ALIAS["process_imager_l2"].reftypes),
+                    "references": selected_references(
+                        *BY_ALIAS["process_imager_l2"].reftypes
+                    ),
                 },
                 f"{OUTPUT}/{{observation}}/{{exposure}}_cal.fits",
                 parameters=lambda wildcards: fused_parameters(wildcards.observation),
             )
         )
     else:
-        rules += [batch_rule(*batch) for batch in NIGHT.batches(config["frames_per_job"])]
+        rules += [
+            batch_rule(*batch) for batch in NIGHT.batches(config["frames_per_job"])
+        ]
     return rules
 
 
 def batch_rule(observation, number, exposures):
     """The rule of a batch of an observation's frames reduced in one process (fused chain, frames_per_job > 1):
-    one rule per batch, named after its observation and number, its outputs the frames' _cal products."""
+    one rule per batch, named after its observation and number, its outputs the frames' _cal products.
+    """
     instrument = NIGHT.instrument(observation)
     frames = [Wildcards(observation=observation, exposure=e) for e in exposures]
     name = batch_rule_name("process_imager_l2", observation, number)
@@ -140,12 +149,16 @@ def batch_rule(observation, number, exposures):
         # [frame, its background exposures, its _cal product] of each frame.
         "batch": [
             [raw_frame(frame), background_frames(frame), cal]
-            for frame, cal in zip(frames, batch_products(observation, exposures, "cal.fits"))
+            for frame, cal in zip(
+                frames, batch_products(observation, exposures, "cal.fits")
+            )
         ],
         "group": "frame",
         "resources": {
             "mem_mb": measured.batch_memory(instrument, "process_imager_l2"),
-            "runtime": measured.batch_runtime(instrument, "process_imager_l2", len(exposures)),
+            "runtime": measured.batch_runtime(
+                instrument, "process_imager_l2", len(exposures)
+            ),
         },
     }
 

@@ -21,9 +21,21 @@ from liger_iris_pipeline.workflow.step_parameters import check_step_parameters
 
 WORKFLOW_DIR = Path(workflow.basedir)
 #: The steps of the chain, in order, and the suffix of each one's product.
-CHAIN = {"dq_init": "dqinit", "dark_current": "dark", "flat_field": "flat", "assign_wcs": "cal"}
+CHAIN = {
+    "dq_init": "dqinit",
+    "dark_current": "dark",
+    "flat_field": "flat",
+    "assign_wcs": "cal",
+}
 #: Steps the workflow runs, each with its .cfg (config steps/<step>/cfg, by default config/steps/<step>.cfg).
-WORKFLOW_STEPS = (*CHAIN, "background", "merge_subarrays", "process_imager_l2", "detector1", "master_dark")
+WORKFLOW_STEPS = (
+    *CHAIN,
+    "background",
+    "merge_subarrays",
+    "process_imager_l2",
+    "detector1",
+    "master_dark",
+)
 WORKFLOW_STEPS += ("process_flatfield_l2",)
 #: The rules that run a step of the package, declared by rules/steps.smk from the specs the rule files add.
 STEP_RULES = []
@@ -41,7 +53,7 @@ def step_parameters(step, observation=None):
     """The step's parameters from the config, with the observation's overrides on top."""
     parameters = dict(config.get("steps", {}).get(step, {}).get("parameters") or {})
     if observation is not None:
-        parameters.update(NIGHT.observations[observation].get("steps", {}).get(step) or {})
+        parameters.update(OBSERVATIONS[observation].get("steps", {}).get(step) or {})
     return parameters
 
 
@@ -66,19 +78,24 @@ def step_parameter_uses():
 
 def plan():
     """Validate the config, plan the night and, in the main snakemake process, check the steps' parameters,
-    clear the locks of a killed run and mark a changed CRDS context; one line and exit 1 on a problem."""
+    clear the locks of a killed run and mark a changed CRDS context; one line and exit 1 on a problem.
+    """
+    global OBSERVATIONS
     try:
         validate_config(
             config, WORKFLOW_DIR / "config" / "config.schema.yaml", "config"
         )
         validate(config, WORKFLOW_DIR / "config" / "config.schema.yaml")  # defaults
+        OBSERVATIONS = {entry["name"]: entry for entry in config["observations"]}
         check_context_settings(config)
         night = plan_night(config)
         if workflow.is_main_process:
             check_step_parameters(step_parameter_uses(), STATE_DIR)
             for line in locks.remove_stale_locks(".snakemake/locks"):
                 print(line, file=sys.stderr)
-            context = config["crds"]["context"] or store_context(config["crds"]["store"])
+            context = config["crds"]["context"] or store_context(
+                config["crds"]["store"]
+            )
             mark_context(SELECTION_MARKER, SELECTION_TABLE, context)
     except (ConfigFileError, ValueError, OSError) as error:
         sys.exit(f"error: {' '.join(str(error).split())}")
@@ -173,7 +190,6 @@ def step_code(step):
 def script_code(script):
     """Params value: the version of the package code a workflow script runs."""
     return code_version(str(WORKFLOW_DIR / "scripts" / script))
-
 
 
 def print_dry_run_summary():

@@ -30,9 +30,15 @@ def frame_catalog(wildcards):
 def all_quicklook_products():
     """The default target's quick-look files: every L2b frame's PNG and QA row, the summary, the benchmarks."""
     per_frame = [
-        f"{stem}_{kind}" for stem in l2b_stems() for kind in ("quicklook.png", "qa.ecsv")
+        f"{stem}_{kind}"
+        for stem in l2b_stems()
+        for kind in ("quicklook.png", "qa.ecsv")
     ]
-    return per_frame + list(rules.night_summary.output) + list(rules.benchmark_table.output)
+    return (
+        per_frame
+        + list(rules.night_summary.output)
+        + list(rules.benchmark_table.output)
+    )
 
 
 def quicklook_png(path, observation, frame):
@@ -66,7 +72,7 @@ rule quicklook:
     log:
         log_of("quicklook", "observation", "exposure") + "_{product}",
     benchmark:
-        benchmark_of("quicklook", "observation", "exposure") + "_{product}",
+        benchmark_of("quicklook", "observation", "exposure") + "_{product}"
     wildcard_constraints:
         # With fused batches, the batch's quick-look rule (below) makes those of the _cal frames.
         product="merged" if BATCHED_FRAMES else "cal|merged",
@@ -125,7 +131,15 @@ for observation, number, exposures in (
             **QUICKLOOK_PARAMS,
             # [frame, its catalogue or None, PNG, QA table] of each frame.
             batch=[
-                [frame, (frame_catalog(Wildcards(observation=observation, exposure=e)) or [None])[0], png, qa]
+                [
+                    frame,
+                    (
+                        frame_catalog(Wildcards(observation=observation, exposure=e))
+                        or [None]
+                    )[0],
+                    png,
+                    qa,
+                ]
                 for e, frame, png, qa in zip(
                     exposures,
                     batch_products(observation, exposures, "cal.fits"),
