@@ -10,8 +10,6 @@ the dry run can say so.
 
 import os
 
-from snakemake.io import is_flagged
-
 #: Reasons that make a job run whatever the selection decides.
 _OWN_REASONS = (
     "forced",
@@ -32,31 +30,30 @@ def split_by_selection(dag, selection_rule):
     if not any(job.rule.name == selection_rule for job in planned):
         return [], []
     jobs = {job for job in planned if job.rule.name != selection_rule}
-    certain = {job for job in jobs if _runs_anyway(dag, job, planned)}
+    required = {str(path) for target in dag.targetjobs for path in target.input}
+    certain = {job for job in jobs if _runs_anyway(dag, job, planned, required)}
     changed = True
-    while changed:  # a job is certain if a certain job makes its input, or needs its (temporary) output
+    while changed:  # a job is certain if a certain job makes its input, or needs its missing output
         changed = False
         for job in jobs - certain:
             reason = dag.reason(job)
             made_by_certain = reason._updated_input_run and any(producer in certain for producer in dag.dependencies[job])
-            needed_by_certain = _missing_temporary_output(reason, job) and any(
-                consumer in certain for consumer in dag.depending[job]
-            )
+            needed_by_certain = reason._missing_output and any(consumer in certain for consumer in dag.depending[job])
             if made_by_certain or needed_by_certain:
                 certain.add(job)
                 changed = True
     return sorted(certain, key=str), sorted(jobs - certain, key=str)
 
 
-def _runs_anyway(dag, job, planned):
-    """The job would run whatever the selection decides: a reason of its own (_OWN_REASONS), a product (not a
-    temporary intermediate) missing, or a file it depends on, directly or through temporary intermediates that
-    are gone, newer than its products."""
+def _runs_anyway(dag, job, planned, required):
+    """The job would run whatever the selection decides: a reason of its own (_OWN_REASONS), a product the
+    targets ask for missing, or a file it depends on, directly or through temporary intermediates that are gone,
+    newer than its products. (A missing intermediate is made only when a job that needs it runs.)"""
     reason = dag.reason(job)
     if any(getattr(reason, name) for name in _OWN_REASONS):
         return True
     if reason._missing_output:
-        return not _missing_temporary_output(reason, job)
+        return job in dag.targetjobs or any(str(path) in required for path in reason.missing_output)
     if not job.output:
         return False
     oldest_product = min(os.stat(path).st_mtime for path in job.output)
@@ -69,26 +66,21 @@ def _runs_anyway(dag, job, planned):
 
 
 def _sources(dag, job, planned):
-    """(file, planned jobs it passes through) of every file ``job`` depends on: its inputs and, for an input that
-    is a temporary intermediate now gone, the inputs of the planned job that makes it, recursively."""
+    """(file, planned jobs it passes through) of every file ``job`` depends on that no planned job makes: its
+    inputs and, for an input that is an intermediate now gone (temporary, or not kept before), the inputs of the
+    planned job that makes it, recursively. (A file a planned job remakes counts through that job:
+    ``split_by_selection``.)"""
     pending, seen = [(job, ())], set()
     while pending:
         current, path = pending.pop()
         producers = {str(file): producer for producer, files in dag.dependencies[current].items() for file in files}
         for file in current.input:
             producer = producers.get(str(file))
-            if producer in planned and is_flagged(file, "temp") and not os.path.exists(file):
-                if producer not in seen:
-                    seen.add(producer)
-                    pending.append((producer, (*path, producer)))
-            else:
+            if producer not in planned:
                 yield str(file), path
-
-
-def _missing_temporary_output(reason, job):
-    """Every output the job must make is a temporary intermediate."""
-    missing = {str(path) for path in reason.missing_output}
-    return bool(missing) and all(is_flagged(path, "temp") for path in job.output if str(path) in missing)
+            elif not os.path.exists(file) and producer not in seen:
+                seen.add(producer)
+                pending.append((producer, (*path, producer)))
 
 
 def summary(dag, selection_rule):
