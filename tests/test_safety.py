@@ -15,7 +15,7 @@ from liger_iris_pipeline.reference_store import FetchError, store_context
 from liger_iris_pipeline.workflow.config import ConfigFileError, check_config_file
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-CONFIG = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
+CONFIG = yaml.safe_load((REPOSITORY / ".test" / "config" / "config.yaml").read_text())
 SCHEMA = yaml.safe_load((REPOSITORY / "config" / "config.schema.yaml").read_text())
 
 
@@ -59,7 +59,7 @@ def edited(change):
     [
         (lambda config: config.update(outputdir="x"), "Additional properties are not allowed ('outputdir' was unexpected)"),
         (lambda config: config["crds"].update(server="x"), "Additional properties are not allowed ('server' was unexpected)"),
-        (lambda config: config["steps"]["flat_field"].update(skip=True), "('skip' was unexpected)"),
+        (lambda config: config.update(steps={"flat_field": {"skip": True}}), "('skip' was unexpected)"),
         (lambda config: config["observations"][0].update(exposure_time=10), "('exposure_time' was unexpected)"),
         (lambda config: config.update(keep_intermediate="yes"), "'yes' is not of type 'boolean'"),
         (lambda config: config["crds"].update(cache=7), "7 is not of type 'string'"),
@@ -67,7 +67,7 @@ def edited(change):
         (lambda config: config["observations"][0].update(instrument="NIRCAM"), "'NIRCAM' is not one of"),
         (lambda config: config["observations"][0].update(raw="a.fits"), "'a.fits' is not of type 'array'"),
         (
-            lambda config: config["steps"]["flat_field"].update(parameters={"post_hooks": ["touch x"]}),
+            lambda config: config.update(steps={"flat_field": {"parameters": {"post_hooks": ["touch x"]}}}),
             "['touch x'] is not of type 'string', 'number', 'boolean', 'null'",
         ),
     ],
