@@ -1,17 +1,14 @@
 """The workflow given a bad config or a bad frame, or started twice: it stops before any job, or refuses,
 with a message naming the file and the problem, and changes nothing."""
 
-import signal
-import subprocess
-import time
-
 import numpy as np
 import pytest
+import yaml
 from astropy.io import fits
 
-from commands import clean_environment
 from frames import file_digest
-from test_workflow import IRIS, SNAKEMAKE, simulated, snakemake, workdir  # noqa: F401 (fixtures)
+from held_job import held_run
+from test_workflow import IRIS, planned_jobs, simulated, snakemake, workdir  # noqa: F401 (fixtures)
 from workflow_copy import read_config, write_config
 
 
@@ -63,19 +60,37 @@ def test_a_bad_raw_frame_stops_the_run_with_its_name_and_is_left_unchanged(workd
 
 
 def test_a_second_run_on_the_same_directory_refuses_while_the_first_runs(workdir):
-    first = subprocess.Popen(
-        [SNAKEMAKE, "--cores", "1"], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=clean_environment(),
-    )
-    try:
-        locks = workdir / ".snakemake" / "locks"
-        deadline = time.monotonic() + 120
-        while not (locks.is_dir() and any(locks.iterdir())) and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+    """The first run's locks are live (its owner runs): the second refuses, and does not take them for stale."""
+    with held_run(workdir):
         second = snakemake(workdir, check=False)
-        assert first.poll() is None, "the first run ended before the second could be refused"
-    finally:
-        first.send_signal(signal.SIGINT)  # the rest of its run is another test's (test_workflow.py)
-        first.wait(timeout=120)
     assert second.returncode == 1
     assert "Directory cannot be locked" in second.stderr, second.stderr[-3000:]
+    assert "removed the locks" not in second.stderr
+
+
+def test_a_configfile_replaces_the_default_config(workdir):
+    """--configfile is a whole night: nothing of config/config.yaml (here, its calibrations) is merged into it."""
+    night = read_config(workdir)
+    (workdir / "my_night.yaml").write_text(yaml.safe_dump(night))
+    edit_config(
+        workdir,
+        lambda config: config.update(
+            calibrations=[{"name": "darks", "type": "dark", "instrument": "IRIS", "raw": [f"raw/iris/{IRIS[0]}.fits"]}]
+        ),
+    )
+    assert ("master_dark", "") in planned_jobs(workdir)
+    jobs = planned_jobs(workdir, "--configfile", "my_night.yaml")
+    assert not {rule for rule, _ in jobs} & {"master_dark", "crds_add_calibrations"}, jobs
+
+
+def test_a_step_parameter_that_does_not_fit_the_step_stops_the_run_naming_it(workdir):
+    edit_config(workdir, lambda config: config["observations"][0].update(steps={"flat_field": {"sigmaa": 3}}))
+    result = snakemake(workdir, "--dry-run", check=False)
+    assert_stopped_before_any_job(workdir, result, "with observations/0/steps/flat_field: Extra value 'sigmaa'")
+    assert result.stderr.strip().splitlines()[-1].startswith("error: "), result.stderr[-2000:]
+
+
+def test_two_observations_of_one_name_stop_the_run(workdir):
+    edit_config(workdir, lambda config: config["observations"].append(dict(config["observations"][0])))
+    result = snakemake(workdir, "--dry-run", check=False)
+    assert_stopped_before_any_job(workdir, result, "error: config: observations: two are named iris_field")
