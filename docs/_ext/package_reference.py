@@ -1,6 +1,6 @@
 """Sphinx extension: the reference pages that come from the package itself, so they cannot drift from it.
 
-- One page per registered step or pipeline (the ``stpipe.steps`` entry point, ``integration.get_steps``),
+- One page per registered step or pipeline (the step registry, read through the ``stpipe.steps`` entry point),
   written at each build into ``api/generated/steps/<alias>.rst``: its docstring, a table of its parameters
   parsed from its ``spec`` string (type, default and the spec's comment) plus ``override_<reftype>`` for each
   of its ``reference_file_types``, the CRDS rules that select those references, its status keyword (from
@@ -10,7 +10,7 @@
   CRDS rules (``crds-rules``, from the plug-in's ``combined_specs.json``), the DQ bits (``dq-flags``) and the
   imagers (``imager-table``).
 
-A new step needs no edit here: registering it in ``integration.get_steps`` gives it a page.
+A new step needs no edit here: registering it in ``liger_iris_pipeline/registry.py`` gives it a page.
 """
 
 import importlib
