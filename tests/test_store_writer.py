@@ -6,9 +6,12 @@ import multiprocessing
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from crds_helpers import FRAME, select, write_flat
+from frames import make_reference
+from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_store import FetchError, LayoutError, Store, StoreError, add_references
 from liger_iris_pipeline.reference_store.layout import Layout, checked_name
 
@@ -168,3 +171,19 @@ def test_two_files_for_one_name_or_one_selection_in_one_call_are_refused(store, 
         add_references(store, [first, twin])
     assert store_snapshot(store) == before
     assert add_references(store, [first, first]) == "ligeriri_0002.pmap"  # the same file twice counts once
+
+
+@pytest.mark.parametrize(("unit", "problem"), [(None, "missing keyword BUNIT (SCI)"), ("DN/s", "BUNIT 'DN/s' (SCI) is not one of ''")])
+def test_a_reference_in_a_unit_the_steps_refuse_does_not_enter_the_store(store, tmp_path, unit, problem):
+    """Every step that selected it would refuse it: refused when added, naming the file, the store unchanged."""
+    flat = make_reference(datamodels.FlatModel, "FLAT", data=np.ones((4, 4), np.float32))
+    flat.meta.instrument.filter, flat.meta.useafter = "Ks", "2021-01-01T00:00:00"
+    del flat.meta.bunit_data
+    if unit is not None:
+        flat.meta.bunit_data = unit
+    path = tmp_path / "IRIS_IMG1_FLAT_20210101T000000_1.fits"
+    flat.save(path)
+    before = store_snapshot(store)
+    with pytest.raises(StoreError, match=re.escape(f"{path}: {problem}")):
+        add_references(store, [path])
+    assert store_snapshot(store) == before

@@ -20,7 +20,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import atomic, datamodels
+from .. import atomic, datamodels, units
 from ..crds_ligeriri import HERE as PLUGIN_DIRECTORY
 from ..crds_ligeriri.locate import REFERENCE_NAME
 from .errors import StoreError
@@ -95,6 +95,18 @@ def _parkey_value(model, parkey):
     return str(node).upper()
 
 
+def _check_unit(model, reftype, path):
+    """A reference enters the store only in a unit the steps accept for its type (a flat without BUNIT would be
+    refused by every step that selects it)."""
+    if reftype not in units.REFERENCE_UNITS:
+        return
+    try:
+        if units.data_unit(model, units.REFERENCE_UNITS[reftype], str(path)) == units.COUNTS and reftype == "dark":
+            units.counts_exposure_time(model, str(path))
+    except units.UnitError as error:
+        raise StoreError(str(error)) from error
+
+
 def _describe_reference(path, new=False):
     """(instrument, reftype, match tuple, useafter) of a reference file, from its header. A ``new`` reference
     named by the convention must be what its name says (instrument, detector, reftype): crds and the products'
@@ -111,6 +123,7 @@ def _describe_reference(path, new=False):
         specs = _type_specs()
         if reftype not in specs.get(instrument, {}):
             raise StoreError(f"{path}: REFTYPE {model.meta.reftype!r} is not a {instrument} reference type")
+        _check_unit(model, reftype, path)
         if not model.meta.useafter:
             raise StoreError(f"{path}: missing required keyword(s) USEAFTER")
         try:
