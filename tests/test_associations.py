@@ -53,6 +53,13 @@ def test_bad_association_is_named(tmp_path, document, message):
         load_association(path)
 
 
+def test_an_association_larger_than_any_needs_is_refused_before_it_is_parsed(tmp_path):
+    path = tmp_path / "huge_asn.json"
+    path.write_text('{"asn_type": "image2", "products": []' + " " * (16 << 20) + "}")
+    with pytest.raises(AssociationError, match="huge_asn.json: 16777254 bytes, more than an association may hold"):
+        load_association(path)
+
+
 def test_missing_member_and_member_outside_are_errors(tmp_path):
     (tmp_path / "inner").mkdir()
     (tmp_path / "outside.fits").write_bytes(b"")

@@ -16,6 +16,8 @@ from pathlib import Path
 import jsonschema
 
 SCHEMA_PATH = Path(__file__).with_name("association.schema.json")
+#: Largest association read (bytes): thousands of members take a few hundred kilobytes.
+MAX_ASSOCIATION_BYTES = 16 << 20
 
 
 class AssociationError(ValueError):
@@ -56,6 +58,9 @@ def load_association(path):
     """The products of the association at ``path``, with member paths resolved and checked."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_ASSOCIATION_BYTES:
+            raise AssociationError(f"{path}: {size} bytes, more than an association may hold ({MAX_ASSOCIATION_BYTES})")
         document = json.loads(path.read_text())
     except OSError as error:
         raise AssociationError(f"{path}: cannot read ({error.strerror})") from error
