@@ -1,4 +1,5 @@
-"""The Snakemake workflow on small simulated frames: the plan, the run, and rerunning only what changed."""
+"""The Snakemake workflow on small simulated frames: the plan, the run, faults and interruptions, the report, subarrays
+and the fused modes. What reruns after each kind of change: tests/test_workflow_night.py."""
 
 import os
 import re
@@ -15,7 +16,7 @@ from chromium import Chromium, find_chromium
 from commands import clean_environment, command
 from frames import make_reference
 from held_job import held_run
-from workflow_copy import REPOSITORY, copy_workflow, read_config, write_config
+from workflow_copy import copy_workflow, read_config, write_config
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_store import add_references
 from liger_iris_pipeline.simulator import simulate_observation
@@ -58,7 +59,9 @@ def executed_jobs(workdir, *args):
     return jobs_in(snakemake(workdir, *args).stderr)
 
 
-def jobs_in(output):
+def jobs_in(output, every_wildcard=False):
+    """{(rule, target), ...} of the jobs listed in snakemake's output; the target is observation/exposure, or with
+    ``every_wildcard`` the values of all the job's wildcards joined by / (quick-looks: .../cal or .../merged)."""
     jobs, rule, target = set(), None, ""
     for line in output.splitlines() + ["rule end:"]:
         started = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):", line)
@@ -66,9 +69,11 @@ def jobs_in(output):
             if rule:
                 jobs.add((rule, target))
             rule, target = started.group(1), ""
-        wildcards = re.match(r"^\s+wildcards: observation=([^,\s]+), exposure=([^,\s]+)", line)
+        wildcards = re.match(r"^\s+wildcards: (.*)$", line)
         if wildcards and rule:
-            target = "/".join(wildcards.groups())
+            values = dict(pair.split("=", 1) for pair in wildcards.group(1).split(", "))
+            names = list(values) if every_wildcard else [name for name in ("observation", "exposure") if name in values]
+            target = "/".join(values[name] for name in names)
     return Plan(jobs, output)
 
 
@@ -137,52 +142,6 @@ def test_full_run_then_nothing_to_do(workdir):
     assert planned_jobs(workdir) == set()
     assert (workdir / "results" / "logs" / "flat_field" / "iris_field" / f"{IRIS[0]}.log").read_text()
     assert (workdir / "results" / "benchmarks" / "flat_field" / "iris_field" / f"{IRIS[0]}.tsv").exists()
-
-
-def keep_intermediate(workdir):
-    """Keep the L2a products: then a change reruns from the first affected step, not from the raw frame."""
-    config = read_config(workdir)
-    write_config(workdir, {**config, "keep_intermediate": True})
-
-
-def test_editing_a_step_cfg_reruns_that_step_and_later_only(workdir):
-    keep_intermediate(workdir)
-    snakemake(workdir)
-    cfg = workdir / "config" / "steps" / "flat_field.cfg"
-    cfg.write_text(cfg.read_text() + "# edited\n")
-    jobs = planned_jobs(workdir)
-    assert jobs == {("all", "")} | chain(("flat_field", "assign_wcs"), "iris_field", IRIS) | chain(
-        ("flat_field", "assign_wcs"), "liger_field", LIGER
-    ) | looks("iris_field", IRIS) | looks("liger_field", LIGER)
-
-
-def test_new_raw_content_reruns_that_frame_only(workdir):
-    snakemake(workdir)
-    with fits.open(workdir / "raw" / "iris" / f"{IRIS[1]}.fits", mode="update") as hdulist:
-        hdulist["SCI"].data[0, 0] += 1.0
-    jobs = executed_jobs(workdir)
-    assert jobs == {("all", ""), ("crds_select", "")} | chain(STEPS, "iris_field", IRIS[1:]) | looks(
-        "iris_field", IRIS[1:]
-    )
-
-
-def test_new_context_reruns_only_the_frames_whose_reference_changes(workdir, tmp_path):
-    keep_intermediate(workdir)
-    snakemake(workdir)
-    flat = make_reference(datamodels.FlatModel, "FLAT", data=np.ones((64, 64), np.float32))
-    flat.meta.instrument.filter = "Ks"
-    flat.meta.useafter = "2026-01-01T00:00:00"
-    path = tmp_path / "IRIS_IMG1_FLAT_20260101T000000_1.fits"
-    flat.save(path)
-    assert add_references(workdir / "store", [path]) == "ligeriri_0002.pmap"
-    assert ("crds_select", "") in planned_jobs(workdir)  # the dry run cannot see past the selection
-    jobs = executed_jobs(workdir)
-    assert jobs == {("all", ""), ("crds_select", ""), ("crds_reference", "")} | chain(
-        ("flat_field", "assign_wcs"), "iris_field", IRIS
-    ) | looks("iris_field", IRIS)
-    header = fits.getheader(workdir / "results" / "iris_field" / f"{IRIS[0]}_cal.fits")
-    assert (header["R_FLAT"], header["CRDS_CTX"]) == ("IRIS_IMG1_FLAT_20260101T000000_1.fits", "ligeriri_0002.pmap")
-    assert fits.getheader(workdir / "results" / "liger_field" / f"{LIGER[0]}_cal.fits")["CRDS_CTX"] == "ligeriri_0001.pmap"
 
 
 def test_bad_config_fails_before_any_job(workdir):
@@ -254,33 +213,6 @@ def test_resume_after_snakemake_is_killed(workdir):
     assert "removed the locks of snakemake process" in result.stderr
     assert len(list((workdir / "results").glob("*/*_cal.fits"))) == 3
     assert planned_jobs(workdir) == set()
-
-
-@pytest.fixture
-def edited_algorithm():
-    """The flat-field algorithm module with one more comment line, restored byte for byte afterwards."""
-    module = REPOSITORY / "liger_iris_pipeline" / "flat_field" / "flat_field.py"
-    original = module.read_bytes()
-    module.write_bytes(original + b"# an edit\n")
-    yield
-    module.write_bytes(original)
-
-
-def test_a_code_change_in_one_step_reruns_it_and_is_listed(workdir, request):
-    keep_intermediate(workdir)
-    snakemake(workdir)
-    request.getfixturevalue("edited_algorithm")
-    # --summary names what changed (snakemake 9.27's --list-changes params lists every file, changed or not).
-    rows = [line.split("\t") for line in snakemake(workdir, "--summary").stdout.splitlines()]
-    status = {Path(row[0]).name: row[4] for row in rows if row[0].endswith(".fits")}
-    assert {name for name, state in status.items() if state != "ok"} == {
-        f"{exposure}_flat.fits" for exposure in IRIS + LIGER
-    }
-    assert {status[f"{exposure}_flat.fits"] for exposure in IRIS + LIGER} == {"params changed"}
-    jobs = planned_jobs(workdir)
-    assert jobs == {("all", "")} | chain(("flat_field", "assign_wcs"), "iris_field", IRIS) | chain(
-        ("flat_field", "assign_wcs"), "liger_field", LIGER
-    ) | looks("iris_field", IRIS) | looks("liger_field", LIGER)
 
 
 #: Shows each image result of the report as its own view button does, and lists every <img> of every view.

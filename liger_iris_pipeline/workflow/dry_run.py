@@ -2,10 +2,11 @@
 
 When ``crds_select`` (a checkpoint) must run again, Snakemake's dry run lists every job downstream of it,
 since each may get new references; after the selection has run, only the jobs whose references (or
-other inputs) changed run. The list is then an upper bound. This module tells, from the planned DAG,
-which listed jobs are certain (they have a reason of their own: a new or changed input, changed code or
-parameters, a missing product) and which would run only if the selection changes what they read, so that
-the dry run can say so.
+other inputs) changed run. The list is then an upper bound. Snakemake also leaves the jobs that wait for
+the selection's table unchecked for changed parameters, code or set of inputs until the selection has run.
+This module tells, from the planned DAG, which listed jobs are certain (a file they depend on is newer than
+their products, or a product the targets ask for is missing) and which are decided only after the
+selection, so that the dry run can say so.
 """
 
 import os
@@ -89,8 +90,8 @@ def summary(dag, selection_rule):
     if not certain and not depending:
         return []
     return [
-        f"The reference selection ({selection_rule}) must run first: of the jobs listed after it, "
-        f"{len(certain)} will run for certain and {len(depending)} only if their references change "
-        f"(an upper bound).",
+        f"The reference selection ({selection_rule}) must run first: of the jobs listed after it, {len(certain)} will "
+        f"run for certain and {len(depending)} only if their references change, or their parameters, code or set "
+        f"of inputs, which Snakemake checks once the selection has run (an upper bound).",
         f"For the exact plan: snakemake --until {selection_rule} --cores 1 (runs the selection), then snakemake -n.",
     ]
