@@ -30,10 +30,10 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/specs.smk"
 include: "rules/crds.smk"
 include: "rules/calibration.smk"
 include: "rules/calibrate.smk"
-include: "rules/steps.smk"
 include: "rules/quicklook.smk"
 
 

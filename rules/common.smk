@@ -2,6 +2,7 @@
 # and sky-subtracted how) is made by liger_iris_pipeline.workflow from the config and the raw files' headers; every
 # check runs there or here, before any job, and stops the run with one line naming the file or config key.
 import atexit
+import json
 import os
 import re
 import sys
@@ -129,14 +130,14 @@ wildcard_constraints:
     exposure=r"[^/]+",
 
 
-def log_of(rule, *wildcards):
-    """The log file of a job of ``rule``: under the night's output directory, by its wildcards."""
-    return f"{OUTPUT}/logs/{rule}/{'/'.join(f'{{{name}}}' for name in wildcards)}.log"
+def log_of(rule, job="{observation}/{exposure}"):
+    """The log file of a job of ``rule`` (``job``: its wildcards): under the night's output directory."""
+    return f"{OUTPUT}/logs/{rule}/{job}.log"
 
 
-def benchmark_of(rule, *wildcards):
+def benchmark_of(rule, job="{observation}/{exposure}"):
     """The benchmark file of a job of ``rule``, beside the logs."""
-    return f"{OUTPUT}/benchmarks/{rule}/{'/'.join(f'{{{name}}}' for name in wildcards)}.tsv"
+    return f"{OUTPUT}/benchmarks/{rule}/{job}.tsv"
 
 
 def product(step):
@@ -202,3 +203,88 @@ def print_dry_run_summary():
 
 if workflow.is_main_process:
     atexit.register(print_dry_run_summary)
+
+
+_BESTREFS = {}
+
+
+def bestrefs():
+    """The selection table of the crds_select checkpoint (read once per table version)."""
+    table = checkpoints.crds_select.get().output.table
+    key = (table, os.stat(table).st_mtime_ns)
+    if key not in _BESTREFS:
+        _BESTREFS.clear()
+        _BESTREFS[key] = json.loads(Path(table).read_text())["bestrefs"]
+    return _BESTREFS[key]
+
+
+def selected_references(*reftypes):
+    """Input function: the cached references of ``reftypes`` CRDS selected for the job's exposure (none where
+    N/A)."""
+
+    def references(wildcards):
+        source = NIGHT.source_file(wildcards.observation, wildcards.exposure)
+        names = [bestrefs()[source][reftype] for reftype in reftypes]
+        return [
+            f"{CRDS_CACHE}/references/ligeriri/{name}"
+            for name in names
+            if name != "N/A"
+        ]
+
+    return references
+
+
+def after_selection(wildcards):
+    """Input function of rules with no reference: ties them to the selection without adding inputs (without it
+    they keep a stale "updated by another job" reason and rerun on every selection)."""
+    bestrefs()
+    return []
+
+
+#: Params of every quick-look job: the display and the catalogue match (config quicklook).
+QUICKLOOK_PARAMS = {
+    "stretch": config["quicklook"]["stretch"],
+    "max_size": config["quicklook"]["display_size"],
+    "match_radius_arcsec": config["quicklook"]["match_radius_arcsec"],
+    "code": script_code("quicklook.py"),
+}
+
+
+def l2b_stems():
+    """<output_dir>/<observation>/<exposure>_<product> of every L2b frame the workflow makes."""
+    return [path.removesuffix(".fits") for path in NIGHT.calibrated()]
+
+
+def frame_catalog(wildcards):
+    """Input function: the observation's star catalogue, else the one beside the raw frame (<raw>_catalog.ecsv)
+    if there is one."""
+    observation = NIGHT.observations[wildcards.observation]
+    if "catalog" in observation:
+        return [observation["catalog"]]
+    raw = Path(raw_frame(wildcards))
+    catalog = raw.with_name(f"{raw.stem}_catalog.ecsv")
+    return [str(catalog)] if catalog.is_file() else []
+
+
+def all_quicklook_products():
+    """The default target's quick-look files: every L2b frame's PNG and QA row, the summary, the benchmarks."""
+    per_frame = [
+        f"{stem}_{kind}"
+        for stem in l2b_stems()
+        for kind in ("quicklook.png", "qa.ecsv")
+    ]
+    return (
+        per_frame
+        + list(rules.night_summary.output)
+        + list(rules.benchmark_table.output)
+    )
+
+
+def quicklook_png(path, observation, frame):
+    return report(
+        path,
+        caption="../report/quicklook.rst",
+        category="Quick-looks",
+        subcategory=observation,
+        labels={"frame": frame},
+    )

@@ -4,8 +4,6 @@
 # references changed are reduced again. Both run where snakemake runs, not as cluster jobs: they are short, and
 # compute nodes may not reach the store. Memory measured with /usr/bin/time -v (2026-11-25): selecting the demo's
 # 6 frames 491 MiB, a copy 134 MiB.
-import json
-
 from liger_iris_pipeline.reference_store.layout import NAME_RULES
 
 
@@ -57,39 +55,3 @@ rule crds_reference:
         store=config["crds"]["store"],
     script:
         "../scripts/crds_reference.py"
-
-
-_BESTREFS = {}
-
-
-def bestrefs():
-    """The selection table of the crds_select checkpoint (read once per table version)."""
-    table = checkpoints.crds_select.get().output.table
-    key = (table, os.stat(table).st_mtime_ns)
-    if key not in _BESTREFS:
-        _BESTREFS.clear()
-        _BESTREFS[key] = json.loads(Path(table).read_text())["bestrefs"]
-    return _BESTREFS[key]
-
-
-def selected_references(*reftypes):
-    """Input function: the cached references of ``reftypes`` CRDS selected for the job's exposure (none where
-    N/A)."""
-
-    def references(wildcards):
-        source = NIGHT.source_file(wildcards.observation, wildcards.exposure)
-        names = [bestrefs()[source][reftype] for reftype in reftypes]
-        return [
-            f"{CRDS_CACHE}/references/ligeriri/{name}"
-            for name in names
-            if name != "N/A"
-        ]
-
-    return references
-
-
-def after_selection(wildcards):
-    """Input function of rules with no reference: ties them to the selection without adding inputs (without it
-    they keep a stale "updated by another job" reason and rerun on every selection)."""
-    bestrefs()
-    return []

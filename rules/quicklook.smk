@@ -2,54 +2,6 @@
 # gathers the rows, and the table of every job's benchmark; all of them go into `snakemake --report`.
 # The two gathering rules are short and read every frame's small table: they run where snakemake runs.
 
-#: Params of every quick-look job: the display and the catalogue match (config quicklook).
-QUICKLOOK_PARAMS = {
-    "stretch": config["quicklook"]["stretch"],
-    "max_size": config["quicklook"]["display_size"],
-    "match_radius_arcsec": config["quicklook"]["match_radius_arcsec"],
-    "code": script_code("quicklook.py"),
-}
-
-
-def l2b_stems():
-    """<output_dir>/<observation>/<exposure>_<product> of every L2b frame the workflow makes."""
-    return [path.removesuffix(".fits") for path in NIGHT.calibrated()]
-
-
-def frame_catalog(wildcards):
-    """Input function: the observation's star catalogue, else the one beside the raw frame (<raw>_catalog.ecsv)
-    if there is one."""
-    observation = NIGHT.observations[wildcards.observation]
-    if "catalog" in observation:
-        return [observation["catalog"]]
-    raw = Path(raw_frame(wildcards))
-    catalog = raw.with_name(f"{raw.stem}_catalog.ecsv")
-    return [str(catalog)] if catalog.is_file() else []
-
-
-def all_quicklook_products():
-    """The default target's quick-look files: every L2b frame's PNG and QA row, the summary, the benchmarks."""
-    per_frame = [
-        f"{stem}_{kind}"
-        for stem in l2b_stems()
-        for kind in ("quicklook.png", "qa.ecsv")
-    ]
-    return (
-        per_frame
-        + list(rules.night_summary.output)
-        + list(rules.benchmark_table.output)
-    )
-
-
-def quicklook_png(path, observation, frame):
-    return report(
-        path,
-        caption="../report/quicklook.rst",
-        category="Quick-looks",
-        subcategory=observation,
-        labels={"frame": frame},
-    )
-
 
 localrules:
     night_summary,
@@ -70,9 +22,9 @@ rule quicklook:
         ),
         qa=f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}_qa.ecsv",
     log:
-        log_of("quicklook", "observation", "exposure") + "_{product}",
+        log_of("quicklook", "{observation}/{exposure}_{product}"),
     benchmark:
-        benchmark_of("quicklook", "observation", "exposure") + "_{product}"
+        benchmark_of("quicklook", "{observation}/{exposure}_{product}")
     wildcard_constraints:
         # With fused batches, the batch's quick-look rule (below) makes those of the _cal frames.
         product="merged" if BATCHED_FRAMES else "cal|merged",
@@ -211,7 +163,10 @@ rule benchmark_table:
     resources:
         mem_mb=500,
     params:
-        root=f"{OUTPUT}/benchmarks",
+        # The benchmark files lie in <output_dir>/benchmarks/, beside this rule's output.
+        root=lambda wildcards, output: os.path.join(
+            os.path.dirname(output[0]), "benchmarks"
+        ),
         code=script_code("benchmark_table.py"),
     script:
         "../scripts/benchmark_table.py"

@@ -322,7 +322,7 @@ def test_fused_batches_give_the_same_products_in_one_job_per_batch(workdir):
     }
     gathering = {("night_summary", ""), ("benchmark_table", "")}
     assert jobs == {("all", ""), ("crds_select", "")} | batches | gathering
-    log = (workdir / "results" / "logs" / "process_imager_l2" / "iris_field" / "batch_0001.log").read_text()
+    log = (workdir / "batched" / "logs" / "process_imager_l2" / "iris_field" / "batch_0001.log").read_text()
     assert all(exposure in log for exposure in IRIS)
     for observation, exposures in (("iris_field", IRIS), ("liger_field", LIGER)):
         for exposure in exposures:
