@@ -10,7 +10,8 @@ saturation, nonlinearity, jump, ramp_fit, detector1. Parameters may be written w
 An association runs the step on each science member (merge_subarrays, master_dark, process_flatfield_l2: on
 each product's members together; background, subtract_images, process_imager_l2: also given the product's
 background members) and names each output after its product. Exit status 0 on success, 1 with
-``tmtrun: error: <file>: <problem>``.
+``tmtrun: error: <file>: <problem>``; stopped by a signal (Ctrl-C, SIGTERM, SIGHUP), 128 + its number with
+``tmtrun: error: <input>: stopped by SIGINT``, no temporary file left.
 
 Progress goes to stdout, one line per finished step (each sub-step of a pipeline, then the pipeline):
 ``dq_init done in 0.41 s``. Logging as in jwst's ``strun``: ``--verbose`` (DEBUG), ``--log-level LEVEL``,
@@ -34,6 +35,7 @@ from stpipe import _cmdline
 
 from liger_iris_pipeline.associations import AssociationError, is_association, load_association
 from liger_iris_pipeline.output_paths import same_file
+from liger_iris_pipeline.stopping import Stopped, stopping_signals
 
 # stpipe's own options, spelled with dashes.
 _STPIPE_OPTIONS = {"--log-level", "--log-file", "--log-stream", "--save-parameters", "--disable-crds-steppars"}
@@ -132,8 +134,12 @@ def main(argv=None):
     # stpipe prints a multi-line banner on failure; hold its stdout so an error stays one line.
     held = io.StringIO()
     try:
-        with printing_progress(sys.stdout), contextlib.redirect_stdout(held):
+        with stopping_signals(), printing_progress(sys.stdout), contextlib.redirect_stdout(held):
             _cmdline.step_from_cmdline(args)
+    except Stopped as stopped:
+        named = args[positional[1]] if len(positional) > 1 else "tmtrun"
+        print(f"tmtrun: error: {named}: stopped by {stopped}", file=sys.stderr)
+        return stopped.exit_status
     except SystemExit as exit_:  # argparse: --help, or a bad option it already reported
         sys.stdout.write(held.getvalue())
         return exit_.code if isinstance(exit_.code, int) else 1

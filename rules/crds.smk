@@ -5,6 +5,7 @@
 # compute nodes may not reach the store. Memory measured with /usr/bin/time -v (2026-11-25): selecting the demo's
 # 6 frames 491 MiB, a copy 134 MiB.
 from liger_iris_pipeline.reference_store.layout import NAME_RULES
+from liger_iris_pipeline.workflow.not_applicable import frame_uses
 
 
 localrules:
@@ -33,6 +34,9 @@ checkpoint crds_select:
         # The configured context, or None: the store's operational context when the job runs.
         context=config["crds"]["context"],
         code=script_code("crds_select.py"),
+        # Each frame's observation and the reference types its reduction asks for: the job says which steps
+        # a reference that does not apply (N/A) will skip.
+        frames=frame_uses(NIGHT),
     script:
         "../scripts/crds_select.py"
 

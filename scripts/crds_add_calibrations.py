@@ -1,12 +1,12 @@
 """Snakemake script: add the calibration products to the reference store as a new CRDS context, and name it."""
 
-import contextlib
 import json
 
 from liger_iris_pipeline.atomic import write_text
 from liger_iris_pipeline.reference_store import add_references
+from liger_iris_pipeline.workflow.job import job_log
 
-with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):  # noqa: F821 (snakemake global)
+with job_log(snakemake.log[0], snakemake.output) as log:  # noqa: F821 (snakemake global)
     references = list(snakemake.input.references)  # noqa: F821
     context = add_references(snakemake.params.store, references, snakemake.params.description)  # noqa: F821
     print(f"{context}: {', '.join(references)}", file=log)

@@ -1,10 +1,11 @@
-"""Snakemake script: select every frame's references under the context and write the selection table."""
-
-import contextlib
+"""Snakemake script: select every frame's references under the context and write the selection table; say on the
+terminal which steps references that do not apply (N/A) will skip."""
 
 from liger_iris_pipeline.reference_store import select_references, write_bestrefs_table
+from liger_iris_pipeline.workflow.job import job_log
+from liger_iris_pipeline.workflow.not_applicable import not_applicable_lines
 
-with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):  # noqa: F821 (snakemake global)
+with job_log(snakemake.log[0], snakemake.output) as log:  # noqa: F821 (snakemake global)
     result = select_references(
         snakemake.params.store,  # noqa: F821
         snakemake.input.frames,  # noqa: F821
@@ -12,3 +13,6 @@ with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):  # noq
         context=snakemake.params.context,  # noqa: F821
     )
     write_bestrefs_table(snakemake.output.table, result)  # noqa: F821
+    for line in not_applicable_lines(result.bestrefs, result.context, snakemake.params.frames):  # noqa: F821
+        print(line, flush=True)
+        print(line, file=log)

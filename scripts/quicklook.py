@@ -1,9 +1,8 @@
 """Snakemake script: the quick-look PNG and QA row of one L2b frame, or of each frame of a batch in one process; its
-log in the rule's log file."""
-
-import contextlib
+log in the rule's log file, ending with one line on failure."""
 
 from liger_iris_pipeline.quicklook import quicklook_frame
+from liger_iris_pipeline.workflow.job import job_log
 
 
 def quicklook(frame, catalog, png, qa, log):
@@ -19,14 +18,10 @@ def quicklook(frame, catalog, png, qa, log):
     print(row, file=log)
 
 
-with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     batch = getattr(snakemake.params, "batch", None)  # noqa: F821: [frame, catalogue, PNG, QA] of each frame
     if batch is None:
         catalog = snakemake.input.catalog  # noqa: F821 (empty when the frame has no catalogue)
         batch = [[snakemake.input.frame, catalog[0] if catalog else None, snakemake.output.png, snakemake.output.qa]]  # noqa: F821
-    try:
-        for frame, catalog, png, qa in batch:
-            quicklook(frame, catalog, png, qa, log)
-    except Exception as error:
-        print(f"error: {error}", file=log)
-        raise
+    for frame, catalog, png, qa in batch:
+        quicklook(frame, catalog, png, qa, log)

@@ -1,10 +1,15 @@
 """Snakemake script: run one liger_iris_pipeline step on its frame(s), or a pipeline on each frame of a batch in one
-process; its log in the rule's log file."""
+process (each good frame's product kept for the rerun when another frame fails); its log in the rule's log file,
+ending with one line on failure."""
 
-import contextlib
 import json
 import os
+from functools import partial
 from pathlib import Path
+
+import liger_iris_pipeline
+from liger_iris_pipeline.workflow.job import job_log
+from liger_iris_pipeline.workflow.staging import Staging, job_description, run_batch
 
 
 def selection_context(config):
@@ -15,32 +20,33 @@ def selection_context(config):
     return json.loads(table.read_text())["context"] if table.is_file() else None
 
 
-def run(step, frame, backgrounds, output):
-    """``step`` on ``frame`` (one path, or several for a step that combines frames), with its background
-    exposures if it has some (its association's), saved to ``output``."""
+def run(step, frame, backgrounds):
+    """The result of ``step`` on ``frame`` (one path, or several for a step that combines frames), with its
+    background exposures if it has some (its association's)."""
     background_input = [list(backgrounds)] if backgrounds else []
-    result = step.call(frame, *background_input, config_file=snakemake.input.cfg, **snakemake.params.parameters)  # noqa: F821
-    result.save(output)
+    return step.call(frame, *background_input, config_file=snakemake.input.cfg, **snakemake.params.parameters)  # noqa: F821
 
 
 context = selection_context(snakemake.config)  # noqa: F821 (snakemake global)
 if context:
     os.environ["CRDS_CONTEXT"] = context  # before crds is imported (with the first step)
 
-import liger_iris_pipeline  # noqa: E402
-
-with open(snakemake.log[0], "w") as log, contextlib.redirect_stderr(log):  # noqa: F821
+with job_log(snakemake.log[0], snakemake.output) as log:  # noqa: F821
     step = getattr(liger_iris_pipeline, snakemake.params.step)  # noqa: F821
     batch = snakemake.params.batch  # noqa: F821: [frame, backgrounds, output] of each frame, or None
-    try:
-        if batch is None:
-            frame = snakemake.input.frame  # noqa: F821
-            backgrounds = snakemake.input.get("background", [])  # noqa: F821
-            run(step, frame if isinstance(frame, str) else list(frame), backgrounds, snakemake.output[0])  # noqa: F821
-        else:
-            with liger_iris_pipeline.batch():  # references read once, set-up paid once
-                for frame, backgrounds, output in batch:
-                    run(step, frame, backgrounds, output)
-    except Exception as error:
-        print(f"error: {error}", file=log)
-        raise
+    if batch is None:
+        frame = snakemake.input.frame  # noqa: F821
+        backgrounds = snakemake.input.get("background", [])  # noqa: F821
+        run(step, frame if isinstance(frame, str) else list(frame), backgrounds).save(snakemake.output[0])  # noqa: F821
+    else:
+        inputs = snakemake.input  # noqa: F821
+        description = job_description(
+            snakemake.params.step,  # noqa: F821
+            snakemake.params.parameters,  # noqa: F821
+            [inputs.cfg, *inputs.get("step_cfgs", [])],
+            inputs.get("references", []),
+            context,
+        )
+        staging = Staging(snakemake.config["output_dir"], description)  # noqa: F821
+        with liger_iris_pipeline.batch():  # references read once, set-up paid once
+            run_batch(batch, partial(run, step), staging, log)

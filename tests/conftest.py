@@ -1,5 +1,6 @@
 """Shared fixtures."""
 
+import contextlib
 import subprocess
 
 import numpy as np
@@ -52,16 +53,26 @@ def read_only_dir(tmp_path):
     """A directory nobody can write to, root included (mode 555, and immutable when running as root)."""
     directory = tmp_path / "ro"
     directory.mkdir()
+    with read_only(directory):
+        yield directory
+
+
+@contextlib.contextmanager
+def read_only(directory):
+    """Make the existing ``directory`` one nobody can write to while the block runs (skip the test if that
+    cannot be done here)."""
     directory.chmod(0o555)
     immutable = False
     if _writable(directory):  # root ignores permission bits
         immutable = subprocess.run(["chattr", "+i", str(directory)], capture_output=True).returncode == 0
         if not immutable or _writable(directory):
             pytest.skip("cannot make a directory read-only here")
-    yield directory
-    if immutable:
-        subprocess.run(["chattr", "-i", str(directory)], check=True)
-    directory.chmod(0o755)
+    try:
+        yield directory
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(directory)], check=True)
+        directory.chmod(0o755)
 
 
 def _writable(directory):

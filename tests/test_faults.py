@@ -34,6 +34,27 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
+#: tmtrun, except that the product's FITS writer writes half of the file, then the process gets a signal (argv[1]):
+#: Ctrl-C, or a scheduler's time limit, mid-write.
+SIGNALLED_TMTRUN = """
+import os, signal, sys, time
+from astropy.io import fits
+from liger_iris_pipeline import cli
+
+write = fits.HDUList.writeto
+stopping = getattr(signal, sys.argv.pop(1))
+
+def half_written(self, fileobj, *args, **kwargs):
+    write(self, fileobj, *args, **kwargs)
+    os.truncate(fileobj, os.path.getsize(fileobj) // 2)
+    os.kill(os.getpid(), stopping)
+    time.sleep(600)
+
+fits.HDUList.writeto = half_written
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
 def tmtrun_arguments(paths, out):
     return [
         "process_imager_l2",
@@ -74,6 +95,20 @@ def test_a_process_killed_mid_write_leaves_no_product_and_the_rerun_recreates_it
     assert [path.name for path in out.iterdir()] == [CAL_NAME]  # the killed writer's temporary is gone
     with datamodels.open(out / CAL_NAME) as cal:
         assert cal.data[0, 0] == pytest.approx((10 - 2) / 0.5)
+
+
+@pytest.mark.parametrize("stopping", ["SIGINT", "SIGTERM"])
+def test_a_run_stopped_mid_write_says_so_in_one_line_and_leaves_no_temporary(calibration_files, tmp_path, stopping):
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNALLED_TMTRUN, stopping, *tmtrun_arguments(calibration_files, out)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 128 + getattr(signal, stopping)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"tmtrun: error: {calibration_files['raw']}: stopped by {stopping}"
+    assert list(out.iterdir()) == []  # the half-written temporary is gone
 
 
 @pytest.fixture

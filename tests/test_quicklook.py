@@ -19,7 +19,10 @@ from liger_iris_pipeline.quicklook import (
     render_quicklook,
     scale_bar_arcsec,
 )
+from liger_iris_pipeline.quicklook import skipped_steps, skipped_summary
 from liger_iris_pipeline.quicklook.display import block_average, pixel_scale_arcsec
+from liger_iris_pipeline.quicklook.frame import QA_COLUMNS
+from liger_iris_pipeline.quicklook.summary import plot_against_time
 from liger_iris_pipeline.simulator import simulate_observation
 from liger_iris_pipeline.simulator.simulate import tan_wcs
 
@@ -239,3 +242,126 @@ def test_render_draws_both_stretches_and_refuses_others(tmp_path, stretch):
     with pytest.raises(ValueError, match="stretch must be one of zscale, asinh"):
         render_quicklook(tmp_path / "b.png", image, flagged, gwcs, "title", stretch="log")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a.png"]
+
+
+#: The QA row's columns before skipped steps were reported: kept, in order, ahead of the new ones.
+QA_COLUMNS_BEFORE_SKIPS = (
+    "frame", "instrument", "filter", "target", "exposure", "exposure_time", "date_obs", "mjd", "bunit",
+    "pixel_scale_arcsec", "sky_level", "sky_noise", "flagged_fraction", "n_stars", "fwhm_pixels", "fwhm_arcsec",
+    "n_fitted", "n_matched", "wcs_offset_mas",
+)
+
+
+@pytest.fixture(scope="module")
+def sky_field(tmp_path_factory):
+    """A 64x64 IRIS frame with two sky exposures, and its references."""
+    return simulate_observation(tmp_path_factory.mktemp("skipped"), instrument="IRIS", size=64, seed=5, n_sky=2)
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("all-applied", ("", "")),
+        ("flat-not-applicable", ("flat_field", "flat_field: no flat reference applies (N/A)")),
+        ("dark-skip-parameter", ("dark_current", "dark_current: skip parameter set")),
+        (
+            "background-subtracted",
+            ("dark_current", "dark_current: background exposures subtracted, and with them the dark current"),
+        ),
+        (
+            "flat-and-dq-init",
+            ("dq_init; flat_field", "dq_init: skip parameter set; flat_field: no flat reference applies (N/A)"),
+        ),
+    ],
+)
+def test_the_qa_row_says_which_steps_were_skipped_and_why(sky_field, tmp_path, case, expected):
+    steps = simulated_reference_steps(sky_field)
+    backgrounds = []
+    if case in ("flat-not-applicable", "flat-and-dq-init"):
+        steps["flat_field"]["override_flat"] = "N/A"
+    if case == "flat-and-dq-init":
+        steps["dq_init"]["skip"] = True
+    if case == "dark-skip-parameter":
+        steps["dark_current"]["skip"] = True
+    if case == "background-subtracted":
+        backgrounds = [[str(path) for path in sky_field.sky]]
+    cal = ProcessImagerL2Pipeline.call(sky_field.raw[0], *backgrounds, steps=steps)
+    frame = tmp_path / "frame_cal.fits"
+    cal.save(frame)
+    row = quicklook_frame(frame, tmp_path / "frame.png", tmp_path / "frame_qa.ecsv")
+    with datamodels.open(frame) as saved:  # the reasons come from the product's own keywords
+        statuses = saved.meta.cal_step.instance
+        assert [step for step, status in statuses.items() if status == "SKIPPED"] == [
+            step for step in expected[0].split("; ") if step
+        ]
+    assert (row["skipped_steps"], row["skip_reasons"]) == expected
+    (written,) = Table.read(tmp_path / "frame_qa.ecsv", format="ascii.ecsv")
+    assert tuple(written.colnames) == QA_COLUMNS == QA_COLUMNS_BEFORE_SKIPS + ("skipped_steps", "skip_reasons")
+    assert (texts([written["skipped_steps"]]), texts([written["skip_reasons"]])) == ([expected[0]], [expected[1]])
+
+
+def texts(values):
+    """String values as read back from ECSV or CSV, where an empty string is a masked value."""
+    return ["" if value is np.ma.masked else str(value) for value in values]
+
+
+def test_skipped_steps_name_the_context_under_which_crds_found_no_reference():
+    cal = datamodels.ImagerModel(np.zeros((4, 4), np.float32))
+    cal.meta.cal_step.dq_init = "COMPLETE"
+    cal.meta.cal_step.flat_field = "SKIPPED"
+    cal.meta.ref_file.mask.name = "IRIS_IMG1_MASK_20200101T000000_1.fits"
+    cal.meta.ref_file.flat.name = "N/A"
+    cal.meta.ref_file.crds.context_used = "ligeriri_0003.pmap"
+    assert skipped_steps(cal.meta) == [
+        ("flat_field", "no flat reference applies (N/A under ligeriri_0003.pmap)")
+    ]
+
+
+def qa_rows(directory, skips):
+    """One-row QA tables, as quicklook_frame writes them, of frames at successive times; ``skips``: each
+    frame's (skipped_steps, skip_reasons)."""
+    paths = []
+    for index, (steps, reasons) in enumerate(skips):
+        row = {name: [0.0] for name in QA_COLUMNS}
+        row.update(
+            frame=[f"f{index}_cal.fits"], instrument=["IRIS"], filter=["Ks"], target=["t"], date_obs=["d"], bunit=["DN/s"],
+            mjd=[61526.3 + index / 100], sky_level=[5.0 + index], n_stars=[10 + index], skipped_steps=[steps],
+            skip_reasons=[reasons],
+        )
+        paths.append(directory / f"f{index}_cal_qa.ecsv")
+        Table(row).write(paths[-1], format="ascii.ecsv")
+    return paths
+
+
+def test_night_summary_highlights_the_frames_that_skipped_steps(tmp_path):
+    reason = "flat_field: no flat reference applies (N/A under ligeriri_0003.pmap)"
+    skips = [("", ""), ("flat_field", reason), ("", ""), ("flat_field; dark_current", f"{reason}; dark_current: x")]
+    paths = qa_rows(tmp_path, skips)
+    table = night_summary(paths, tmp_path / "night.csv", tmp_path / "night.png", tmp_path / "night.html")
+
+    written = Table.read(tmp_path / "night.csv", format="ascii.csv")
+    assert texts(written["skipped_steps"]) == [steps for steps, _ in skips]
+    assert texts(written["skip_reasons"]) == [reasons for _, reasons in skips]
+    html = (tmp_path / "night.html").read_text()
+    rows = html.split("<tbody>")[1].split("</tr>")[:-1]
+    assert [' class="skipped"' in row for row in rows] == [False, True, False, True]
+    assert [f"f{index}_cal.fits" in row for index, row in enumerate(rows)] == [True] * 4
+    assert "2 of 4 frames skipped calibration steps (dark_current in 1, flat_field in 2)" in html
+    assert skipped_summary(table, "results/night_summary.html") == (
+        "warning: 2 of 4 frames skipped calibration steps (dark_current in 1, flat_field in 2): "
+        "see results/night_summary.html"
+    )
+    # Every panel circles the frames that skipped steps: its "steps skipped" points are theirs.
+    figure = plot_against_time(table)
+    for axes, column in zip(figure.axes, ("sky_level", "sky_noise", "flagged_fraction", "n_stars")):
+        (circled,) = [line for line in axes.get_lines() if line.get_label() == "steps skipped"]
+        np.testing.assert_array_equal(circled.get_ydata(), np.asarray(table[column], float)[[1, 3]])
+    assert "2 with calibration steps skipped" in figure.get_suptitle()
+
+
+def test_night_summary_without_skipped_steps_says_nothing_of_them(tmp_path):
+    paths = qa_rows(tmp_path, [("", ""), ("", "")])
+    table = night_summary(paths, tmp_path / "night.csv", tmp_path / "night.png", tmp_path / "night.html")
+    assert skipped_summary(table, "night_summary.html") is None
+    assert 'class="skipped"' not in (tmp_path / "night.html").read_text().split("<tbody>")[1]
+    assert not any(line.get_label() == "steps skipped" for axes in plot_against_time(table).axes for line in axes.get_lines())

@@ -55,6 +55,10 @@ def test_a_bad_raw_frame_stops_the_run_with_its_name_and_is_left_unchanged(workd
     result = snakemake(workdir, check=False)
     assert result.returncode != 0
     assert f"{bad.name}: SCI has no finite value" in result.stdout + result.stderr, result.stderr[-3000:]
+    # One line: the selection job's log ends with it (Snakemake prints the log), without a chained traceback.
+    log = (workdir / "results" / "logs" / "crds_select.log").read_text().splitlines()
+    assert log[-1] == f"error: {bad.name}: SCI has no finite value (all NaN or infinite)"
+    assert "Traceback" not in result.stdout + result.stderr
     assert file_digest(bad) == digest
     assert not list((workdir / "results").rglob("*_cal.fits"))
 

@@ -10,6 +10,7 @@ from ..atomic import replacing
 from ..dqflags import pixel
 from .display import render_quicklook
 from .qa import frame_qa
+from .skipped import skipped_steps
 
 #: DQ bits that do not make a pixel bad: SUBARRAY only says where a window was read.
 NOT_BAD = pixel["SUBARRAY"]
@@ -17,8 +18,10 @@ NOT_BAD = pixel["SUBARRAY"]
 QA_COLUMNS = (
     "frame", "instrument", "filter", "target", "exposure", "exposure_time", "date_obs", "mjd", "bunit",
     "pixel_scale_arcsec", "sky_level", "sky_noise", "flagged_fraction", "n_stars", "fwhm_pixels", "fwhm_arcsec",
-    "n_fitted", "n_matched", "wcs_offset_mas",
+    "n_fitted", "n_matched", "wcs_offset_mas", "skipped_steps", "skip_reasons",
 )
+#: Separator of the steps, and of their reasons, in the skipped_steps and skip_reasons columns.
+SEPARATOR = "; "
 
 
 def flagged_pixels(dq):
@@ -51,6 +54,7 @@ def quicklook_frame(frame_path, png_path, qa_path, catalog_path=None, stretch="z
         numbers = frame_qa(image, flagged, model.meta.wcs, catalog, match_radius_arcsec=match_radius_arcsec)
         drawn = render_quicklook(png_path, image, flagged, model.meta.wcs, _title(model, name), stretch, max_size)
         meta = model.meta
+        skipped = skipped_steps(meta)
         row = {
             "frame": name,
             "instrument": meta.instrument.name,
@@ -64,6 +68,9 @@ def quicklook_frame(frame_path, png_path, qa_path, catalog_path=None, stretch="z
             "pixel_scale_arcsec": drawn["bar_arcsec"] / drawn["bar_pixels"],
             **numbers,
             "fwhm_arcsec": numbers["fwhm_pixels"] * drawn["bar_arcsec"] / drawn["bar_pixels"],
+            # Steps SKIPPED, and why: "" when none was.
+            "skipped_steps": SEPARATOR.join(step for step, _ in skipped),
+            "skip_reasons": SEPARATOR.join(f"{step}: {reason}" for step, reason in skipped),
         }
     write_qa_row(qa_path, row)
     return row

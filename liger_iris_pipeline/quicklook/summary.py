@@ -1,6 +1,12 @@
 """The night summary (every frame's QA row in one table, and plots of the numbers against time) and the table
-of the workflow's per-job benchmarks, for the Snakemake report."""
+of the workflow's per-job benchmarks, for the Snakemake report.
 
+Frames whose product skipped a calibration step (QA columns ``skipped_steps``, ``skip_reasons``) stand out: their
+rows are highlighted in the HTML table, under a line that counts them, and circled in red in every plot.
+"""
+
+import html
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..atomic import replacing
+from .frame import SEPARATOR
 
 #: QA columns plotted against time: (column, axis label).
 PLOTTED = (
@@ -20,6 +27,17 @@ PLOTTED = (
     ("fwhm_arcsec", "median FWHM [arcsec]"),
     ("wcs_offset_mas", "WCS offset to catalogue [mas]"),
 )
+#: QA columns that say which steps a frame's product skipped, and why ("" when none).
+SKIP_COLUMNS = ("skipped_steps", "skip_reasons")
+#: Style of the HTML summary: rows of frames with skipped steps highlighted.
+HTML_STYLE = """
+table { border-collapse: collapse; font-family: sans-serif; font-size: 90%; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
+td.text { text-align: left; }
+tr.skipped td { background: #ffe08a; }
+p.skipped { background: #ffe08a; padding: 4px; font-family: sans-serif; }
+"""
+SKIPPED_ROW = ' class="skipped"'
 #: Benchmark columns (snakemake's benchmark TSV) summarised per rule.
 BENCHMARK_COLUMNS = ("s", "max_rss", "cpu_time")
 
@@ -28,11 +46,74 @@ def night_summary(qa_paths, csv_path, plot_path, html_path):
     """Gather the QA rows (ECSV) of a night into ``csv_path`` and ``html_path`` (sorted by time) and plot each
     number against time into ``plot_path`` (PNG). Every file is written atomically. Returns the table."""
     table = vstack([Table.read(path, format="ascii.ecsv") for path in qa_paths], metadata_conflicts="silent")
+    for column in SKIP_COLUMNS:
+        if column not in table.colnames:  # rows written before the column was
+            table[column] = ""
+        elif hasattr(table[column], "filled"):  # an empty string reads back from ECSV as a masked value
+            table[column] = table[column].filled("")
     table.sort("mjd")
     _write_table(table, csv_path, "ascii.csv")
-    _write_table(table, html_path, "ascii.html")
-    _plot_against_time(table, plot_path)
+    with replacing(html_path) as temporary:
+        temporary.write_text(summary_html(table))
+    figure = plot_against_time(table)
+    with replacing(plot_path) as temporary:
+        figure.savefig(temporary, format="png")
     return table
+
+
+def has_skipped_steps(table):
+    """Boolean array: which rows of the night summary ``table`` skipped a step."""
+    return np.array([bool(steps) for steps in table["skipped_steps"]], bool)
+
+
+def skipped_counts(table):
+    """{step: number of frames that skipped it} of the night summary ``table``."""
+    return Counter(step for steps in table["skipped_steps"] if steps for step in steps.split(SEPARATOR))
+
+
+def skipped_description(table):
+    """"<n> of <frames> frames skipped calibration steps (<step> in <n>, ...)", or None when none did."""
+    counts = skipped_counts(table)
+    if not counts:
+        return None
+    steps = ", ".join(f"{step} in {count}" for step, count in sorted(counts.items()))
+    return f"{has_skipped_steps(table).sum()} of {len(table)} frames skipped calibration steps ({steps})"
+
+
+def skipped_summary(table, html_path):
+    """One line for the terminal on the frames of ``table`` that skipped steps, or None when none did."""
+    description = skipped_description(table)
+    return f"warning: {description}: see {html_path}" if description else None
+
+
+def summary_html(table):
+    """The night summary ``table`` as an HTML page, frames with skipped steps highlighted under a line that
+    counts them."""
+    rows = []
+    for row, highlighted in zip(table, has_skipped_steps(table)):
+        cells = "".join(_html_cell(row[name]) for name in table.colnames)
+        rows.append(f"<tr{SKIPPED_ROW if highlighted else ''}>{cells}</tr>")
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in table.colnames)
+    description = skipped_description(table)
+    note = ""
+    if description:
+        note = (
+            f'<p class="skipped">{html.escape(description)}: their rows are highlighted, and skip_reasons says '
+            "why.</p>\n"
+        )
+    return (
+        f"<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<style>{HTML_STYLE}</style>\n</head>\n<body>\n"
+        f"{note}<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def _html_cell(value):
+    if isinstance(value, (float, np.floating)):
+        return f"<td>{value:.6g}</td>"
+    if isinstance(value, (int, np.integer)):
+        return f"<td>{value}</td>"
+    return f'<td class="text">{html.escape(str(value))}</td>'
 
 
 def _write_table(table, path, format_name):
@@ -40,27 +121,36 @@ def _write_table(table, path, format_name):
         table.write(temporary, format=format_name)
 
 
-def _plot_against_time(table, path):
-    """One panel per QA number against UTC time, a marker per instrument."""
+def plot_against_time(table):
+    """A figure of one panel per QA number against UTC time, a marker per instrument; the frames that skipped
+    steps circled in red (the line labelled "steps skipped" of each panel)."""
     times = Time(table["mjd"], format="mjd").to_datetime()
     figure = Figure(figsize=(11, 7), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     panels = figure.subplots(2, 3, sharex=True).ravel()
     instruments = sorted(set(table["instrument"]))
+    skipped = has_skipped_steps(table)
     for axes, (column, label) in zip(panels, PLOTTED):
         for marker, instrument in zip("os^", instruments):
             rows = np.asarray(table["instrument"]) == instrument
             values = np.asarray(table[column], float)[rows]
             axes.plot(np.asarray(times)[rows], values, marker=marker, linestyle="none", label=instrument)
+        if skipped.any():
+            axes.plot(
+                np.asarray(times)[skipped], np.asarray(table[column], float)[skipped], marker="o", markersize=12,
+                markerfacecolor="none", markeredgecolor="red", linestyle="none", label="steps skipped",
+            )
         axes.set_ylabel(label)
         axes.grid(alpha=0.3)
     for axes in panels[3:]:
         axes.set_xlabel("UTC")
         axes.tick_params(axis="x", labelrotation=30)
     panels[0].legend()
-    figure.suptitle(f"Night summary: {len(table)} frames")
-    with replacing(path) as temporary:
-        figure.savefig(temporary, format="png")
+    title = f"Night summary: {len(table)} frames"
+    if skipped.any():
+        title += f", {skipped.sum()} with calibration steps skipped (circled)"
+    figure.suptitle(title)
+    return figure
 
 
 def benchmark_summary(tsv_paths, root, html_path):
