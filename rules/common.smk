@@ -36,9 +36,9 @@ WORKFLOW_STEPS = (
     "process_imager_l2",
     "detector1",
     "master_dark",
+    "process_flatfield_l2",
 )
-WORKFLOW_STEPS += ("process_flatfield_l2",)
-#: The rules that run a step of the package, declared by rules/steps.smk from the specs the rule files add.
+#: The specs of the rules that run a step of the package (rules/specs.smk); rules/calibrate.smk declares them.
 STEP_RULES = []
 #: Bookkeeping of the workflow's own in the working directory (Snakemake's is .snakemake/).
 STATE_DIR = ".snakemake/liger_iris"
