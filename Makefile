@@ -53,6 +53,7 @@ $(JWST_VENV)/.installed: benchmarks/jwst-constraints.txt
 benchmark: install $(JWST_VENV)/.installed
 	$(BIN)/python benchmarks/bench_imager_l2.py
 	$(BIN)/python benchmarks/bench_workflow_scale.py --frames $(BENCH_FRAMES) --jwst-python $(JWST_VENV)/bin/python
+	$(BIN)/python benchmarks/bench_workflow_startup.py  # snakemake -n against the workflow before issue 16 (git 1909ff5)
 	$(BIN)/python benchmarks/bench_detector1.py
 	$(BIN)/python benchmarks/bench_quicklook.py
 

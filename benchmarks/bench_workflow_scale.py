@@ -52,6 +52,7 @@ OBSERVATION = "iris_field"
 #: The nights' output directory (the workflow's output_dir), in their work directory.
 OUTPUT_DIR = "results"
 RAW_NAME = "2027A-P001-001_IRIS_IMG1_SCI_LVL1_{:04d}.fits"
+RAW_PATTERN = "raw/*_LVL1_[0-9][0-9][0-9][0-9].fits"
 MODES = {
     "per-step rules": [],
     "fused rule": ["--config", "fused_chain=True"],
@@ -190,7 +191,7 @@ def night(workdir, written, n_frames):
         {
             "output_dir": OUTPUT_DIR,
             "crds": {"store": "store", "context": None, "cache": "crds_cache"},
-            "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": ["raw/*_LVL1_[0-9][0-9][0-9][0-9].fits"]}],
+            "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": [RAW_PATTERN]}],
             "calibrations": [],  # the demo's calibration observations name files this night does not have
         },
     )
@@ -327,7 +328,7 @@ def dry_run_night(workdir, n_frames, repository=REPOSITORY):
         {
             "output_dir": OUTPUT_DIR,
             "crds": {"store": "store", "context": DRY_RUN_CONTEXT, "cache": "crds_cache"},
-            "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": ["raw/*_LVL1_[0-9][0-9][0-9][0-9].fits"]}],
+            "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": [RAW_PATTERN]}],
             "calibrations": [],
         },
         repository,
