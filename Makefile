@@ -40,8 +40,8 @@ demo: install
 test: install system-packages
 	$(BIN)/python -m pytest
 
-# The benchmarks of benchmarks/results/ (about an hour on 2 cores; BENCH_FRAMES=1,10 for a quicker run). jwst's
-# steps, the reference point, run in their own environment: jwst pins asdf<6, which conflicts with constraints.txt.
+# The benchmarks of benchmarks/results/ (about an hour and a half on 2 cores; BENCH_FRAMES=1,10 for a quicker run).
+# jwst's steps, the reference point, run in their own environment: jwst pins asdf<6, which conflicts with constraints.txt.
 JWST_VENV ?= benchmarks/.jwst-venv
 BENCH_FRAMES ?= 1,10,50
 
