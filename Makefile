@@ -40,8 +40,8 @@ demo: install
 test: install system-packages
 	$(BIN)/python -m pytest
 
-# The benchmarks of benchmarks/results/ (about an hour on 2 cores; BENCH_FRAMES=1,10 for a quicker run). jwst's
-# steps, the reference point, run in their own environment: jwst pins asdf<6, which conflicts with constraints.txt.
+# The benchmarks of benchmarks/results/ (about an hour and a half on 2 cores; BENCH_FRAMES=1,10 for a quicker run).
+# jwst's steps, the reference point, run in their own environment: jwst pins asdf<6, which conflicts with constraints.txt.
 JWST_VENV ?= benchmarks/.jwst-venv
 BENCH_FRAMES ?= 1,10,50
 
@@ -53,6 +53,7 @@ $(JWST_VENV)/.installed: benchmarks/jwst-constraints.txt
 benchmark: install $(JWST_VENV)/.installed
 	$(BIN)/python benchmarks/bench_imager_l2.py
 	$(BIN)/python benchmarks/bench_workflow_scale.py --frames $(BENCH_FRAMES) --jwst-python $(JWST_VENV)/bin/python
+	$(BIN)/python benchmarks/bench_workflow_startup.py  # snakemake -n against the workflow before issue 16 (git 1909ff5)
 	$(BIN)/python benchmarks/bench_detector1.py
 	$(BIN)/python benchmarks/bench_quicklook.py
 

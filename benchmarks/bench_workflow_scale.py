@@ -10,16 +10,20 @@ Measured side by side in one run (ratios are meaningful on a shared machine):
   the fused rule with 10 frames per job (``frames_per_job``) and per-step rules grouped per frame
   (``--groups``/``--group-components``, no rule edits), with Snakemake's start-up (a dry run of the same
   plan) and its own overhead per job: the time a core stood idle while a job was ready for it, from the
-  jobs' own intervals (the rules' benchmark files, ``benchmarks/rules/**.tsv``, and their times of writing);
-- a dry run of a 2,000-frame night (placeholder files and selection table), greedy and ILP schedulers;
+  jobs' own intervals (the rules' benchmark files, ``<output_dir>/benchmarks/**.tsv``, and their times of
+  writing);
+- a dry run of a 2,000-frame night (placeholder files and selection table), greedy and ILP schedulers; the
+  first dry run of a night apart (it checks the steps' parameters, which later runs find remembered);
 - jwst's FlatFieldStep and DarkCurrentStep on the same arrays, in jwst's own environment (``--jwst-python``).
 
     python benchmarks/bench_workflow_scale.py [--frames 1,10,50] [--size 4096] [--repeat 3]
         [--dry-run-frames 2000] [--jwst-python benchmarks/.jwst-venv/bin/python] [--output-dir benchmarks/results]
+        [--only dry-run]
 
 The frames of a Snakemake run are hard links to one simulated frame, so their reads come from the page cache,
 like the references'. Scratch files (about 10 GB at N = 50) are removed as soon as a run is measured.
-Writes ``workflow_scale.md`` (the README's table) and ``workflow_scale.json``.
+Writes ``workflow_scale.md`` (the README's table) and ``workflow_scale.json``; with ``--only dry-run``, the
+dry run alone (a few minutes), ``workflow_scale_dry_run.md`` and ``.json``.
 """
 
 import argparse
@@ -45,7 +49,10 @@ import bench_imager_l2 as single  # noqa: E402 (the per-step and one-process mea
 
 STEPS = ("dq_init", "dark_current", "flat_field", "assign_wcs")
 OBSERVATION = "iris_field"
+#: The nights' output directory (the workflow's output_dir), in their work directory.
+OUTPUT_DIR = "results"
 RAW_NAME = "2027A-P001-001_IRIS_IMG1_SCI_LVL1_{:04d}.fits"
+RAW_PATTERN = "raw/*_LVL1_[0-9][0-9][0-9][0-9].fits"
 MODES = {
     "per-step rules": [],
     "fused rule": ["--config", "fused_chain=True"],
@@ -130,19 +137,31 @@ def floor(inputs, output, disk, memory, references_shared_by=1):
     }
 
 
-def environment():
-    """This environment's scripts (snakemake, and python for the rules' scripts) first on PATH; no CRDS_*."""
+def environment(repository=REPOSITORY):
+    """This environment's scripts (snakemake, and python for the rules' scripts) first on PATH; no CRDS_*. For
+    another checkout of the project (``repository``), its package first on PYTHONPATH: its workflow imports its
+    own package code, not this environment's editable install."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("CRDS_")}
     clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean['PATH']}"
+    clean.pop("PYTHONPATH", None)
+    if Path(repository).resolve() != REPOSITORY:
+        clean["PYTHONPATH"] = str(Path(repository).resolve())
     return clean
 
 
-def snakemake(workdir, *args, timeout=None):
-    """Run snakemake with --cores 2 in ``workdir``; seconds of wall time. Raises with its output on failure."""
-    command = [str(Path(sys.executable).parent / "snakemake"), "--cores", "2", *args]
+def snakemake(workdir, *args, timeout=None, repository=REPOSITORY, prefix=()):
+    """Run snakemake with --cores 2 in ``workdir`` (a workflow copy of ``repository``), behind the command
+    ``prefix`` if any; seconds of wall time. Raises with its output on failure."""
+    command = [*prefix, str(Path(sys.executable).parent / "snakemake"), "--cores", "2", *args]
     began = time.perf_counter()
     completed = subprocess.run(
-        command, cwd=workdir, env=environment(), capture_output=True, text=True, timeout=timeout, check=False
+        command,
+        cwd=workdir,
+        env=environment(repository),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     seconds = time.perf_counter() - began
     if completed.returncode != 0:
@@ -150,13 +169,15 @@ def snakemake(workdir, *args, timeout=None):
     return seconds, completed
 
 
-def workflow_copy(workdir, config):
-    """The workflow's files (linked) and ``config`` as its config/config.yaml, in ``workdir``."""
+def workflow_copy(workdir, config, repository=REPOSITORY):
+    """The workflow files of the checkout ``repository`` (linked) and its config/ (copied) in ``workdir``, with
+    ``config`` over its config/config.yaml: the config the workflow reads when no --configfile is given."""
     workdir.mkdir(parents=True)
-    for name in ("Snakefile", "rules", "scripts", "envs", "profiles"):
-        (workdir / name).symlink_to(REPOSITORY / name)
-    shutil.copytree(REPOSITORY / "config", workdir / "config")
-    base = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
+    for name in ("Snakefile", "rules", "scripts", "envs", "profiles", "report"):
+        if (repository / name).exists():
+            (workdir / name).symlink_to(repository / name)
+    shutil.copytree(repository / "config", workdir / "config")
+    base = yaml.safe_load((repository / "config" / "config.yaml").read_text())
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump({**base, **config}, sort_keys=False))
 
 
@@ -168,9 +189,9 @@ def night(workdir, written, n_frames):
     workflow_copy(
         workdir,
         {
-            "output_dir": "results",
+            "output_dir": OUTPUT_DIR,
             "crds": {"store": "store", "context": None, "cache": "crds_cache"},
-            "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": ["raw/*_LVL1_[0-9][0-9][0-9][0-9].fits"]}],
+            "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": [RAW_PATTERN]}],
             "calibrations": [],  # the demo's calibration observations name files this night does not have
         },
     )
@@ -178,7 +199,7 @@ def night(workdir, written, n_frames):
     for number in range(1, n_frames + 1):
         os.link(written.raw[0], workdir / "raw" / RAW_NAME.format(number))
     add_references(workdir / "store", [written.mask, written.dark, written.flat])
-    table = "results/crds/bestrefs.json"
+    table = f"{OUTPUT_DIR}/crds/bestrefs.json"
     snakemake(workdir, table)
     selected = {name for refs in json.loads((workdir / table).read_text())["bestrefs"].values() for name in refs.values()}
     cache = workdir.resolve() / "crds_cache" / "references" / "ligeriri"  # the fetch rule's outputs are absolute
@@ -189,7 +210,7 @@ def job_benchmarks(workdir):
     """Rows of the frame jobs' Snakemake benchmark files: rule, seconds, peak RSS (MiB)."""
     rows = []
     for rule in (*STEPS, "process_imager_l2"):
-        for path in (workdir / "benchmarks" / "rules" / rule).rglob("*.tsv"):
+        for path in (workdir / OUTPUT_DIR / "benchmarks" / rule).rglob("*.tsv"):
             with open(path) as file:
                 (row,) = csv.DictReader(file, delimiter="\t")
             # The unit of work the job belongs to: its frame (named by the file), or its batch of frames.
@@ -207,17 +228,19 @@ def job_benchmarks(workdir):
 
 def measure_mode(workdir, n_frames, mode):
     """Wall time of the night in one mode, its jobs' own times and memory, and Snakemake's overhead per job."""
-    for name in (f"results/{OBSERVATION}", "benchmarks", "logs"):
-        shutil.rmtree(workdir / name, ignore_errors=True)
+    for name in (OBSERVATION, "benchmarks", "logs"):
+        shutil.rmtree(workdir / OUTPUT_DIR / name, ignore_errors=True)
     # The L2b products only: raw -> L2b is what is measured (the quick-looks are not part of the chain).
-    targets = [f"results/{OBSERVATION}/{RAW_NAME.format(number)[:-5]}_cal.fits" for number in range(1, n_frames + 1)]
+    targets = [
+        f"{OUTPUT_DIR}/{OBSERVATION}/{RAW_NAME.format(number)[:-5]}_cal.fits" for number in range(1, n_frames + 1)
+    ]
     plan, _ = snakemake(workdir, *targets, *MODES[mode], "--dry-run", "--quiet")  # Snakemake's start-up: once a run
     wall, _ = snakemake(workdir, *targets, *MODES[mode])
-    products = sorted((workdir / "results" / OBSERVATION).glob("*_cal.fits"))
+    products = sorted((workdir / OUTPUT_DIR / OBSERVATION).glob("*_cal.fits"))
     if len(products) != n_frames:
         raise RuntimeError(f"{mode}: {len(products)} L2b products for {n_frames} frames")
     jobs = job_benchmarks(workdir)
-    shutil.rmtree(workdir / "results" / OBSERVATION)
+    shutil.rmtree(workdir / OUTPUT_DIR / OBSERVATION)
     busy = sum(job["s"] for job in jobs)
     workers = min(2, len({job["unit"] for job in jobs}))
     overhead_per_job = idle_core_seconds(jobs, workers, wall - plan) / len(jobs)
@@ -287,20 +310,28 @@ def job_stats(output):
     return counts
 
 
-def dry_run(scratch, n_frames, repeat, ilp_timeout):
-    """Seconds of ``snakemake -n`` for ``n_frames`` placeholder frames (selection table and cached references
-    in place, so the plan is the default target's: every frame's four step jobs and quick-look, the night
-    summary, the benchmark table and ``all``), with the greedy and the ILP scheduler; the same night with
-    the fused chain in batches of 10 frames; and Snakemake's own floor for a plan of that shape."""
-    workdir = scratch / "dry_run"
+#: The CRDS context of the dry-run night, which its selection table records.
+DRY_RUN_CONTEXT = "ligeriri_0001.pmap"
+#: The fused chain in batches, as ``--config`` arguments.
+BATCHED = ("--config", "fused_chain=True", f"frames_per_job={single.BATCH_FRAMES}")
+
+
+def dry_run_night(workdir, n_frames, repository=REPOSITORY):
+    """A workflow copy of ``repository`` in ``workdir`` with ``n_frames`` placeholder frames, their references in
+    the CRDS cache and a current selection table (written after the frames and the selection's context marker),
+    so that its dry run plans the default target's jobs (every frame's four step jobs and quick-look, the night
+    summary, the benchmark table and ``all``) and no selection."""
+    from liger_iris_pipeline.workflow.selection import mark_context
+
     workflow_copy(
         workdir,
         {
-            "output_dir": "results",
-            "crds": {"store": "store", "context": "ligeriri_0001.pmap", "cache": "crds_cache"},
-            "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": ["raw/*_LVL1_[0-9][0-9][0-9][0-9].fits"]}],
+            "output_dir": OUTPUT_DIR,
+            "crds": {"store": "store", "context": DRY_RUN_CONTEXT, "cache": "crds_cache"},
+            "observations": [{"name": OBSERVATION, "instrument": "IRIS", "raw": [RAW_PATTERN]}],
             "calibrations": [],
         },
+        repository,
     )
     (workdir / "raw").mkdir()
     references = {reftype: f"IRIS_IMG1_{reftype.upper()}_20200101T000000_1.fits" for reftype in ("mask", "dark", "flat")}
@@ -311,41 +342,55 @@ def dry_run(scratch, n_frames, repeat, ilp_timeout):
     frames = [f"raw/{RAW_NAME.format(number)}" for number in range(1, n_frames + 1)]
     for frame in frames:
         (workdir / frame).write_text("placeholder\n")
-    table = workdir / "results" / "crds" / "bestrefs.json"  # written after the frames: the selection is current
-    table.parent.mkdir(parents=True)
-    table.write_text(json.dumps({"context": "ligeriri_0001.pmap", "bestrefs": dict.fromkeys(frames, references)}))
-    batches = -(-n_frames // single.BATCH_FRAMES)
+    table = workdir / OUTPUT_DIR / "crds" / "bestrefs.json"
+    # The marker of the selection's context (an input of the selection, rules/common.smk's SELECTION_MARKER), which
+    # a workflow that has one writes when it is missing; a workflow without one ignores the file.
+    mark_context(workdir / OUTPUT_DIR / "crds" / "context.json", table, DRY_RUN_CONTEXT)
+    table.write_text(json.dumps({"context": DRY_RUN_CONTEXT, "bestrefs": dict.fromkeys(frames, references)}))
 
-    def plan(scheduler, *config, timeout=None, directory=workdir):
-        seconds, completed = snakemake(directory, "--dry-run", "--scheduler", scheduler, *config, timeout=timeout)
-        counts = job_stats(completed.stdout)
-        if directory is workdir:
-            per_rule = {rule: count for rule, count in counts.items() if rule != "total"}
-            if config:  # batches: a chain job and a quick-look job per batch, each of a rule of its own
-                families = {}
-                for rule, count in per_rule.items():
-                    family = next((name for name in ("process_imager_l2", "quicklook") if rule.startswith(f"{name}_")), rule)
-                    families[family] = families.get(family, 0) + count
-                per_rule = families
-                expected = {"process_imager_l2": batches, "quicklook": batches, **dict.fromkeys(NIGHT_RULES, 1)}
-            else:
-                expected = {**dict.fromkeys(PER_FRAME_RULES, n_frames), **dict.fromkeys(NIGHT_RULES, 1)}
-            if per_rule != expected:
-                raise RuntimeError(f"dry run: the plan is not the default target's: {counts}")
-        return seconds, counts
 
-    greedy = [plan("greedy") for _ in range(repeat)]
-    batched = [plan("greedy", "--config", "fused_chain=True", f"frames_per_job={single.BATCH_FRAMES}") for _ in range(repeat)]
+def planned_jobs(workdir, n_frames, *args, repository=REPOSITORY, timeout=None):
+    """Seconds and {rule: jobs} of ``snakemake --dry-run`` of the dry-run night of ``n_frames`` frames in
+    ``workdir`` (``args`` added: a scheduler, ``BATCHED``); raises unless the plan is the default target's."""
+    seconds, completed = snakemake(workdir, "--dry-run", *args, timeout=timeout, repository=repository)
+    counts = job_stats(completed.stdout)
+    per_rule = {rule: count for rule, count in counts.items() if rule != "total"}
+    if "fused_chain=True" in args:  # batches: a chain job and a quick-look job per batch, each of a rule of its own
+        families = {}
+        for rule, count in per_rule.items():
+            family = next((name for name in ("process_imager_l2", "quicklook") if rule.startswith(f"{name}_")), rule)
+            families[family] = families.get(family, 0) + count
+        per_rule = families
+        batches = -(-n_frames // single.BATCH_FRAMES)
+        expected = {"process_imager_l2": batches, "quicklook": batches, **dict.fromkeys(NIGHT_RULES, 1)}
+    else:
+        expected = {**dict.fromkeys(PER_FRAME_RULES, n_frames), **dict.fromkeys(NIGHT_RULES, 1)}
+    if per_rule != expected:
+        raise RuntimeError(f"dry run in {workdir}: the plan is not the default target's: {counts}")
+    return seconds, counts
+
+
+def dry_run(scratch, n_frames, repeat, ilp_timeout):
+    """Seconds of ``snakemake -n`` of the dry-run night of ``n_frames`` frames (``dry_run_night``) with the greedy
+    and the ILP scheduler, its first run apart (which checks the steps' parameters; later runs find the check
+    remembered); the same night with the fused chain in batches of 10 frames; and Snakemake's own floor for a plan
+    of that shape."""
+    workdir = scratch / "dry_run"
+    dry_run_night(workdir, n_frames)
+    first_s, counts = planned_jobs(workdir, n_frames, "--scheduler", "greedy")
+    greedy = [planned_jobs(workdir, n_frames, "--scheduler", "greedy")[0] for _ in range(repeat)]
+    batched = [planned_jobs(workdir, n_frames, "--scheduler", "greedy", *BATCHED) for _ in range(repeat)]
     result = {
         "frames": n_frames,
-        "jobs": greedy[0][1]["total"],
-        "jobs_by_rule": greedy[0][1],
-        "greedy_s": statistics.median(seconds for seconds, _ in greedy),
+        "jobs": counts["total"],
+        "jobs_by_rule": counts,
+        "first_greedy_s": first_s,
+        "greedy_s": statistics.median(greedy),
         "batched_jobs": batched[0][1]["total"],
         "batched_greedy_s": statistics.median(seconds for seconds, _ in batched),
     }
     try:
-        result["ilp_s"] = plan("ilp", timeout=ilp_timeout)[0]
+        result["ilp_s"] = planned_jobs(workdir, n_frames, "--scheduler", "ilp", timeout=ilp_timeout)[0]
     except subprocess.TimeoutExpired:
         result["ilp_s"] = None
         result["ilp_timeout_s"] = ilp_timeout
@@ -353,7 +398,9 @@ def dry_run(scratch, n_frames, repeat, ilp_timeout):
     for design, directives, checkpoint in FLOORS:
         floor_dir = scratch / "dry_run_floor"
         trivial_workflow(floor_dir, n_frames, directives, checkpoint)
-        result[design] = statistics.median(plan("greedy", directory=floor_dir)[0] for _ in range(repeat))
+        result[design] = statistics.median(
+            snakemake(floor_dir, "--dry-run", "--scheduler", "greedy")[0] for _ in range(repeat)
+        )
         shutil.rmtree(floor_dir)
     return result
 
@@ -435,13 +482,30 @@ def verdict(met):
 
 
 def markdown(result):
-    info, fl, chain = result["machine"], result["floor"], result["jobs"]
-    pipeline = chain["pipeline (one process)"]
+    """The results as Markdown: the single frame's and the Snakemake runs' tables, the dry run and the targets, of
+    the parts measured."""
+    info = result["machine"]
+    subject = f"{result['size']}x{result['size']} IRIS frames" if "floor" in result else "Dry run of the workflow"
     lines = [
-        f"{result['size']}x{result['size']} IRIS frames, {info['date']}, {info['cpus']} cores, {info['memory_gib']} GiB, "
+        f"{subject}, {info['date']}, {info['cpus']} cores, {info['memory_gib']} GiB, "
         f"Python {info['python']}, numpy {info['numpy']}, snakemake {info['snakemake']}, "
         f"liger_iris_pipeline {info['liger_iris_pipeline']}; medians of {result['repeat']} runs; load average "
         f"{info.get('load_average', 'unknown')} at the start; compare rows of one run.",
+    ]
+    if "floor" in result:
+        lines += frame_lines(result)
+    if result.get("snakemake"):
+        lines += workflow_lines(result["snakemake"])
+    if result.get("dry_run"):
+        lines += ["", dry_run_sentence(result["dry_run"])]
+    lines += ["", "| target (issue 9) | measured | |", "|---|---|---|", *target_rows(result)]
+    return "\n".join(lines) + "\n"
+
+
+def frame_lines(result):
+    """The machine's floor and the table of one frame's jobs, and the batch in one process."""
+    fl, chain = result["floor"], result["jobs"]
+    lines = [
         "",
         f"Machine: disk {result['disk']['write_mib_s']:.0f} MiB/s write (fsync), {result['disk']['read_mib_s']:.0f} MiB/s "
         f"read (uncached); memory {result['memory']['copy_mib_s']:.0f} MiB/s (numpy copy, read + write). "
@@ -466,13 +530,17 @@ def markdown(result):
             f"MiB written ({batch_floor['disk_s']:.2f} s) + {batch_floor['array_mib']:.0f} MiB of arrays "
             f"({batch_floor['memory_s']:.2f} s) = **{batch_floor['total_s']:.2f} s**.",
         ]
-    lines += [
+    return lines
+
+
+def workflow_lines(workflow):
+    """The table of the Snakemake runs."""
+    lines = [
         "",
         "| Snakemake, --cores 2 | frames | wall [s] | per frame [s] | jobs | mean job [s] | start-up [s] | "
         "overhead per job [s] | overhead | peak RSS per job [MiB] |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    workflow = result.get("snakemake", [])
     for row in workflow:
         lines.append(
             f"| {row['mode']} | {row['frames']} | {row['wall_s']:.1f} | {row['per_frame_s']:.2f} | {row['jobs']} | "
@@ -480,63 +548,79 @@ def markdown(result):
             f"{100 * row['overhead_fraction']:.0f}% | "
             f"{row['peak_rss_mib']:.0f} |"
         )
-    dry = result.get("dry_run")
-    if dry:
-        ilp = f"{dry['ilp_s']:.1f} s" if dry.get("ilp_s") is not None else f"> {dry.get('ilp_timeout_s')} s (stopped)"
-        lines += [
-            "",
-            f"Dry run of {dry['frames']} frames ({dry['jobs']} jobs): greedy scheduler {dry['greedy_s']:.1f} s, ILP {ilp}; "
-            f"with the fused chain in batches of {single.BATCH_FRAMES} frames ({dry['batched_jobs']} jobs) "
-            f"{dry['batched_greedy_s']:.1f} s. Snakemake's own floor for {dry['jobs']} jobs of that shape (trivial "
-            f"rules, the same garbage-collector settings): {dry['floor_s']:.1f} s with shell commands, "
-            f"{dry['floor_script_s']:.1f} s with our step rules' directives (script, conda, params, resources), "
-            f"and {dry['floor_checkpoint_s']:.1f} s when every job also asks one checkpoint's output, as the "
-            "workflow's do for the CRDS selection.",
-        ]
-    ratio = pipeline["process_s"] / fl["total_s"]
-    ours = [row for name, row in chain.items() if not name.startswith("jwst")]
-    peak = max([row["peak_rss_mib"] for row in workflow] + [row["peak_rss_mib"] for row in ours])
-    lines += [
-        "",
-        "| target (issue 9) | measured | |",
-        "|---|---|---|",
-        f"| fused chain within {TARGET_FLOOR_RATIO:.0f}x of the floor: one frame per process | {ratio:.1f}x "
-        f"({pipeline['process_s']:.2f} s / {fl['total_s']:.2f} s) | {verdict(ratio <= TARGET_FLOOR_RATIO)} |",
-        f"| peak memory per frame job < 1.5 GB | {peak:.0f} MiB | {verdict(peak < TARGET_PEAK_MIB)} |",
-    ]
-    if batch:
-        batch_ratio = batch["frame_s"] / batch_floor["total_s"]
-        lines.insert(
-            -1,
-            f"| fused chain within {TARGET_FLOOR_RATIO:.0f}x of the floor: a frame of a {single.BATCH_FRAMES}-frame "
-            f"batch | {batch_ratio:.1f}x ({batch['frame_s']:.2f} s / {batch_floor['total_s']:.2f} s) | "
-            f"{verdict(batch_ratio <= TARGET_FLOOR_RATIO)} |",
+    return lines
+
+
+def dry_run_sentence(dry):
+    ilp = f"{dry['ilp_s']:.1f} s" if dry.get("ilp_s") is not None else f"> {dry.get('ilp_timeout_s')} s (stopped)"
+    first = ""
+    if "first_greedy_s" in dry:  # measured since the workflow checks the steps' parameters in its first dry run
+        first = f" (its first run, which checks the steps' parameters, {dry['first_greedy_s']:.1f} s)"
+    return (
+        f"Dry run of {dry['frames']} frames ({dry['jobs']} jobs): greedy scheduler {dry['greedy_s']:.1f} s{first}, "
+        f"ILP {ilp}; with the fused chain in batches of {single.BATCH_FRAMES} frames ({dry['batched_jobs']} jobs) "
+        f"{dry['batched_greedy_s']:.1f} s. Snakemake's own floor for {dry['jobs']} jobs of that shape (trivial "
+        f"rules, the same garbage-collector settings): {dry['floor_s']:.1f} s with shell commands, "
+        f"{dry['floor_script_s']:.1f} s with our step rules' directives (script, conda, params, resources), "
+        f"and {dry['floor_checkpoint_s']:.1f} s when every job also asks one checkpoint's output, as the "
+        "workflow's do for the CRDS selection."
+    )
+
+
+def target_rows(result):
+    """The rows of the targets of issue 9 that the measured parts tell."""
+    rows = []
+    chain, workflow, dry = result.get("jobs"), result.get("snakemake", []), result.get("dry_run")
+    if chain:
+        fl, pipeline = result["floor"], chain["pipeline (one process)"]
+        ratio = pipeline["process_s"] / fl["total_s"]
+        rows.append(
+            f"| fused chain within {TARGET_FLOOR_RATIO:.0f}x of the floor: one frame per process | {ratio:.1f}x "
+            f"({pipeline['process_s']:.2f} s / {fl['total_s']:.2f} s) | {verdict(ratio <= TARGET_FLOOR_RATIO)} |"
         )
+        batch, batch_floor = result.get("batch"), result.get("batch_floor")
+        if batch:
+            batch_ratio = batch["frame_s"] / batch_floor["total_s"]
+            rows.append(
+                f"| fused chain within {TARGET_FLOOR_RATIO:.0f}x of the floor: a frame of a "
+                f"{single.BATCH_FRAMES}-frame batch | {batch_ratio:.1f}x ({batch['frame_s']:.2f} s / {batch_floor['total_s']:.2f} s) | "
+                f"{verdict(batch_ratio <= TARGET_FLOOR_RATIO)} |"
+            )
+        ours = [row for name, row in chain.items() if not name.startswith("jwst")]
+        peak = max([row["peak_rss_mib"] for row in workflow] + [row["peak_rss_mib"] for row in ours])
+        rows.append(f"| peak memory per frame job < 1.5 GB | {peak:.0f} MiB | {verdict(peak < TARGET_PEAK_MIB)} |")
     if workflow:
         largest = max(row["frames"] for row in workflow)
         at_largest = [row for row in workflow if row["frames"] == largest]
         worst_overhead = max(row["overhead_fraction"] for row in at_largest)
         for fused in (row for row in at_largest if row["mode"].startswith("fused")):
-            lines.append(
+            rows.append(
                 f"| {fused['mode']}, < {TARGET_FRAME_SECONDS} s per frame at N = {largest}, --cores 2 | "
                 f"{fused['per_frame_s']:.2f} s | {verdict(fused['per_frame_s'] < TARGET_FRAME_SECONDS)} |"
             )
-        lines.append(
+        rows.append(
             f"| Snakemake overhead per job < {100 * TARGET_OVERHEAD:.0f}% at N = {largest} | at most "
             f"{100 * worst_overhead:.0f}% ({', '.join(row['mode'] for row in at_largest)}) "
             f"| {verdict(worst_overhead < TARGET_OVERHEAD)} |"
         )
     if dry:
-        lines.append(
+        rows.append(
             f"| dry run of {dry['frames']} frames < {TARGET_DRY_RUN_SECONDS:.0f} s (greedy), per-step rules | "
             f"{dry['greedy_s']:.1f} s | {verdict(dry['greedy_s'] < TARGET_DRY_RUN_SECONDS)} |"
         )
-        lines.append(
+        rows.append(
             f"| dry run of {dry['frames']} frames < {TARGET_DRY_RUN_SECONDS:.0f} s (greedy), fused in batches of "
             f"{single.BATCH_FRAMES} | {dry['batched_greedy_s']:.1f} s | "
             f"{verdict(dry['batched_greedy_s'] < TARGET_DRY_RUN_SECONDS)} |"
         )
-    return "\n".join(lines) + "\n"
+    return rows
+
+
+def machine():
+    """The machine and versions (``bench_imager_l2.machine``), Snakemake's included."""
+    import snakemake
+
+    return {**single.machine(), "snakemake": snakemake.__version__}
 
 
 def frame_counts(text):
@@ -561,20 +645,31 @@ def main():
         "--fused-only-above", type=int, default=0, help="above this many frames run only the fused rule (0: all modes)"
     )
     parser.add_argument("--output-dir", type=Path, default=BENCHMARKS / "results")
+    parser.add_argument(
+        "--only",
+        choices=["dry-run"],
+        help="measure this part alone, into workflow_scale_<part>.md and .json (dry-run: the dry run of "
+        "--dry-run-frames frames and Snakemake's floors, a few minutes)",
+    )
     args = parser.parse_args()
 
-    import snakemake
-
-    result = {"size": args.size, "repeat": args.repeat, "machine": {**single.machine(), "snakemake": snakemake.__version__}}
+    result = {"repeat": args.repeat, "machine": machine()}
+    name = f"workflow_scale_{args.only.replace('-', '_')}" if args.only else "workflow_scale"
 
     def save():
         """Write the results so far: an interrupted run still leaves what it measured."""
         args.output_dir.mkdir(parents=True, exist_ok=True)
-        (args.output_dir / "workflow_scale.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-        (args.output_dir / "workflow_scale.md").write_text(markdown(result))
+        (args.output_dir / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+        (args.output_dir / f"{name}.md").write_text(markdown(result))
 
     with tempfile.TemporaryDirectory(prefix="bench_workflow_scale_", dir=os.environ.get("BENCH_SCRATCH")) as scratch:
         scratch = Path(scratch)
+        if args.only == "dry-run":
+            result["dry_run"] = dry_run(scratch, args.dry_run_frames, args.repeat, args.ilp_timeout)
+            save()
+            print(markdown(result))
+            return
+        result["size"] = args.size
         written, result["simulate_s"] = single.simulate(scratch / "raw", args.size)
         result["disk"] = disk_bandwidth(scratch, args.disk_probe_mib, args.repeat)
         result["memory"] = memory_bandwidth(256, args.repeat)

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sys
+from functools import cache
 from pathlib import Path
 from types import SimpleNamespace as Wildcards
 
@@ -183,8 +184,10 @@ def calibration_frames(wildcards):
     return NIGHT.calibration_frames(wildcards.calibration)
 
 
+@cache
 def step_code(step):
-    """Params value: the version of the code a step's job runs (a change reruns it; the product records it)."""
+    """Params value: the version of the code a step's job runs (a change reruns it; the product records it).
+    Once a plan (it reads every file it covers): a night's batch rules share it."""
     return code_version(BY_ALIAS[step].module_name)
 
 

@@ -1,4 +1,5 @@
-"""The workflow's files: formatted as snakefmt wants, and the conda environment pinned like constraints.txt."""
+"""The workflow's files: formatted as snakefmt wants, the conda environment pinned like constraints.txt, and
+planning a night light (no crds or steps' stack imported)."""
 
 import subprocess
 import sys
@@ -39,3 +40,32 @@ def test_the_snakefile_makes_full_collections_rare_and_freezes_at_exit():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "True"
+
+
+def test_planning_imports_no_crds_stpipe_or_stdatamodels(tmp_path):
+    """What the Snakefile and its rules import from the package, and the store's operational context they read
+    for the selection, need none of the steps' stack: every snakemake start pays for what its plan imports (the
+    steps' parameter check, which needs stpipe, runs only when the parameters change)."""
+    imports = [
+        line
+        for path in (REPOSITORY / "Snakefile", *sorted((REPOSITORY / "rules").glob("*.smk")))
+        for line in path.read_text().splitlines()
+        if line.startswith(("from liger_iris_pipeline", "import liger_iris_pipeline"))
+    ]
+    assert len(imports) >= 10, imports  # the import lines of the Snakefile and of rules/common.smk at least
+    config = tmp_path / "store" / "config" / "ligeriri" / "server_config"
+    config.parent.mkdir(parents=True)
+    metadata = {"ligeriri_0002.pmap": {"size": 1, "sha1sum": "0" * 40}}
+    config.write_text(
+        repr({"observatory": "ligeriri", "operational_context": "ligeriri_0002.pmap", "download_metadata": metadata})
+    )
+    script = "\n".join(
+        [
+            "import sys",
+            *imports,
+            f"print(store_context({str(tmp_path / 'store')!r}))",
+            "print(sorted({name.split('.')[0] for name in sys.modules} & {'crds', 'stpipe', 'stdatamodels'}))",
+        ]
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == ["ligeriri_0002.pmap", "[]"]
