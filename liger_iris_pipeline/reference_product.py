@@ -9,6 +9,7 @@ from pathlib import Path
 from . import __version__
 from .base_step import LigerIrisStep, StepInputError, meta_value
 from .reference_names import exposure_start, reference_file_name
+from .variances import VARIANCE_ARRAYS
 
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,16 @@ class ReferenceProductStep(NamesReferenceOutput, LigerIrisStep):
 
 def member_arrays(models):
     """The SCI, ERR and DQ arrays of ``models`` stacked along a new first axis."""
-    return tuple(np.array([getattr(model, name) for model in models]) for name in ("data", "err", "dq"))
+    return _stacked(models, ("data", "err", "dq"))
+
+
+def member_variances(models):
+    """The VAR_POISSON, VAR_RNOISE and VAR_FLAT arrays of ``models`` stacked along a new first axis."""
+    return _stacked(models, VARIANCE_ARRAYS)
+
+
+def _stacked(models, names):
+    return tuple(np.array([getattr(model, name) for model in models]) for name in names)
 
 
 def _set_meta(model, path, value):

@@ -15,6 +15,15 @@ with values x_i, 1-sigma errors e_i (i = 1..N) and the members usable there (fin
     err            = err_scatter where n >= 2, else err_propagated
     excess_scatter = s / sqrt(mean of e_i**2)    (about 1 for a pixel as stable as its noise; NaN for n < 2)
 
+Variance components of the combined value (``combine_variances``), from the members' components v_i over
+the kept members:
+
+    independent (Poisson, read noise: drawn afresh in each member)  k**2 sum v_i / n**2
+    common (the flat's error: the same flat divides every member)   (sum sqrt(v_i) / n)**2
+
+so a combination of n members divides the first by about n and leaves the second as it is (an error shared
+by all members moves the mean and the median with it).
+
 Rejection is measured in the members' ERR, not in the sample standard deviation: among N values one
 outlier lies at most (N - 1) / sqrt(N) sample deviations from the rest, so a sample-based 3-sigma clip
 cannot reject anything below N = 11 frames, whereas the frames' ERR rejects it among three. The median
@@ -101,7 +110,7 @@ def combine_stack(values, errors, dqs=None, method="median", sigma=3.0, maxiters
         n_used = kept.sum(axis=0)
         value = np.nanmean(masked, axis=0) if method == "mean" else nan_median(masked)
         scatter = np.nanstd(masked, axis=0, ddof=1)
-        efficiency = 1.0 if method == "mean" else np.where(n_used >= 3, math.sqrt(math.pi / 2), 1.0)
+        efficiency = _efficiency(method, n_used)
         variance_sum = np.sum(np.where(kept, errors.astype(np.float64) ** 2, 0.0), axis=0)
         err_propagated = efficiency * np.sqrt(variance_sum) / n_used
         err_scatter = efficiency * scatter / np.sqrt(n_used)
@@ -115,3 +124,20 @@ def combine_stack(values, errors, dqs=None, method="median", sigma=3.0, maxiters
         n_used=n_used,
         kept=kept,
     )
+
+
+def _efficiency(method, n_used):
+    """k of the module docstring: 1 for the mean, sqrt(pi / 2) for the median of 3 or more values."""
+    return 1.0 if method == "mean" else np.where(n_used >= 3, math.sqrt(math.pi / 2), 1.0)
+
+
+def combine_variances(variances, kept, method, common=False):
+    """Variance (float32) of the combination of the members' variance component ``variances`` (N, ny, nx), over
+    the ``kept`` members (``Combined.kept``): independent or ``common`` (module docstring). NaN where none is kept."""
+    n_used = kept.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if common:
+            combined = np.square(np.sum(np.sqrt(np.where(kept, variances, 0.0)), axis=0) / n_used)
+        else:
+            combined = np.square(_efficiency(method, n_used)) * np.sum(np.where(kept, variances, 0.0), axis=0) / np.square(n_used)
+    return combined.astype(np.float32)

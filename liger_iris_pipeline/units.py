@@ -2,7 +2,7 @@
 conventions allow.
 
 Conventions (design.md): a frame is a count rate in DN/s; a frame in counts (BUNIT DN) with a positive,
-finite EXPTIME is converted to DN/s on reading (SCI and ERR divided by EXPTIME, recorded in the history).
+finite EXPTIME is converted to DN/s on reading (SCI and ERR divided by EXPTIME, variances by EXPTIME**2, recorded in the history).
 Ramps are in DN. References: dark in DN/s, or in DN over its EXPTIME; flat dimensionless (BUNIT '');
 read noise and saturation in DN; gain in electron/DN. Masks (flags) and nonlinearity coefficients (a
 different unit per order) carry no unit. ERR is in the unit of SCI: its BUNIT may be left out, but if given
@@ -12,6 +12,8 @@ Any other unit, and a missing BUNIT, is refused with a message naming the file a
 """
 
 import math
+
+from .variances import frame_variances, scale_variances
 
 RATE = "DN/s"
 COUNTS = "DN"
@@ -95,10 +97,11 @@ def frame_unit(model, allowed, filename=None):
 
 
 def counts_to_rate(model):
-    """Convert frame ``model`` from counts to DN/s in place: SCI and ERR divided by EXPTIME, BUNIT set, and a
-    history entry saying so."""
+    """Convert frame ``model`` from counts to DN/s in place: SCI and ERR divided by EXPTIME (the variances by
+    EXPTIME**2), BUNIT set, and a history entry saying so."""
     exposure_time = counts_exposure_time(model)
     model.data /= model.data.dtype.type(exposure_time)
     model.err /= model.err.dtype.type(exposure_time)
+    scale_variances(frame_variances(model), exposure_time**-2)
     model.meta.bunit_data = model.meta.bunit_err = RATE
     model.add_history_entry(f"units: SCI and ERR in {COUNTS} divided by EXPTIME {exposure_time:g} s, now {RATE}")

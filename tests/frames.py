@@ -41,9 +41,11 @@ def describe(model, instrument="IRIS", reftype=None):
 
 
 def make_frame(sci, err=None, dq=None, instrument="IRIS"):
-    model = datamodels.ImagerModel(np.asarray(sci, dtype=np.float32))
+    """A frame; its ERR, given without variance components, all counts as VAR_RNOISE (ImagerModel)."""
+    arrays = {"data": np.asarray(sci, dtype=np.float32)}
     if err is not None:
-        model.err = np.asarray(err, dtype=np.float32)
+        arrays["err"] = np.asarray(err, dtype=np.float32)
+    model = datamodels.ImagerModel(**arrays)
     if dq is not None:
         model.dq = np.asarray(dq, dtype=np.uint32)
     return describe(model, instrument)

@@ -184,6 +184,28 @@ def test_reading_only_some_arrays(tmp_path):
         datamodels.open(tmp_path / "flat.fits", datamodels.FlatModel, arrays=("coeffs",))
 
 
+def test_variance_components_round_trip_and_a_frame_without_them_counts_err_as_read_noise(tmp_path):
+    """VAR_POISSON, VAR_RNOISE and VAR_FLAT are written and read back; a file without them (another readout
+    processor's raw frame) gets VAR_RNOISE = ERR**2 and zero VAR_POISSON and VAR_FLAT, so ERR**2 is their sum."""
+    variances = {name: np.full(SHAPE, value, np.float32) for name, value in zip(datamodels.VARIANCE_ARRAYS, (4.0, 2.0, 3.0))}
+    frame = make_frame(np.ones(SHAPE))
+    for name, values in variances.items():
+        setattr(frame, name, values)
+    frame.save(tmp_path / "split.fits")
+    with datamodels.open(tmp_path / "split.fits") as read:
+        for name, values in variances.items():
+            assert_array_equal(getattr(read, name), values)
+
+    with fits.open(tmp_path / "split.fits") as hdulist:
+        unsplit = fits.HDUList([hdulist["PRIMARY"].copy(), hdulist["SCI"].copy(), hdulist["DQ"].copy()])
+        unsplit.append(fits.ImageHDU(np.full(SHAPE, 3.0, np.float32), name="ERR"))
+        unsplit.writeto(tmp_path / "unsplit.fits")
+    with datamodels.open(tmp_path / "unsplit.fits") as read:
+        assert_array_equal(read.var_rnoise, 9.0)
+        assert_array_equal(read.var_poisson, 0.0)
+        assert_array_equal(read.var_flat, 0.0)
+
+
 # Input integrity: every FITS input holds the HDUs of its model, each once and of its kind; compressed HDUs
 # and compressed files give astropy's values; values the model's types cannot hold are refused.
 
@@ -191,7 +213,8 @@ RNG = np.random.default_rng(17)
 
 
 def frame_path(tmp_path, name="frame.fits"):
-    """A frame with random SCI, ERR and DQ (every uint32 bit used): PRIMARY, SCI, ERR, DQ, ASDF."""
+    """A frame with random SCI, ERR (as VAR_RNOISE) and DQ (every uint32 bit used): PRIMARY, SCI, ERR, VAR_POISSON,
+    VAR_RNOISE, VAR_FLAT, DQ, ASDF."""
     dq = RNG.integers(0, 2**32, SHAPE, dtype=np.uint32)
     make_frame(RNG.normal(100.0, 5.0, SHAPE), err=RNG.random(SHAPE), dq=dq).save(tmp_path / name)
     return tmp_path / name
@@ -283,23 +306,23 @@ def corrupt_compressed_sci(path):
 
 
 HOSTILE = {
-    "second-sci": (append(lambda h: image(h["SCI"].data, "SCI")), "HDUs 1 and 5 are both named SCI"),
+    "second-sci": (append(lambda h: image(h["SCI"].data, "SCI")), "HDUs 1 and 8 are both named SCI"),
     "second-dq-extver-2": (
         append(lambda h: fits.ImageHDU(h["DQ"].data, name="DQ", ver=2)),
-        "HDUs 3 and 5 are both named DQ",
+        "HDUs 6 and 8 are both named DQ",
     ),
-    "second-sci-lower-case": (append(lambda h: image(h["SCI"].data, "sci")), "HDUs 1 and 5 are both named SCI"),
-    "second-asdf": (append(lambda h: table("ASDF")), "HDUs 4 and 5 are both named ASDF"),
-    "unknown-name-twice": (append(lambda h: table("NOTES"), lambda h: table("NOTES")), "HDUs 5 and 6 are both named NOTES"),
+    "second-sci-lower-case": (append(lambda h: image(h["SCI"].data, "sci")), "HDUs 1 and 8 are both named SCI"),
+    "second-asdf": (append(lambda h: table("ASDF")), "HDUs 7 and 8 are both named ASDF"),
+    "unknown-name-twice": (append(lambda h: table("NOTES"), lambda h: table("NOTES")), "HDUs 8 and 9 are both named NOTES"),
     "two-unnamed": (
         append(lambda h: fits.ImageHDU(np.zeros(3)), lambda h: fits.ImageHDU(np.ones(3))),
-        "HDUs 5 and 6 both have no EXTNAME",
+        "HDUs 8 and 9 both have no EXTNAME",
     ),
     "err-table": (replace("ERR", lambda old: table("ERR")), "ERR is a BinTableHDU, not an image"),
     "asdf-image": (replace("ASDF", lambda old: image(np.zeros(8, np.uint8), "ASDF")), "ASDF is an ImageHDU, not a binary table"),
     "primary-data": (
         primary_array,
-        "the primary HDU holds data, but an ImagerModel keeps its arrays in extensions (SCI, ERR, DQ, SUBARR_MAP)",
+        "the primary HDU holds data, but an ImagerModel keeps its arrays in extensions (SCI, ERR, VAR_POISSON, VAR_RNOISE, VAR_FLAT, DQ, SUBARR_MAP)",
     ),
     "empty-err": (replace("ERR", lambda old: fits.ImageHDU(name="ERR", header=old.header)), "ERR holds no data"),
     "dq-int16-negative": (

@@ -3,9 +3,10 @@
 import logging
 
 from ..base_step import LigerIrisStep
-from ..reference_product import member_arrays
+from ..reference_product import member_arrays, member_variances
 from ..subtract_images.subtract_images import subtract_images
 from ..subtract_images.subtract_images_step import check_subtrahend
+from ..variances import frame_variances
 from .background_sub import combine_background
 
 __all__ = ["BackgroundStep"]
@@ -39,13 +40,14 @@ class BackgroundStep(LigerIrisStep):
         members = [self.open_input(background) for background in backgrounds]  # in DN/s, as the frame
         for member in members:
             check_subtrahend(model, member)
-        background, err, dq = combine_background(
+        background, variances, dq = combine_background(
             *member_arrays(members),
+            member_variances(members),
             self.sigma,
             self.maxiters,
             self.grow,
         )
-        subtract_images(model.data, model.err, model.dq, background, err, dq)
+        subtract_images(model.data, model.err, model.dq, frame_variances(model), background, variances, dq)
         model.add_history_entry(
             "background: minus the clipped median of " + ", ".join(str(member.meta.filename) for member in members)
         )

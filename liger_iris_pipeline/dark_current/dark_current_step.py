@@ -3,13 +3,15 @@
 from .. import units
 from ..base_step import ReferenceCorrectionStep, StepInputError
 from ..datamodels import DarkModel
+from ..variances import frame_variances
 from .dark_sub import dark_rate, subtract_dark
 
 __all__ = ["DarkCurrentStep"]
 
 
 class DarkCurrentStep(ReferenceCorrectionStep):
-    """Subtract the ``dark`` reference: a rate (BUNIT DN/s) directly, counts (BUNIT DN) divided by its EXPTIME."""
+    """Subtract the ``dark`` reference: a rate (BUNIT DN/s) directly, counts (BUNIT DN) divided by its EXPTIME;
+    its error squared is added to VAR_RNOISE."""
 
     class_alias = "dark_current"
     spec = """
@@ -28,7 +30,7 @@ class DarkCurrentStep(ReferenceCorrectionStep):
         rate, rate_err = dark_rate(
             window(model, dark, dark.data), window(model, dark, dark.err), self._counts_exposure_time(dark)
         )
-        subtract_dark(model.data, model.err, model.dq, rate, rate_err, window(model, dark, dark.dq))
+        subtract_dark(model.data, model.err, model.dq, frame_variances(model), rate, rate_err, window(model, dark, dark.dq))
 
     @staticmethod
     def _counts_exposure_time(dark):

@@ -12,6 +12,7 @@ from .models import (
     RampModel,
     ReadnoiseModel,
     SaturationModel,
+    VARIANCE_ARRAYS,
     open,
 )
 from .validation import DataModelError, require_meta
@@ -27,6 +28,7 @@ __all__ = [
     "RampModel",
     "ReadnoiseModel",
     "SaturationModel",
+    "VARIANCE_ARRAYS",
     "GainModel",
     "dqflags",
     "open",

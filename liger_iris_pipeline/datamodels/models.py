@@ -4,15 +4,18 @@ import warnings
 from pathlib import Path
 
 import asdf
+import numpy as np
 from astropy.utils.exceptions import AstropyUserWarning
 from stdatamodels import DataModel
 
 from ..atomic import os_error_reason, replacing
+from ..variances import VARIANCE_ARRAYS
 from . import fits_reader
 from .integration import SCHEMA_URI_PREFIX
 from .validation import DataModelError, array_extensions, check_array_values, check_hdus, check_model
 
 __all__ = [
+    "VARIANCE_ARRAYS",
     "LigerIrisDataModel",
     "ImagerModel",
     "DarkModel",
@@ -104,7 +107,13 @@ class LigerIrisDataModel(DataModel):
 
 
 class ImagerModel(LigerIrisDataModel):
-    """An imager frame: SCI (float32), ERR (float32), DQ (uint32) and metadata."""
+    """An imager frame: SCI, ERR, VAR_POISSON, VAR_RNOISE, VAR_FLAT (float32), DQ (uint32) and metadata.
+
+    A frame without variance components (a raw frame from another readout processor, an older product) gets
+    VAR_RNOISE = ERR**2 and zero VAR_POISSON and VAR_FLAT: its variance is not split, so all of it counts as
+    independent of the signal, and ERR**2 = VAR_POISSON + VAR_RNOISE + VAR_FLAT holds. A component missing
+    beside others is zero.
+    """
 
     schema_url = SCHEMA_URI_PREFIX + "imager.schema"
     required_meta = (
@@ -115,6 +124,17 @@ class ImagerModel(LigerIrisDataModel):
         "observation.date",
         "observation.time",
     )
+
+    def _allocate_companion_arrays(self):
+        unsplit = all(self.instance.get(name) is None for name in VARIANCE_ARRAYS)
+        super()._allocate_companion_arrays()
+        if self.instance.get("data") is None:
+            return
+        for name in VARIANCE_ARRAYS:
+            if self.instance.get(name) is None:
+                setattr(self, name, self.get_default(name))
+        if unsplit:
+            self.var_rnoise = np.square(self.err, dtype=np.float32)
 
 
 class RampModel(LigerIrisDataModel):

@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: The arrays of every model, checked for shape against its primary array.
-_ARRAY_NAMES = ("data", "err", "dq", "groupdq", "pixeldq", "coeffs")
+_ARRAY_NAMES = ("data", "err", "var_poisson", "var_rnoise", "var_flat", "dq", "groupdq", "pixeldq", "coeffs")
 #: The extension stdatamodels keeps the model's metadata tree in (a binary table).
 _ASDF_EXTENSION = "ASDF"
 

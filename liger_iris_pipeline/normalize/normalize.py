@@ -9,12 +9,14 @@ With the good pixels G (DQ == 0 and SCI finite) and the statistic L of SCI over 
             three, keep the closer pair (the middle value on a tie); L = the mean of the one or two left.
             Robust and binless: it finds the densest part of the distribution.
 
-    SCI_out = SCI / L,   ERR_out = ERR / L,   DQ unchanged
+    SCI_out = SCI / L,   ERR_out = ERR / L,   VAR_x_out = VAR_x / L**2,   DQ unchanged
 """
 
 import math
 
 import numpy as np
+
+from ..variances import scale_variances
 
 METHODS = ("mean", "median", "mode")
 
@@ -47,11 +49,12 @@ def frame_level(sci, dq, method):
     return half_sample_mode(good)
 
 
-def normalize(sci, err, dq, method):
-    """Divide ``sci`` and ``err`` in place by the frame's level; returns the level."""
+def normalize(sci, err, dq, method, variances=()):
+    """Divide ``sci`` and ``err`` in place by the frame's level, and ``variances`` by its square; returns the level."""
     level = frame_level(sci, dq, method)
     if not level > 0:
         raise ValueError(f"the {method} of the good pixels is {level}, not positive")
     sci /= np.float32(level)
     err /= np.float32(level)
+    scale_variances(variances, level**-2)
     return level

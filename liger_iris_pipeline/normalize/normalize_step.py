@@ -3,6 +3,7 @@
 import logging
 
 from ..base_step import LigerIrisStep, StepInputError
+from ..variances import frame_variances
 from .normalize import normalize
 
 __all__ = ["NormalizeStep"]
@@ -11,7 +12,7 @@ log = logging.getLogger(__name__)
 
 
 class NormalizeStep(LigerIrisStep):
-    """Divide SCI and ERR by the frame's ``method`` statistic over its good (DQ == 0) pixels; BUNIT becomes
+    """Divide SCI and ERR (the variances by its square) by the frame's ``method`` statistic over its good (DQ == 0) pixels; BUNIT becomes
     empty (a relative response). The level is logged and kept in a HISTORY line."""
 
     class_alias = "normalize"
@@ -23,7 +24,7 @@ class NormalizeStep(LigerIrisStep):
     def process(self, input_data):
         model = self.open_input(input_data)
         try:
-            level = normalize(model.data, model.err, model.dq, self.method)
+            level = normalize(model.data, model.err, model.dq, self.method, frame_variances(model))
         except ValueError as error:
             raise StepInputError(f"{model.meta.filename}: {error}") from error
         log.info("%s: divided by its %s %.6g %s", model.meta.filename, self.method, level, model.meta.bunit_data or "")

@@ -27,12 +27,17 @@ Fit of a segment of n groups starting at group s:
 
 Combination over the segments of all integrations: rate = sum(slope / var_r) / sum(1 / var_r) (weights by
 read noise only, as stcal since JP-4318), var_poisson = 1 / sum(1 / var_p), var_rnoise = 1 / sum(1 / var_r)
-(each set to 0 when >= 1e6), ERR = sqrt(var_poisson + var_rnoise).
+(each set to 0 when >= 1e6), ERR = sqrt(var_poisson + var_rnoise): the frame's VAR_POISSON and VAR_RNOISE
+(DN/s squared), as stcal's image var_poisson and var_rnoise.
+
+suppress_one_group (as stcal's and jwst's default): an integration with exactly one unflagged group (any flag
+but PERSISTENCE counts) gets DO_NOT_USE on all its groups, so it gives no rate, rather than a rate from that
+one group (the first group alone, with t1, when it is the first).
 
 DQ: PIXELDQ, | JUMP_DET if a group has a jump, | SATURATED if a group is saturated, | DO_NOT_USE |
 NO_GAIN_VALUE where the gain is not positive. A pixel with no usable integration (first group saturated in
-all, or every group flagged) gets DO_NOT_USE (and SATURATED if saturated): its rate is NaN and ERR 0, as
-is the rate of every pixel whose PIXELDQ has DO_NOT_USE.
+all, or every group flagged) gets DO_NOT_USE (and SATURATED if saturated): its rate is NaN and ERR and the
+variances 0, as are those of every pixel whose PIXELDQ has DO_NOT_USE.
 
 Speed: pixels with no flagged group, finite values and a positive gain (nearly all) are fitted on a
 vectorised path (``kernels``): a row chunk at a time, medians by a sorting network and the weighted sums a
@@ -41,6 +46,7 @@ The per-pixel fit (``_fit_pixel``) takes the others.
 """
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -52,6 +58,7 @@ DO_NOT_USE = pixel["DO_NOT_USE"]
 SATURATED = pixel["SATURATED"]
 JUMP_DET = pixel["JUMP_DET"]
 NO_GAIN_VALUE = pixel["NO_GAIN_VALUE"]
+PERSISTENCE = pixel["PERSISTENCE"]
 LARGE_VARIANCE = 1.0e6
 #: Signal-to-noise bounds and the weighting power below each (above the last: 10).
 SNR_BOUNDS = (5.0, 10.0, 20.0, 50.0, 100.0)
@@ -184,7 +191,7 @@ def _fit_segment(values, start, length, gain, noise, group_time, timing, median_
 
 @numba.njit(cache=True, error_model="numpy")
 def _fit_pixel(data, groupdq, pixeldq, y, x, pixel_gain, noise, nframes, frame_time, group_time, weights, scratch):
-    """Rate, ERR and DQ of one pixel, whatever its flags (module docstring)."""
+    """Rate, ERR, DQ, Poisson and read-noise variances of one pixel, whatever its flags (module docstring)."""
     values, flags, work, starts, lengths = scratch
     nints, ngroups = data.shape[0], data.shape[1]
     first_group_time = (nframes + 1.0) * frame_time / 2.0
@@ -234,15 +241,15 @@ def _fit_pixel(data, groupdq, pixeldq, y, x, pixel_gain, noise, nframes, frame_t
         flag |= DO_NOT_USE
     if saturated_integrations == nints:
         flag |= SATURATED
-    rate, err = _combine(flag, weighted_slopes, inverse_var_p, inverse_var_r)
+    rate, err, var_p, var_r = _combine(flag, weighted_slopes, inverse_var_p, inverse_var_r)
     if partly_saturated:
         flag |= SATURATED
-    return rate, err, flag
+    return rate, err, flag, var_p, var_r
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _combine(flag, weighted_slopes, inverse_var_p, inverse_var_r):
-    """Rate and ERR of a pixel from the sums over its segments (module docstring)."""
+    """Rate, ERR, Poisson and read-noise variances of a pixel from the sums over its segments (module docstring)."""
     var_p = 1.0 / inverse_var_p if inverse_var_p > 0 else 0.0
     if var_p >= LARGE_VARIANCE or var_p < 0:
         var_p = 0.0
@@ -250,15 +257,15 @@ def _combine(flag, weighted_slopes, inverse_var_p, inverse_var_r):
     if var_r >= LARGE_VARIANCE:
         var_r = 0.0
     if flag & (DO_NOT_USE | SATURATED):
-        return np.nan, 0.0
-    return weighted_slopes * var_r, math.sqrt(var_p + var_r)
+        return np.nan, 0.0, 0.0, 0.0
+    return weighted_slopes * var_r, math.sqrt(var_p + var_r), var_p, var_r
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _fit_clean_chunk(data, groupdq, pixeldq, y, x0, width, gain, noise, group_time, weights, pairs, buffers, out):
     """Vectorised fit of the pixels x0 .. x0 + width of row y as if none had a flag: ``_fit_pixel``'s
     arithmetic, in the same order, for pixels whose groups are all unflagged and finite and whose gain is
-    positive (one segment per integration, no median to skip). Writes rate, ERR and DQ of every pixel into
+    positive (one segment per integration, no median to skip). Writes rate, ERR, DQ and variances of every pixel into
     ``out``; ``clean`` (the last buffer) tells which pixels were such: the others need ``_fit_pixel``."""
     nints, ngroups = data.shape[0], data.shape[1]
     diffs, sums, power, median_rate, inverse_var_p, inverse_var_r, weighted_slopes, clean = buffers
@@ -326,15 +333,18 @@ def _fit_clean_chunk(data, groupdq, pixeldq, y, x0, width, gain, noise, group_ti
             if var_p > 0:
                 inverse_var_p[x] += 1.0 / var_p
             weighted_slopes[x] += slope / var_r
-    rate, err, dq = out
+    rate, err, dq, var_poisson, var_rnoise = out
     for x in range(width):
         flag = pixeldq[y, x0 + x]
-        rate[x], err[x] = _combine(flag, weighted_slopes[x], inverse_var_p[x], inverse_var_r[x])
+        rate[x], err[x], var_poisson[x], var_rnoise[x] = _combine(
+            flag, weighted_slopes[x], inverse_var_p[x], inverse_var_r[x]
+        )
         dq[x] = flag
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def _fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, group_time, weights, pairs, rate, err, dq):
+def _fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, group_time, weights, pairs, outputs):
+    rate, err, dq, var_poisson, var_rnoise = outputs
     nints, ngroups, ny, nx = data.shape
     group_noise_factor = math.sqrt(2.0 * nframes)
     for y in numba.prange(ny):
@@ -362,7 +372,10 @@ def _fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, gro
             noise[x] = np.float64(np.float32(readnoise[y, x] * (np.float64(row_gain[x]) / group_noise_factor)))
         for x0 in range(0, nx, CHUNK):
             width = min(CHUNK, nx - x0)
-            out = (rate[y, x0 : x0 + width], err[y, x0 : x0 + width], dq[y, x0 : x0 + width])
+            out = (
+                rate[y, x0 : x0 + width], err[y, x0 : x0 + width], dq[y, x0 : x0 + width],
+                var_poisson[y, x0 : x0 + width], var_rnoise[y, x0 : x0 + width],
+            )
             if ngroups >= 2:
                 _fit_clean_chunk(
                     data, groupdq, pixeldq, y, x0, width, row_gain, noise, group_time, weights, pairs, buffers, out
@@ -371,22 +384,47 @@ def _fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, gro
                 clean[:width] = False
             for x in range(width):
                 if not clean[x]:
-                    rate[y, x0 + x], err[y, x0 + x], dq[y, x0 + x] = _fit_pixel(
+                    (
+                        rate[y, x0 + x], err[y, x0 + x], dq[y, x0 + x], var_poisson[y, x0 + x], var_rnoise[y, x0 + x]
+                    ) = _fit_pixel(
                         data, groupdq, pixeldq, y, x0 + x, np.float64(row_gain[x0 + x]), noise[x0 + x], nframes,
                         frame_time, group_time, weights, scratch,
                     )
 
 
-def fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, group_time):
-    """Rate (DN/s), ERR (DN/s) and DQ [ny, nx] of the ramps ``data`` [nints, ngroups, ny, nx] (DN) with
-    their ``groupdq``/``pixeldq``, the ``gain`` (e-/DN) and CDS ``readnoise`` (DN) maps and the timing."""
+class RampFit(NamedTuple):
+    """The count-rate frame of a ramp: rate and ERR (DN/s), DQ, and the variances (DN/s squared), all [ny, nx]."""
+
+    rate: np.ndarray
+    err: np.ndarray
+    dq: np.ndarray
+    var_poisson: np.ndarray
+    var_rnoise: np.ndarray
+
+
+def suppress_one_group_ramps(groupdq):
+    """``groupdq`` with DO_NOT_USE on every group of the integrations that have exactly one unflagged group
+    (PERSISTENCE aside), as stcal's suppress_one_group; the array itself when there is none (no copy)."""
+    one_good_group = np.count_nonzero((groupdq & np.uint8(~PERSISTENCE & 0xFF)) == 0, axis=1) == 1
+    if not one_good_group.any():
+        return groupdq
+    return groupdq | np.where(one_good_group[:, None], np.uint8(DO_NOT_USE), np.uint8(0))
+
+
+def fit_ramps(data, groupdq, pixeldq, gain, readnoise, nframes, frame_time, group_time, suppress_one_group=True):
+    """RampFit of the ramps ``data`` [nints, ngroups, ny, nx] (DN) with their ``groupdq``/``pixeldq``, the
+    ``gain`` (e-/DN) and CDS ``readnoise`` (DN) maps and the timing; ``suppress_one_group`` as the module
+    docstring (ignored for one-group ramps, as stcal). ``groupdq`` is not changed."""
     shape = data.shape[-2:]
-    rate = np.empty(shape, np.float32)
-    err = np.empty(shape, np.float32)
-    dq = np.empty(shape, np.uint32)
+    outputs = RampFit(
+        np.empty(shape, np.float32), np.empty(shape, np.float32), np.empty(shape, np.uint32),
+        np.empty(shape, np.float32), np.empty(shape, np.float32),
+    )
+    if suppress_one_group and data.shape[1] > 1:
+        groupdq = suppress_one_group_ramps(groupdq)
     _fit_ramps(
         data, groupdq, pixeldq, np.asarray(gain, np.float32), np.asarray(readnoise, np.float32),
         int(nframes), float(frame_time), float(group_time), weight_table(data.shape[1]),
-        sorting_network(max(data.shape[1] - 1, 1)), rate, err, dq,
+        sorting_network(max(data.shape[1] - 1, 1)), tuple(outputs),
     )
-    return rate, err, dq
+    return outputs

@@ -11,12 +11,14 @@ __all__ = ["RampFitStep"]
 
 
 class RampFitStep(RampStep):
-    """Optimally weighted least-squares rate of every pixel (CDS, MCDS and UTR), ERR from Poisson and read
-    noise, DQ from PIXELDQ and the group flags; the output is an ImagerModel in DN/s with GAIN."""
+    """Optimally weighted least-squares rate of every pixel (CDS, MCDS and UTR), VAR_POISSON and VAR_RNOISE
+    (ERR their quadratic sum), DQ from PIXELDQ and the group flags; the output is an ImagerModel in DN/s with
+    GAIN. Integrations with one good group give no rate (``suppress_one_group``, jwst's default)."""
 
     class_alias = "ramp_fit"
     spec = """
     suffix = string(default='raw')  # The count-rate frame (L1 raw frame)
+    suppress_one_group = boolean(default=True)  # An integration with one good group gives no rate (as jwst)
     """
     reference_file_types = ["gain", "readnoise"]
 
@@ -30,11 +32,14 @@ class RampFitStep(RampStep):
         ngroups = ramp.data.shape[1]
         if exposure.readmode in ("CDS", "MCDS") and ngroups != 2:
             raise StepInputError(f"{ramp.meta.filename}: READMODE {exposure.readmode} needs 2 groups, SCI has {ngroups}")
-        rate, err, dq = fit_ramps(
+        fit = fit_ramps(
             ramp.data, ramp.groupdq, ramp.pixeldq, gain, readnoise, exposure.nframes, exposure.frame_time,
-            exposure.group_time,
+            exposure.group_time, self.suppress_one_group,
         )
-        frame = ImagerModel(data=rate, err=err, dq=dq)
+        frame = ImagerModel(
+            data=fit.rate, err=fit.err, dq=fit.dq, var_poisson=fit.var_poisson, var_rnoise=fit.var_rnoise,
+            var_flat=np.zeros_like(fit.rate),
+        )
         frame.update(ramp)
         frame.meta.bunit_data = frame.meta.bunit_err = units.RATE
         frame.meta.exposure.gain = float(np.nanmedian(gain))

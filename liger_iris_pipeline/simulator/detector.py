@@ -14,9 +14,9 @@ log-uniform in [5, 50) DN/s. Dead, low-QE, hot and warm pixels are distinct.
 Noise of a frame of rate R (DN/s) integrated for t seconds with gain g (e-/DN) and read noise r (DN):
 
     raw = Poisson(g R t) / (g t) + (r / t) N(0, 1)
-    err = sqrt(max(raw, 0) / (g t) + (r / t)**2)
+    var_poisson = max(raw, 0) / (g t),   var_rnoise = (r / t)**2,   err = sqrt(var_poisson + var_rnoise)
 
-err is what the readout processor estimates from the frame itself.
+These are what the readout processor estimates from the frame itself (VAR_POISSON, VAR_RNOISE, ERR; VAR_FLAT 0).
 """
 
 from dataclasses import dataclass
@@ -116,11 +116,12 @@ def add_noise(rng, rate, exposure_time, gain, read_noise):
     return raw
 
 
-def rate_error(raw, exposure_time, gain, read_noise):
-    """1-sigma error (float32, DN/s) of a count-rate frame, estimated from the frame itself."""
-    variance = np.maximum(raw, 0) / np.float32(gain * exposure_time)
-    variance += np.float32((read_noise / exposure_time) ** 2)
-    return np.sqrt(variance, out=variance)
+def rate_variances(raw, exposure_time, gain, read_noise):
+    """Poisson and read-noise variances (float32, (DN/s)**2) of a count-rate frame, estimated from the frame
+    itself: its VAR_POISSON and VAR_RNOISE (ERR is the square root of their sum)."""
+    var_poisson = np.maximum(raw, 0) / np.float32(gain * exposure_time)
+    var_rnoise = np.full(raw.shape, (read_noise / exposure_time) ** 2, np.float32)
+    return var_poisson, var_rnoise
 
 
 def measured(rng, true_values, sigma):

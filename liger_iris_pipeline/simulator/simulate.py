@@ -432,9 +432,9 @@ def _write_calibration_exposures(output_dir, prefix, exposure_type, setup, true_
         rate = true_detector.flat * np.float32(level)
         rate += true_detector.dark
         raw = detector.add_noise(np.random.default_rng(noise), rate, setup.exposure_time, setup.gain, setup.read_noise)
-        err = detector.rate_error(raw, setup.exposure_time, setup.gain, setup.read_noise)
+        variances = detector.rate_variances(raw, setup.exposure_time, setup.gain, setup.read_noise)
         start = first_start + (number - 1) * cadence
-        model = _exposure_model(raw, err, setup, number, start, setup.target, exposure_type)
+        model = _exposure_model(raw, variances, setup, number, start, setup.target, exposure_type)
         paths.append(_save(model, output_dir / _raw_name(prefix, IMAGE_TYPES[exposure_type], number)))
     return tuple(paths)
 
@@ -459,16 +459,17 @@ def _write_exposure(
     if setup.readout and ramp_rng is not None:
         ramp_paths = _write_ramp(raw_path, setup, rate, number, start, pointing, ramp_rng)
     del rate
-    err = detector.rate_error(raw, setup.exposure_time, setup.gain, setup.read_noise)
+    variances = detector.rate_variances(raw, setup.exposure_time, setup.gain, setup.read_noise)
 
-    frame = _exposure_model(raw, err, setup, number, start, pointing, exposure_type)
+    frame = _exposure_model(raw, variances, setup, number, start, pointing, exposure_type)
     if setup.subarrays:
         ny, nx = setup.shape
         frame.subarr_map = _subarray_map(setup.shape, setup.subarrays)
         _describe_window(frame, Subarray(FULL_FRAME, 1, 1, nx, ny), 0, setup.shape)
     for subarray_id, (subarray, path) in enumerate(zip(setup.subarrays, subarray_paths), start=1):
         window = subarray.window
-        window_frame = _exposure_model(raw[window].copy(), err[window].copy(), setup, number, start, pointing, exposure_type)
+        window_variances = tuple(variance[window].copy() for variance in variances)
+        window_frame = _exposure_model(raw[window].copy(), window_variances, setup, number, start, pointing, exposure_type)
         window_frame.dq = frame.dq[window].copy()
         _describe_window(window_frame, subarray, subarray_id, setup.shape)
         _save(window_frame, path)
@@ -507,7 +508,7 @@ def _write_ramp(raw_path, setup, rate, number, start, pointing, rng):
     exposure.groupgap, exposure.frame_time, exposure.group_time = readout.groupgap, readout.frame_time, readout.group_time
     model.meta.bunit_data = "DN"
     ramp_path = _save(model, raw_path.with_name(raw_path.name.replace("_LVL1_", "_LVL0_")))
-    true_rate = _exposure_model(rate, np.zeros_like(rate), setup, number, start, pointing)
+    true_rate = _exposure_model(rate, None, setup, number, start, pointing)
     true_rate.meta.exposure.exposure_time = readout.integration_time
     true_rate_path = _save(true_rate, _beside(ramp_path, "_truth_rate.fits"))
     cosmic_ray_path = _beside(ramp_path, "_cosmic_rays.ecsv")
@@ -645,9 +646,17 @@ def _save(model, path):
     return Path(path)
 
 
-def _exposure_model(data, err, setup, number, start, pointing, exposure_type="SCIENCE"):
-    """An ImagerModel of one exposure with the metadata of a raw frame (BUNIT DN/s, no WCS)."""
-    model = datamodels.ImagerModel(data=data) if err is None else datamodels.ImagerModel(data=data, err=err)
+def _exposure_model(data, variances, setup, number, start, pointing, exposure_type="SCIENCE"):
+    """An ImagerModel of one exposure with the metadata of a raw frame (BUNIT DN/s, no WCS); ``variances``,
+    (VAR_POISSON, VAR_RNOISE) or None for a noise-free frame, give ERR = sqrt(VAR_POISSON + VAR_RNOISE)."""
+    if variances is None:
+        model = datamodels.ImagerModel(data=data)
+    else:
+        var_poisson, var_rnoise = variances
+        model = datamodels.ImagerModel(
+            data=data, err=np.sqrt(var_poisson + var_rnoise), var_poisson=var_poisson, var_rnoise=var_rnoise,
+            var_flat=np.zeros_like(var_poisson),
+        )
     _describe_exposure(model, setup, number, start, pointing, exposure_type)
     model.meta.exposure.readmode = "ROP"
     model.meta.bunit_data = "DN/s"

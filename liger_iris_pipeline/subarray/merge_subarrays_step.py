@@ -3,12 +3,13 @@
 from ..base_step import LigerIrisStep, StepInputError, require_same_detector
 from ..datamodels import require_meta
 from .parse_subarray_map_step import label_windows, read_windows
+from ..variances import VARIANCE_ARRAYS
 from .subarray_map import Window, paste_windows
 
 __all__ = ["MergeSubarraysStep"]
 
 #: The arrays a subarray frame replaces in its window of the full frame.
-MERGED_ARRAYS = ("data", "err", "dq")
+MERGED_ARRAYS = ("data", "err", *VARIANCE_ARRAYS, "dq")
 #: Steps that only a full frame goes through.
 SUBARRAY_STEPS = ("parse_subarray_map", "merge_subarrays")
 
@@ -25,7 +26,7 @@ def calibration_level(model):
 
 
 class MergeSubarraysStep(LigerIrisStep):
-    """Replace SCI, ERR and DQ in each window of a full frame by the subarray frame read there.
+    """Replace SCI, ERR, the variances and DQ in each window of a full frame by the subarray frame read there.
 
     Input: a JSON association whose product's science members are one full frame (SUBARRID 0 or SUBARRAY
     FULL) with its SUBARR_MAP, and one frame per subarray id of the map (SUBARRID k, its window in

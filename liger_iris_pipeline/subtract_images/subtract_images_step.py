@@ -1,6 +1,7 @@
 """SubtractImagesStep: subtract one frame from another."""
 
 from ..base_step import LigerIrisStep, StepInputError, require_same_detector
+from ..variances import frame_variances
 from .subtract_images import subtract_images
 
 __all__ = ["SubtractImagesStep", "check_subtrahend"]
@@ -15,7 +16,7 @@ def check_subtrahend(model, other):
 
 
 class SubtractImagesStep(LigerIrisStep):
-    """SCI - SCI_other, ERR in quadrature, DQ ORed.
+    """SCI - SCI_other, each variance component summed, ERR from their total, DQ ORed.
 
     From Python, ``SubtractImagesStep.call(frame, other)``; from ``tmtrun``, an association whose product
     has one science member (the frame) and one background member (the frame subtracted).
@@ -37,7 +38,7 @@ class SubtractImagesStep(LigerIrisStep):
             raise StepInputError(f"{model.meta.filename}: subtract_images needs a frame to subtract")
         other = self.open_input(subtrahend)
         check_subtrahend(model, other)
-        subtract_images(model.data, model.err, model.dq, other.data, other.err, other.dq)
+        subtract_images(model.data, model.err, model.dq, frame_variances(model), other.data, frame_variances(other), other.dq)
         model.add_history_entry(f"subtract_images: minus {other.meta.filename}")
         self.record(model, "COMPLETE")
         return model
