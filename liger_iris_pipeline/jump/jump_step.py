@@ -3,7 +3,7 @@
 import logging
 
 from ..base_step import RampStep
-from .twopoint_difference import find_jumps
+from .twopoint_difference import find_jumps, flag_jump_neighbours
 
 __all__ = ["JumpStep"]
 
@@ -11,7 +11,8 @@ log = logging.getLogger(__name__)
 
 
 class JumpStep(RampStep):
-    """``GROUPDQ |= JUMP_DET`` on the group after each outlying first difference (gain and readnoise references)."""
+    """``GROUPDQ |= JUMP_DET`` on the group after each outlying first difference (gain and readnoise references),
+    and on the four pixels beside a jump of ``min_jump_to_flag_neighbors`` to ``max_jump_to_flag_neighbors`` sigma."""
 
     class_alias = "jump"
     spec = """
@@ -19,6 +20,9 @@ class JumpStep(RampStep):
     rejection_threshold = float(default=4.0, min=0)  # in sigma, with 4 or more usable differences
     three_group_rejection_threshold = float(default=5.0, min=0)  # in sigma, with 3 usable differences
     two_group_rejection_threshold = float(default=6.0, min=0)  # in sigma, with 2 usable differences
+    flag_4_neighbors = boolean(default=True)  # Also flag the 4 pixels beside a jump (as jwst)
+    max_jump_to_flag_neighbors = float(default=1000, min=0)  # in sigma: larger jumps do not flag neighbours
+    min_jump_to_flag_neighbors = float(default=10, min=0)  # in sigma: smaller jumps do not flag neighbours
     """
     reference_file_types = ["gain", "readnoise"]
 
@@ -33,6 +37,12 @@ class JumpStep(RampStep):
             model.data, model.groupdq, gain, readnoise, model.meta.exposure.nframes,
             self.rejection_threshold, self.three_group_rejection_threshold, self.two_group_rejection_threshold,
         )
-        log.info("%s: %d jumps flagged", model.meta.filename, jumps)
+        neighbours = 0
+        if self.flag_4_neighbors:
+            neighbours = flag_jump_neighbours(
+                model.data, model.groupdq, gain, readnoise, model.meta.exposure.nframes,
+                self.min_jump_to_flag_neighbors, self.max_jump_to_flag_neighbors,
+            )
+        log.info("%s: %d jumps flagged, and %d neighbouring groups", model.meta.filename, jumps, neighbours)
         self.record(model, "COMPLETE")
         return model

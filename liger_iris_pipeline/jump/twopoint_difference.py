@@ -15,6 +15,13 @@ for n == 3, ``two_group_threshold`` for n == 2), the later group of that differe
 difference is dropped and the pixel is searched again, until no difference exceeds the threshold or fewer
 than two remain. Pixels with fewer than two usable differences are not searched.
 
+Neighbours (``flag_jump_neighbours``, as stcal's flag_4_neighbors): for every group with JUMP_DET, with the
+signed differences D_k = (SCI[g + 1] - SCI[g]) g of its pixel (NaN where a group is SATURATED or DO_NOT_USE),
+their median M over all integrations (jumps included), S = sqrt(|M| + (R g)**2 / NFRAMES) and
+r = |D - M| / S for the difference ending on that group: if min_jump_to_flag_neighbors < r <
+max_jump_to_flag_neighbors, the four pixels beside it (x +- 1, y +- 1) get JUMP_DET in that group, unless
+it is SATURATED or DO_NOT_USE there.
+
 Speed: a pixel with no unusable group and finite values is first tested on the vectorised path
 (``kernels``): its differences sorted by a sorting network give m, and the largest r_k is that of the
 smallest or largest difference. Only pixels whose largest r_k exceeds the threshold (a jump), and pixels
@@ -22,6 +29,7 @@ with unusable groups, are searched one by one; the result is the same.
 """
 
 import math
+import warnings
 
 import numba
 import numpy as np
@@ -186,3 +194,34 @@ def find_jumps(
         pairs, flagged,
     )
     return int(flagged.sum())
+
+
+def flag_jump_neighbours(data, groupdq, gain, readnoise, nframes, min_jump, max_jump):
+    """Flag the four neighbours of the jumps in ``groupdq`` (in place) whose ratio lies between ``min_jump`` and
+    ``max_jump`` (module docstring); only the pixels with a jump are computed. Returns the number of group
+    flags added."""
+    ys, xs = np.nonzero(np.any(groupdq[:, 1:] & JUMP, axis=(0, 1)))
+    if ys.size == 0:
+        return 0
+    pixel_gain = gain[ys, xs].astype(np.float32)
+    values = data[:, :, ys, xs] * pixel_gain  # (nints, ngroups, n): electrons
+    values[(groupdq[:, :, ys, xs] & UNUSABLE) != 0] = np.nan
+    differences = np.diff(values, axis=1)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pixels with every group unusable
+        median = np.nanmedian(differences, axis=(0, 1))
+        noise = readnoise[ys, xs] * pixel_gain
+        sigma = np.sqrt(np.abs(median) + noise * noise / np.float32(nframes))
+        ratio = np.abs(differences - median) / sigma
+        spreads = (ratio > min_jump) & (ratio < max_jump) & ((groupdq[:, 1:, ys, xs] & JUMP) != 0)
+    integration, group, index = np.nonzero(spreads)
+    group = group + 1
+    ny, nx = groupdq.shape[-2:]
+    before = np.count_nonzero(groupdq & JUMP)
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        y, x = ys[index] + dy, xs[index] + dx
+        inside = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
+        target = (integration[inside], group[inside], y[inside], x[inside])
+        usable = (groupdq[target] & UNUSABLE) == 0
+        groupdq[tuple(axis[usable] for axis in target)] |= JUMP
+    return int(np.count_nonzero(groupdq & JUMP) - before)
