@@ -81,3 +81,26 @@ def test_nan_median_agrees_with_numpy():
     with pytest.warns(RuntimeWarning):  # numpy warns about the all-NaN pixel
         expected = np.nanmedian(stack, axis=0)
     np.testing.assert_array_equal(nan_median(stack), expected)
+
+
+def test_a_combination_averages_down_poisson_and_read_noise_but_not_the_flat_error():
+    """N members that share one flat: their VAR_POISSON and VAR_RNOISE are independent and fall as 1 / N
+    (times pi / 2 for the median), VAR_FLAT is the same error in all and stays (stack.combine_variances)."""
+    from liger_iris_pipeline.background.background_sub import combine_background
+    from liger_iris_pipeline.stack import combine_variances
+
+    n = 5
+    values, errors = column(*([10.0] * n)), column(*([2.0] * n))  # ERR**2 = 1 + 2.5 + 0.5 = 4
+    dqs = column(*([0] * n)).astype(np.uint32)
+    variances = (column(*([1.0] * n)), column(*([2.5] * n)), column(*([0.5] * n)))
+    kept = np.ones((n, 1, 1), bool)
+    assert combine_variances(variances[0], kept, "mean")[0, 0] == pytest.approx(1.0 / n)
+    assert combine_variances(variances[2], kept, "mean", common=True)[0, 0] == pytest.approx(0.5)
+    kept[0] = False  # a rejected member counts in neither
+    assert combine_variances(variances[1], kept, "mean")[0, 0] == pytest.approx(2.5 / (n - 1))
+
+    background, (var_poisson, var_rnoise, var_flat), dq = combine_background(values, errors, dqs, variances, 3.0, 5, 0)
+    assert background[0, 0] == 10.0 and dq[0, 0] == 0
+    assert var_poisson[0, 0] == pytest.approx(math.pi / 2 * 1.0 / n, rel=1e-6)
+    assert var_rnoise[0, 0] == pytest.approx(math.pi / 2 * 2.5 / n, rel=1e-6)
+    assert var_flat[0, 0] == pytest.approx(0.5, rel=1e-6)

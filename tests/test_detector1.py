@@ -15,7 +15,9 @@ from stcal.saturation.saturation import flag_saturated_pixels
 from commands import command
 from crds_helpers import crds_environment
 from frames import simulated_reference_steps
-from liger_iris_pipeline import DQInitStep, Detector1Pipeline, ProcessImagerL2Pipeline, RampFitStep, datamodels
+from liger_iris_pipeline import (
+    DarkCurrentStep, DQInitStep, Detector1Pipeline, FlatFieldStep, ProcessImagerL2Pipeline, RampFitStep, datamodels,
+)
 from liger_iris_pipeline.base_step import StepInputError
 from liger_iris_pipeline.jump.twopoint_difference import find_jumps, flag_jump_neighbours
 from liger_iris_pipeline.nonlinearity.linearity import correct_nonlinearity
@@ -363,3 +365,31 @@ def test_jump_search_of_equal_differences():
     assert find_jumps(data, groupdq, ones, ones, 1) == 1
     assert not groupdq[0, :, 0, 0].any()
     np.testing.assert_array_equal(groupdq[0, :, 0, 1] & JUMP, [0, 0, 0, 0, JUMP, 0, 0])
+
+
+@pytest.mark.science
+def test_err_is_the_total_of_the_variances_after_every_step(utr, utr_rate):
+    """ERR**2 = VAR_POISSON + VAR_RNOISE + VAR_FLAT after Detector1 and after each step of the imager chain; the
+    flat's error appears in VAR_FLAT only once the flat has divided the frame, the dark's in VAR_RNOISE."""
+    observation, _, _ = utr
+    references = simulated_reference_steps(observation)
+
+    def assert_err_is_the_total(frame):
+        total = frame.var_poisson.astype(np.float64) + frame.var_rnoise + frame.var_flat
+        np.testing.assert_allclose(frame.err.astype(np.float64) ** 2, total, rtol=2e-6, atol=1e-12)
+
+    frame = utr_rate
+    assert_err_is_the_total(frame)
+    usable = (frame.dq & DO_NOT_USE) == 0
+    assert np.all(frame.var_rnoise[usable] > 0) and np.mean(frame.var_poisson[usable] > 0) > 0.99  # 0 for a rate <= 0
+    assert not frame.var_flat.any()
+    rnoise_before = frame.var_rnoise.copy()
+    for step_class, name in ((DQInitStep, "dq_init"), (DarkCurrentStep, "dark_current"), (FlatFieldStep, "flat_field")):
+        frame = step_class.call(frame, **references[name])
+        assert getattr(frame.meta.cal_step, name) == "COMPLETE"
+        assert_err_is_the_total(frame)
+        if name == "dark_current":
+            dark_err = datamodels.open(observation.dark).err
+            np.testing.assert_allclose(frame.var_rnoise, rnoise_before + dark_err**2, rtol=1e-6)
+    flattened = (frame.dq & FLAGS["NO_FLAT_FIELD"]) == 0
+    assert np.all(frame.var_flat[flattened & (frame.dq & DO_NOT_USE == 0) & (frame.data != 0)] > 0)
