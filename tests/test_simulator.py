@@ -264,6 +264,14 @@ def test_raw_noise_matches_its_error(observation):
         normalised = (raw["SCI"] - (true_flat * truth + true_dark)) / raw["ERR"]
         assert 0.9 < np.std(normalised[good]) < 1.1
         assert abs(np.mean(normalised[good])) < 0.05
+        # ERR**2 split as a readout processor would: VAR_RNOISE = (r / t)**2, VAR_POISSON = max(SCI, 0) / (g t).
+        with datamodels.open(raw_path) as model:
+            exposure = model.meta.exposure
+            noise_free = raw["VAR_POISSON"] * exposure.gain * exposure.exposure_time
+            np.testing.assert_allclose(noise_free, np.maximum(raw["SCI"], 0), rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(raw["VAR_RNOISE"], raw["VAR_RNOISE"].flat[0])
+        assert raw["VAR_RNOISE"].flat[0] > 0 and not raw["VAR_FLAT"].any()
+        np.testing.assert_allclose(raw["ERR"] ** 2, raw["VAR_POISSON"] + raw["VAR_RNOISE"], rtol=1e-6)
 
 
 def test_liger_frames(tmp_path):
@@ -369,8 +377,9 @@ def test_subarray_frames_are_the_window_of_the_full_frame(windowed):
             full_meta = flat_meta(full_model)
         for subarray_id, ((name, xstart, ystart, xsize, ysize), path) in enumerate(zip(WINDOWS, subarray_paths), 1):
             window = read_arrays(path)
-            assert window.keys() == {"SCI", "ERR", "DQ"}
-            for extension in ("SCI", "ERR", "DQ"):
+            arrays = ("SCI", "ERR", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT", "DQ")
+            assert window.keys() == set(arrays)
+            for extension in arrays:
                 np.testing.assert_array_equal(
                     window[extension], full[extension][ystart - 1 : ystart - 1 + ysize, xstart - 1 : xstart - 1 + xsize]
                 )
