@@ -15,12 +15,15 @@ for n == 3, ``two_group_threshold`` for n == 2), the later group of that differe
 difference is dropped and the pixel is searched again, until no difference exceeds the threshold or fewer
 than two remain. Pixels with fewer than two usable differences are not searched.
 
-Neighbours (``flag_jump_neighbours``, as stcal's flag_4_neighbors): for every group with JUMP_DET, with the
-signed differences D_k = (SCI[g + 1] - SCI[g]) g of its pixel (NaN where a group is SATURATED or DO_NOT_USE),
-their median M over all integrations (jumps included), S = sqrt(|M| + (R g)**2 / NFRAMES) and
-r = |D - M| / S for the difference ending on that group: if min_jump_to_flag_neighbors < r <
-max_jump_to_flag_neighbors, the four pixels beside it (x +- 1, y +- 1) get JUMP_DET in that group, unless
-it is SATURATED or DO_NOT_USE there.
+Neighbours (``flag_jump_neighbours``, as stcal's flag_4_neighbors), for every group with JUMP_DET and the
+difference D ending on it:
+
+    D_k = (SCI[g + 1] - SCI[g]) g  signed, NaN where a group is SATURATED or DO_NOT_USE
+    M   = median of the pixel's D_k over all integrations (jumps included)
+    r   = abs(D - M) / sqrt(abs(M) + (R g)**2 / NFRAMES)
+
+If min_jump_to_flag_neighbors < r < max_jump_to_flag_neighbors, the four pixels beside it (x +- 1, y +- 1)
+get JUMP_DET in that group, unless it is SATURATED or DO_NOT_USE there.
 
 Speed: a pixel with no unusable group and finite values is first tested on the vectorised path
 (``kernels``): its differences sorted by a sorting network give m, and the largest r_k is that of the
