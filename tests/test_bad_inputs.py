@@ -54,7 +54,8 @@ def complex_sci_table(hdulist):
 
 
 def second_sci(hdulist):
-    hdulist.append(fits.ImageHDU(hdulist["SCI"].data, name="SCI"))
+    """A second SCI right after the first (whatever other HDUs the frame holds)."""
+    hdulist.insert(2, fits.ImageHDU(hdulist["SCI"].data, name="SCI"))
 
 
 def damaged_rice_sci(path):
@@ -90,7 +91,7 @@ BAD_FRAMES = {
     "integer-sci": (edit(integer_sci), "SCI holds integer values (BITPIX 16), expected float32"),
     "float-dq": (edit(float_dq), "DQ holds floating-point values (BITPIX -32), expected uint32"),
     "complex-sci": (edit(complex_sci_table), "SCI is a BinTableHDU, not an image"),
-    "second-sci": (edit(second_sci), "HDUs 1 and 5 are both named SCI"),
+    "second-sci": (edit(second_sci), "HDUs 1 and 2 are both named SCI"),
     "damaged-rice-sci": (damaged_rice_sci, "not a readable FITS file (HDU 1 (SCI): cannot read its RICE_1 compressed data"),
     "truncated-gzip": (truncated_gzip, "not a readable FITS file (the file is gzip-compressed and cannot be decompressed whole"),
     "other-instrument": (edit(liger_header), "DETECTOR IMG1 is not the LIGER imager's detector IMG"),
