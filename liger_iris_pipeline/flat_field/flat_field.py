@@ -10,10 +10,10 @@ With the flat's relative response F and its error sigma_F:
     DQ_out          = DQ | DQ_flat
 
 VAR_FLAT is the first-order error of SCI / F through F, as jwst's (which overwrites VAR_FLAT; here an
-incoming VAR_FLAT, zero for a raw frame, is divided like the others). Where the flat's DQ has NO_FLAT_FIELD, or F <= 0 or F is not finite, the pixel cannot be corrected:
-SCI and the variances are left as they are and the pixel is flagged NO_FLAT_FIELD | DO_NOT_USE (jwst only
-leaves it undivided). A
-non-finite sigma_F adds no error and flags UNRELIABLE_FLAT.
+incoming VAR_FLAT, zero for a raw frame, is divided like the others). Where the flat's DQ has NO_FLAT_FIELD,
+or F <= 0 or F is not finite, the pixel cannot be corrected: SCI and the variances are left as they are and
+the pixel is flagged NO_FLAT_FIELD | DO_NOT_USE (jwst only leaves it undivided). A non-finite sigma_F adds
+no error and flags UNRELIABLE_FLAT.
 
 One pass over the pixels, in float32, in place: no frame-sized temporary (filling fresh memory costs
 more than the arithmetic).

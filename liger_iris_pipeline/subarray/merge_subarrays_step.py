@@ -2,8 +2,8 @@
 
 from ..base_step import LigerIrisStep, StepInputError, require_same_detector
 from ..datamodels import require_meta
-from .parse_subarray_map_step import label_windows, read_windows
 from ..variances import VARIANCE_ARRAYS
+from .parse_subarray_map_step import label_windows, read_windows
 from .subarray_map import Window, paste_windows
 
 __all__ = ["MergeSubarraysStep"]
