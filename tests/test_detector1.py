@@ -141,7 +141,10 @@ def test_saturation_jumps_and_rates_match_stcal(mode, options, utr, tmp_path):
         nframes = ramp.meta.exposure.nframes
         assert find_jumps(data, groupdq, gain, readnoise, nframes) > 10
         if options["flag_4_neighbors"]:
-            assert flag_jump_neighbours(data, groupdq, gain, readnoise, nframes, **NEIGHBOUR_THRESHOLDS) > 10
+            jumps_before = np.count_nonzero(groupdq & JUMP)
+            added = flag_jump_neighbours(data, groupdq, gain, readnoise, nframes, **NEIGHBOUR_THRESHOLDS)
+            assert added > 10
+            assert added == np.count_nonzero(groupdq & JUMP) - jumps_before  # each new flag counted once
         assert np.array_equal(groupdq & JUMP, stcal_groupdq & JUMP)
 
     fit = fit_ramps(

@@ -220,11 +220,12 @@ def flag_jump_neighbours(data, groupdq, gain, readnoise, nframes, min_jump, max_
     integration, group, index = np.nonzero(spreads)
     group = group + 1
     ny, nx = groupdq.shape[-2:]
-    before = np.count_nonzero(groupdq & JUMP)
+    neighbours = []
     for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
         y, x = ys[index] + dy, xs[index] + dx
         inside = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
-        target = (integration[inside], group[inside], y[inside], x[inside])
-        usable = (groupdq[target] & UNUSABLE) == 0
-        groupdq[tuple(axis[usable] for axis in target)] |= JUMP
-    return int(np.count_nonzero(groupdq & JUMP) - before)
+        neighbours.append(np.ravel_multi_index((integration[inside], group[inside], y[inside], x[inside]), groupdq.shape))
+    target = np.unravel_index(np.unique(np.concatenate(neighbours)), groupdq.shape)  # each neighbour once
+    newly_flagged = (groupdq[target] & (UNUSABLE | JUMP)) == 0
+    groupdq[tuple(axis[newly_flagged] for axis in target)] |= JUMP
+    return int(np.count_nonzero(newly_flagged))
