@@ -174,6 +174,27 @@ def _timing(ramp):
 
 
 @pytest.mark.science
+def test_jump_neighbours_only_between_the_thresholds_and_only_on_usable_groups():
+    """With gain 1, read noise 1 DN and a flat ramp, a jump of J DN in one group is J sigma: 8 (below the 10
+    sigma minimum) and 2000 (above the 1000 maximum) flag no neighbour, 50 flags its four, but not a neighbour
+    saturated in that group nor one beyond the frame's edge."""
+    ny, nx, jump_group = 9, 9, 3
+    data = np.zeros((1, 6, ny, nx), np.float32)
+    groupdq = np.zeros(data.shape, np.uint8)
+    for (y, x), size in {(2, 2): 8.0, (2, 6): 2000.0, (6, 4): 50.0, (0, 0): 50.0}.items():
+        data[0, jump_group:, y, x] = size
+        groupdq[0, jump_group, y, x] = JUMP
+    groupdq[0, jump_group, 6, 5] = SATURATED
+    expected = groupdq.copy()
+    for y, x in ((5, 4), (7, 4), (6, 3), (1, 0), (0, 1)):
+        expected[0, jump_group, y, x] |= JUMP
+
+    added = flag_jump_neighbours(data, groupdq, np.ones((ny, nx)), np.ones((ny, nx)), 1, min_jump=10, max_jump=1000)
+
+    assert added == 5
+    assert np.array_equal(groupdq, expected)
+
+
 def test_rates_match_truth(utr, utr_rate):
     """Fitted rates lie within 3 sigma of the true rate for more than 99% of the usable pixels."""
     observation, _, _ = utr
