@@ -59,6 +59,10 @@ SUBSTRT1/2, SUBSIZE1/2 and DETXSIZE/DETYSIZE. A real instrument reads a window s
 own; here the window is cut from the full frame's SCI, ERR and DQ (the same noise realisation), so reducing
 it alone must give exactly the full frame's result on those pixels.
 
+Dithers, pointing errors, residual cosmic rays and hot pixels, and the IRIS mosaic: ``dither.py``. IRIS's
+imager has four detectors, a 2 x 2 mosaic of 4k x 4k H4RG-10 (https://www.tmt.org/page/iris); with
+``n_detectors=4`` every exposure gives one frame per detector, ``<obs>`` naming IMG1..IMG4.
+
 Random numbers come from independent streams spawned from ``seed`` (detector, scene, references, and one
 per exposure), so the detector, stars and first exposures do not change with ``n_exposures``.
 """
