@@ -4,11 +4,14 @@
         [--subarray NAME,XSTART,YSTART,XSIZE,YSIZE ...] [--n-sky N] [--n-darks N] [--n-flats N]
         [--flat-type dome|twilight] [--flat-rate DN/s]
         [--ramp UTR|CDS|MCDS [--ngroups 10] [--nframes 1] [--groupgap 0] [--frame-time 10] ...]
+        [--dither 4|9 [--dither-step 0.2] [--pointing-error-mas 20] [--max-rotation-deg 0.01]]
+        [--residual-cosmic-rays N] [--residual-hot-pixels N] [--detectors 1|4 [--detector-gap 1.232]]
 """
 
 import argparse
 
 from ..instruments import IMAGERS
+from . import dither
 from .ramp import READ_MODES, RampReadout
 from .simulate import simulate_observation
 
@@ -85,6 +88,41 @@ def build_parser():
         "--subarray", dest="subarrays", type=_subarray, action="append", default=[],
         metavar="NAME,XSTART,YSTART,XSIZE,YSIZE",
         help="also write this detector window of each exposure as a raw frame of its own (repeatable)",
+    )
+    dithers = parser.add_argument_group("dithered observations, pointing errors, residual outliers, IRIS mosaic")
+    dithers.add_argument(
+        "--dither", dest="dither_positions", type=_positive(int), metavar="N",
+        help="one exposure per position of an n x n grid of N = n**2 positions (4, 9, ...); sets --n-exposures",
+    )
+    dithers.add_argument(
+        "--dither-step", type=_non_negative(float), default=dither.DEFAULT_DITHER_STEP_ARCSEC,
+        help="grid step [arcsec] (default %(default)s)",
+    )
+    dithers.add_argument(
+        "--pointing-error-mas", type=_non_negative(float),
+        help=f"sigma of the true boresight's miss, east and north, unknown to RA_PNT/DEC_PNT [mas] "
+        f"(default {dither.DEFAULT_POINTING_ERROR_MAS:g} with --dither, else 0)",
+    )
+    dithers.add_argument(
+        "--max-rotation-deg", type=_non_negative(float),
+        help=f"bound of the true rotation unknown to PA_DET [deg] (default {dither.DEFAULT_MAX_ROTATION_DEG:g} "
+        "with --dither, else 0)",
+    )
+    dithers.add_argument(
+        "--residual-cosmic-rays", type=_non_negative(int), default=0, metavar="N",
+        help="cosmic-ray hits left in each raw (L1) frame, flagged nowhere (default 0)",
+    )
+    dithers.add_argument(
+        "--residual-hot-pixels", type=_non_negative(int), default=0, metavar="N",
+        help="hot pixels per detector in every frame, in neither the mask nor the dark reference (default 0)",
+    )
+    dithers.add_argument(
+        "--detectors", dest="n_detectors", type=int, choices=(1, 4), default=1,
+        help="1, or 4 for the IRIS 2 x 2 mosaic IMG1..IMG4 (one frame per detector and exposure)",
+    )
+    dithers.add_argument(
+        "--detector-gap", type=_non_negative(float), default=dither.DEFAULT_GAP_ARCSEC,
+        help="gap between the mosaic's detectors [arcsec] (default %(default).3f)",
     )
     ramps = parser.add_argument_group("up-the-ramp reads (also write each exposure's ramp, LVL0)")
     ramps.add_argument("--ramp", dest="readmode", type=str.upper, choices=READ_MODES, help="read mode")

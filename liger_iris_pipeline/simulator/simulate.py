@@ -59,13 +59,17 @@ SUBSTRT1/2, SUBSIZE1/2 and DETXSIZE/DETYSIZE. A real instrument reads a window s
 own; here the window is cut from the full frame's SCI, ERR and DQ (the same noise realisation), so reducing
 it alone must give exactly the full frame's result on those pixels.
 
+Dithers, pointing errors, residual cosmic rays and hot pixels, and the IRIS mosaic: ``dither.py``. IRIS's
+imager has four detectors, a 2 x 2 mosaic of 4k x 4k H4RG-10 (https://www.tmt.org/page/iris); with
+``n_detectors=4`` every exposure gives one frame per detector, ``<obs>`` naming IMG1..IMG4.
+
 Random numbers come from independent streams spawned from ``seed`` (detector, scene, references, and one
 per exposure), so the detector, stars and first exposures do not change with ``n_exposures``.
 """
 
 import numbers
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +81,8 @@ from astropy.wcs import WCS
 
 from .. import datamodels
 from ..instruments import FILE_INSTRUMENT, IMAGERS, Imager
-from . import detector, ramp, scene
+from ..dqflags import pixel as pixel_flags
+from . import detector, dither, ramp, scene
 
 #: Default PSF width: about lambda / D in Ks on TMT (30 m) and Keck (10 m).
 DEFAULT_FWHM_ARCSEC = {"IRIS": 0.016, "LIGER": 0.050}
@@ -163,10 +168,14 @@ class SimulatedObservation:
     true_rates: tuple[Path, ...] = ()
     cosmic_rays: tuple[Path, ...] = ()
     ramp_references: dict = field(default_factory=dict)
+    #: With residual cosmic rays or hot pixels: per exposure the table of them (``_outliers.ecsv``).
+    outliers: tuple[Path, ...] = ()
+    #: The other detectors of a mosaic, each a SimulatedObservation of its own.
+    mosaic: tuple["SimulatedObservation", ...] = ()
 
     def all_paths(self):
         """Every written path: per exposure raw, catalogue, truth, subarray frames; then references and truth;
-        then the ramps, their truth and the readout references."""
+        then the ramps, their truth and the readout references; the outlier tables; the other detectors'."""
         per_exposure = [
             path
             for raw, catalog, truth, subarrays in zip(self.raw, self.catalogs, self.truth, self.subarrays)
@@ -176,7 +185,8 @@ class SimulatedObservation:
         ramp_files = [path for paths in zip(self.ramps, self.true_rates, self.cosmic_rays) for path in paths]
         return [
             *per_exposure, self.mask, self.dark, self.flat, self.true_flat, self.true_dark, *calibration,
-            *ramp_files, *self.ramp_references.values(),
+            *ramp_files, *self.ramp_references.values(), *self.outliers,
+            *(path for other in self.mosaic for path in other.all_paths()),
         ]
 
 
@@ -199,6 +209,8 @@ class _Setup:
     subarrays: tuple[Subarray, ...]
     readout: ramp.RampReadout | None = None
     ramp_detector: ramp.RampDetector | None = None
+    residual_cosmic_rays: int = 0  # per exposure
+    residual_hot_pixels: int = 0  # per detector
 
 
 def simulate_observation(
@@ -231,6 +243,14 @@ def simulate_observation(
     flat_rate=2000.0,
     bad_pixels_per_megapixel=None,
     readout=None,
+    dither_positions=None,
+    dither_step=dither.DEFAULT_DITHER_STEP_ARCSEC,
+    pointing_error_mas=None,
+    max_rotation_deg=None,
+    residual_cosmic_rays=0,
+    residual_hot_pixels=0,
+    n_detectors=1,
+    detector_gap=dither.DEFAULT_GAP_ARCSEC,
 ):
     """Write ``n_exposures`` raw frames of a random star field, their references and truth to ``output_dir``.
 
@@ -241,14 +261,24 @@ def simulate_observation(
     background (sky), dark and flat exposures of the same detector (module docstring); ``flat_type`` dome or
     twilight, ``flat_rate`` the illumination of the first flat [DN/s]. ``bad_pixels_per_megapixel`` overrides
     the detector's bad-pixel densities by kind (dead, low_qe, hot, warm). ``readout`` (a ``ramp.RampReadout``)
-    also writes each science exposure's up-the-ramp reads. Raises ValueError for a bad parameter.
-    Returns a SimulatedObservation of the written paths.
+    also writes each science exposure's up-the-ramp reads.
+
+    Dithers and mosaics (``dither.py`` has the geometry): ``dither_positions`` (4, 9, ... = n**2) takes one
+    exposure per position of an n x n grid ``dither_step`` arcsec apart (``n_exposures`` is then that number).
+    Each exposure's true boresight misses the commanded one (the header's) by N(0, ``pointing_error_mas``) mas
+    east and north, and the detector is rotated by U(-``max_rotation_deg``, ``max_rotation_deg``) that PA_DET
+    does not carry (defaults: 20 mas and 0.01 deg with a dither pattern, none without). ``residual_cosmic_rays``
+    hits per exposure and ``residual_hot_pixels`` per detector are left in the raw frames, flagged nowhere.
+    ``n_detectors`` 4 (IRIS) simulates the whole 2 x 2 mosaic, ``detector_gap`` arcsec apart, one frame per
+    detector and exposure; the boresight is then at the centre of the mosaic. Raises ValueError for a bad
+    parameter. Returns a SimulatedObservation of the written paths (of the other detectors in ``mosaic``).
     """
     instrument = str(instrument).upper()
     if instrument not in IMAGERS:
         raise ValueError(f"instrument must be one of {', '.join(IMAGERS)}, got {instrument!r}")
     imager = IMAGERS[instrument]
     size = imager.size if size is None else size
+    given_stars = n_stars
     n_stars = size * size // PIXELS_PER_STAR if n_stars is None else n_stars
     fwhm_arcsec = DEFAULT_FWHM_ARCSEC[instrument] if fwhm_arcsec is None else fwhm_arcsec
     _check_parameters(size, n_exposures, n_stars, exposure_time, sky_rate, fwhm_arcsec, gain, read_noise)
@@ -264,11 +294,16 @@ def simulate_observation(
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     if not flat_rate > 0:
         raise ValueError(f"flat_rate must be > 0, got {flat_rate!r}")
+    n_exposures = _check_dither(
+        n_exposures, dither_positions, dither_step, pointing_error_mas, max_rotation_deg, residual_cosmic_rays,
+        residual_hot_pixels, detector_gap,
+    )
     ra, dec = float(pointing[0]) % 360.0, float(pointing[1])
     if not -90.0 < dec < 90.0:
         raise ValueError(f"pointing declination must be within (-90, 90) deg, got {dec}")
     start = Time(date, format="isot", scale="utc")
-    streams = np.random.SeedSequence(seed).spawn(8)
+    streams = np.random.SeedSequence(seed).spawn(9)
+    pointing_stream, defect_stream, mosaic_stream = streams[8].spawn(3)
     detector_stream, scene_stream, reference_stream, noise_stream, sky_stream, dark_stream, flat_stream = streams[:7]
     ramp_detector_stream, ramp_noise_stream = streams[7].spawn(2)
     setup = _Setup(
@@ -289,48 +324,149 @@ def simulate_observation(
         ramp_detector=readout and ramp.make_ramp_detector(
             np.random.default_rng(ramp_detector_stream), (size, size), gain, read_noise
         ),
+        residual_cosmic_rays=int(residual_cosmic_rays),
+        residual_hot_pixels=int(residual_hot_pixels),
     )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    prefix = f"{semester}-{program}-{observation}_{FILE_INSTRUMENT[instrument]}_{imager.detector}"
-
-    true_detector = detector.make_detector(
-        np.random.default_rng(detector_stream), setup.shape, bad_pixels_per_megapixel
+    placements = dither.layout(instrument, n_detectors, size, detector_gap / imager.pixel_scale)
+    field = _draw_field(
+        setup, placements, n_exposures, dither_positions, dither_step / imager.pixel_scale,
+        (given_stars and n_stars, flux_range, flux_power_index), np.random.default_rng(scene_stream),
+    )
+    dithered = dither_positions is not None
+    pointing_error_mas = (dither.DEFAULT_POINTING_ERROR_MAS if dithered else 0.0) if pointing_error_mas is None else pointing_error_mas
+    max_rotation_deg = (dither.DEFAULT_MAX_ROTATION_DEG if dithered else 0.0) if max_rotation_deg is None else max_rotation_deg
+    pointings = dither.pointing_errors(
+        np.random.default_rng(pointing_stream), field.commanded, float(pointing_error_mas), float(max_rotation_deg)
     )
     cadence = (exposure_time + EXPOSURE_OVERHEAD) * u.s
-    scene_rng = np.random.default_rng(scene_stream)
-    x, y = scene.random_positions(scene_rng, n_stars, setup.shape, STAR_MARGIN)
-    flux = scene.power_law_fluxes(scene_rng, n_stars, flux_range, flux_power_index)
-    nominal_wcs = tan_wcs(setup.target, setup.pa_deg, imager.pixel_scale, setup.shape)
-    star_ra, star_dec = nominal_wcs.all_pix2world(x, y, 0)
-    dithers = np.vstack([[0.0, 0.0], scene_rng.uniform(-MAX_DITHER_PIXELS, MAX_DITHER_PIXELS, (n_exposures - 1, 2))])
-
-    written = _observe_field(
-        output_dir, prefix, "SCIENCE", setup, true_detector, nominal_wcs, (star_ra, star_dec, flux), dithers,
-        [start + index * cadence for index in range(n_exposures)], noise_stream.spawn(n_exposures), subarrays,
-        ramp_noise_stream.spawn(n_exposures),
+    timing = (start, cadence, n_sky, sky_stars, n_darks, n_flats, flat_type, flat_rate)
+    first_streams = _DetectorStreams(
+        detector_stream, reference_stream, noise_stream, sky_stream, dark_stream, flat_stream, ramp_noise_stream,
+        defect_stream,
     )
-    raw_paths, catalog_paths, truth_paths, subarray_paths, ramp_paths = zip(*written)
+    observations = []
+    other_streams = [child.spawn(9) for child in mosaic_stream.spawn(len(placements) - 1)]
+    for index, placement in enumerate(placements):
+        detector_setup, detector_streams = setup, first_streams
+        if index:
+            *own_streams, ramp_detector_stream = other_streams[index - 1]
+            detector_streams = _DetectorStreams(*own_streams)
+            detector_setup = replace(
+                setup, imager=replace(imager, detector=placement.name),
+                ramp_detector=readout and ramp.make_ramp_detector(
+                    np.random.default_rng(ramp_detector_stream), setup.shape, gain, read_noise
+                ),
+            )
+        observations.append(
+            _simulate_detector(
+                output_dir, f"{semester}-{program}-{observation}_{FILE_INSTRUMENT[instrument]}_{placement.name}",
+                detector_setup, placement, field, pointings, timing, detector_streams, bad_pixels_per_megapixel,
+            )
+        )
+    return replace(observations[0], mosaic=tuple(observations[1:]))
+
+
+@dataclass(frozen=True)
+class _Field:
+    """The science field: star ids, sky positions and fluxes, and the commanded boresight of each exposure."""
+
+    stars: Table
+    commanded: list  # (RA, Dec) [deg] per exposure
+    frame_stars: int  # stars in one frame's area (the default of the sky field's)
+    flux_model: tuple  # (flux range, power index)
+
+
+@dataclass(frozen=True)
+class _DetectorStreams:
+    """The random streams of one detector: its properties, references, exposures and residual defects."""
+
+    detector: np.random.SeedSequence
+    reference: np.random.SeedSequence
+    noise: np.random.SeedSequence
+    sky: np.random.SeedSequence
+    dark: np.random.SeedSequence
+    flat: np.random.SeedSequence
+    ramp_noise: np.random.SeedSequence
+    defects: np.random.SeedSequence
+
+
+def _draw_field(setup, placements, n_exposures, dither_positions, step_pixels, stars, rng):
+    """Draw the stars once on the sky and the commanded boresight of every exposure.
+
+    One undithered detector (the default): stars ``STAR_MARGIN`` inside the frame and random dithers of up to
+    ``MAX_DITHER_PIXELS``. A dither pattern or a mosaic: stars anywhere in the box the detectors cover over the
+    whole pattern, ``n_stars`` (default: one per ``PIXELS_PER_STAR`` of that box) in all.
+    """
+    n_stars, flux_range, flux_power_index = stars
+    frame_stars = setup.shape[0] * setup.shape[1] // PIXELS_PER_STAR if n_stars is None else n_stars
+    offsets = None if dither_positions is None else dither.grid_offsets(dither_positions, step_pixels)
+    if offsets is None and len(placements) == 1:
+        field_shape, margin = setup.shape, STAR_MARGIN
+    else:
+        reach = MAX_DITHER_PIXELS if offsets is None else float(np.abs(offsets).max())
+        corner = max(max(abs(value) for value in placement.offset) for placement in placements)
+        side = int(np.ceil(2 * (corner + setup.shape[0] / 2.0 + reach)))
+        field_shape, margin = (side, side), 0
+        n_stars = n_stars if n_stars is not None else side * side // PIXELS_PER_STAR
+    n_stars = frame_stars if n_stars is None else n_stars
+    x, y = scene.random_positions(rng, n_stars, field_shape, margin)
+    flux = scene.power_law_fluxes(rng, n_stars, flux_range, flux_power_index)
+    field_wcs = tan_wcs(setup.target, setup.pa_deg, setup.imager.pixel_scale, field_shape)
+    ra, dec = field_wcs.all_pix2world(x, y, 0)
+    if offsets is None:
+        offsets = np.vstack([[0.0, 0.0], rng.uniform(-MAX_DITHER_PIXELS, MAX_DITHER_PIXELS, (n_exposures - 1, 2))])
+    table = Table({"id": np.arange(1, n_stars + 1), "ra": ra, "dec": dec, "flux": flux})
+    commanded = _commanded_pointings(field_wcs, field_shape, offsets)
+    return _Field(table, commanded, frame_stars, (flux_range, flux_power_index))
+
+
+def _commanded_pointings(field_wcs, shape, offsets):
+    """(RA, Dec) of the frame centre of ``field_wcs`` (of ``shape``) moved by each of ``offsets`` pixels."""
+    centre = (shape[0] - 1) / 2.0 + np.asarray(offsets, float)
+    return [tuple(float(value) for value in field_wcs.all_pix2world(x, y, 0)) for x, y in centre]
+
+
+def _simulate_detector(output_dir, prefix, setup, placement, field, pointings, timing, streams, bad_pixels_per_megapixel):
+    """Write everything of one detector: its science exposures of ``field``, sky, dark and flat exposures,
+    references and truth. Returns its SimulatedObservation."""
+    start, cadence, n_sky, sky_stars, n_darks, n_flats, flat_type, flat_rate = timing
+    n_exposures = len(pointings)
+    true_detector = detector.make_detector(
+        np.random.default_rng(streams.detector), setup.shape, bad_pixels_per_megapixel
+    )
+    hot_stream, cosmic_ray_stream = streams.defects.spawn(2)
+    residual_hot = _add_residual_hot_pixels(true_detector, setup.residual_hot_pixels, np.random.default_rng(hot_stream))
+    exposures = [_ExposureGeometry.of(setup, placement, pointing) for pointing in pointings]
+    written = _observe_field(
+        output_dir, prefix, "SCIENCE", setup, true_detector, field.stars, exposures,
+        [start + index * cadence for index in range(n_exposures)], streams.noise.spawn(n_exposures), setup.subarrays,
+        streams.ramp_noise.spawn(n_exposures), (residual_hot, cosmic_ray_stream.spawn(n_exposures)),
+    )
+    raw_paths, catalog_paths, truth_paths, subarray_paths, ramp_paths, outlier_paths = zip(*written)
     sky = _observe_sky(
         output_dir, prefix, setup, true_detector, n_sky, start + n_exposures * cadence, cadence,
-        (n_stars if sky_stars is None else int(sky_stars), flux_range, flux_power_index), sky_stream,
+        (field.frame_stars if sky_stars is None else int(sky_stars), *field.flux_model), streams.sky,
     )
     darks = _write_calibration_exposures(
         output_dir, prefix, "DARK", setup, true_detector, [0.0] * n_darks, start - DARKS_BEFORE_SCIENCE * u.s,
-        cadence, dark_stream,
+        cadence, streams.dark,
     )
     levels = flat_rate * (TWILIGHT_FADING ** np.arange(n_flats) if flat_type == "twilight" else np.ones(n_flats))
     flats = _write_calibration_exposures(
         output_dir, prefix, FLAT_EXPOSURE_TYPES[flat_type], setup, true_detector, levels,
-        start - FLATS_BEFORE_SCIENCE * u.s, cadence, flat_stream,
+        start - FLATS_BEFORE_SCIENCE * u.s, cadence, streams.flat,
     )
 
-    references = _write_references(output_dir, setup, true_detector, np.random.default_rng(reference_stream))
+    references = _write_references(
+        output_dir, setup, true_detector, np.random.default_rng(streams.reference), residual_hot
+    )
     true_flat = datamodels.FlatModel(data=true_detector.flat, err=np.zeros(setup.shape, np.float32))
     _describe_reference(true_flat, setup, "True (noise-free) flat of the simulation")
-    true_dark = datamodels.DarkModel(
-        data=true_detector.dark, err=np.zeros(setup.shape, np.float32), dq=true_detector.dark_dq
-    )
+    true_dark_dq = true_detector.dark_dq.copy()
+    true_dark_dq.reshape(-1)[residual_hot[0]] |= pixel_flags["HOT"]
+    true_dark = datamodels.DarkModel(data=true_detector.dark, err=np.zeros(setup.shape, np.float32), dq=true_dark_dq)
     _describe_reference(true_dark, setup, "True (noise-free) dark rate of the simulation")
     return SimulatedObservation(
         raw=raw_paths,
@@ -344,6 +480,7 @@ def simulate_observation(
         sky_truth=tuple(truth for _, _, truth, *_ in sky),
         darks=darks,
         flats=flats,
+        outliers=tuple(path for path in outlier_paths if path is not None),
         **_ramp_outputs(output_dir, setup, ramp_paths),
     )
 
@@ -379,26 +516,62 @@ def _raw_name(prefix, image_type, number):
     return f"{prefix}_{image_type}_LVL1_{number:04d}.fits"
 
 
+@dataclass(frozen=True)
+class _ExposureGeometry:
+    """How one detector looks at the sky in one exposure: the header's pointing, the true WCS and its truth."""
+
+    header_pointing: tuple[float, float]  # RA_PNT, DEC_PNT: where the detector centre was commanded to look
+    true_wcs: WCS
+    truth: dict  # catalogue meta: detector, commanded and true boresight, rotation, pointing error, true WCS
+
+    @classmethod
+    def of(cls, setup, placement, pointing):
+        """The geometry of ``placement``'s detector when the telescope was commanded to, and did, ``pointing``."""
+        scale, shape = setup.imager.pixel_scale, setup.shape
+        true_pa = setup.pa_deg + pointing.rotation_deg
+        if placement.offset == (0.0, 0.0) and not placement.rotation_deg:
+            header_pointing = pointing.commanded
+            true_wcs = tan_wcs(pointing.true, true_pa, scale, shape)
+        else:
+            commanded_wcs = dither.detector_wcs(
+                tan_wcs(pointing.commanded, setup.pa_deg, scale, shape), pointing.commanded, placement, shape
+            )
+            centre = (shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0
+            header_pointing = tuple(float(value) for value in commanded_wcs.all_pix2world(*centre, 0))
+            true_wcs = dither.detector_wcs(tan_wcs(pointing.true, true_pa, scale, shape), pointing.true, placement, shape)
+        truth = {
+            "detector": placement.name,
+            "focal_plane_offset": [float(value) for value in placement.offset],
+            "focal_plane_rotation_deg": placement.rotation_deg,
+            "commanded_boresight": list(pointing.commanded),
+            "true_boresight": list(pointing.true),
+            "true_rotation_deg": pointing.rotation_deg,
+            "pointing_error_mas": list(pointing.error_mas),
+            "true_wcs": {key: value for key, value in true_wcs.to_header(relax=False).items() if key not in ("DATE-OBS", "MJD-OBS")},
+        }
+        return cls(tuple(header_pointing), true_wcs, truth)
+
+
 def _observe_field(
-    output_dir, prefix, exposure_type, setup, true_detector, field_wcs, stars, dithers, starts, streams, subarrays,
-    ramp_streams=None,
+    output_dir, prefix, exposure_type, setup, true_detector, stars, exposures, starts, streams, subarrays,
+    ramp_streams=None, defects=None,
 ):
-    """Write one exposure of the field of ``field_wcs`` per dither (pixels from its centre), start time and
-    noise stream; ``stars`` = (ra, dec, flux); with ``setup.readout`` and ``ramp_streams`` also its ramp.
-    Returns ``_write_exposure``'s paths for each exposure."""
-    ra, dec, flux = stars
+    """Write one exposure of the ``stars`` (id, ra, dec, flux) per geometry of ``exposures``, start time and
+    noise stream; with ``setup.readout`` and ``ramp_streams`` also its ramp; ``defects`` = (residual hot pixels,
+    one cosmic-ray stream per exposure). Returns ``_write_exposure``'s paths for each exposure."""
     written = []
     ramp_streams = ramp_streams or [None] * len(streams)
-    for number, (dither, start, stream, ramp_stream) in enumerate(zip(dithers, starts, streams, ramp_streams), start=1):
-        centre = (setup.shape[0] - 1) / 2.0 + dither
-        pointing = tuple(float(value) for value in field_wcs.all_pix2world(centre[0], centre[1], 0))
-        table = Table({"id": np.arange(1, len(flux) + 1), "ra": ra, "dec": dec, "flux": flux})
+    residual_hot, cosmic_ray_streams = defects or (None, [None] * len(streams))
+    for number, (geometry, start, stream, ramp_stream, cosmic_ray_stream) in enumerate(
+        zip(exposures, starts, streams, ramp_streams, cosmic_ray_streams), start=1
+    ):
         raw_path = output_dir / _raw_name(prefix, IMAGE_TYPES[exposure_type], number)
         subarray_paths = tuple(output_dir / _raw_name(prefix, subarray.name, number) for subarray in subarrays)
         written.append(
             _write_exposure(
-                raw_path, subarray_paths, setup, true_detector, table, number, start, pointing,
+                raw_path, subarray_paths, setup, true_detector, stars.copy(), number, start, geometry,
                 np.random.default_rng(stream), exposure_type, ramp_stream and np.random.default_rng(ramp_stream),
+                (residual_hot, cosmic_ray_stream and np.random.default_rng(cosmic_ray_stream)),
             )
         )
     return written
@@ -419,9 +592,12 @@ def _observe_sky(output_dir, prefix, setup, true_detector, n_sky, first_start, c
     ra, dec = sky_wcs.all_pix2world(x, y, 0)
     dithers = rng.uniform(-SKY_DITHER_PIXELS, SKY_DITHER_PIXELS, (n_sky, 2))
     starts = [first_start + index * cadence for index in range(n_sky)]
-    return _observe_field(
-        output_dir, prefix, "SKY", setup, true_detector, sky_wcs, (ra, dec, flux), dithers, starts, noise_streams, ()
-    )
+    exposures = [
+        _ExposureGeometry.of(setup, dither.Placement(setup.imager.detector), dither.Pointing(pointing, pointing, 0.0, (0.0, 0.0)))
+        for pointing in _commanded_pointings(sky_wcs, setup.shape, dithers)
+    ]
+    table = Table({"id": np.arange(1, n_stars + 1), "ra": ra, "dec": dec, "flux": flux})
+    return _observe_field(output_dir, prefix, "SKY", setup, true_detector, table, exposures, starts, noise_streams, ())
 
 
 def _write_calibration_exposures(output_dir, prefix, exposure_type, setup, true_detector, levels, first_start, cadence, stream):
@@ -440,17 +616,19 @@ def _write_calibration_exposures(output_dir, prefix, exposure_type, setup, true_
 
 
 def _write_exposure(
-    raw_path, subarray_paths, setup, true_detector, stars, number, start, pointing, rng, exposure_type="SCIENCE",
-    ramp_rng=None,
+    raw_path, subarray_paths, setup, true_detector, stars, number, start, geometry, rng, exposure_type="SCIENCE",
+    ramp_rng=None, defects=(None, None),
 ):
     """Render, add noise to and write one exposure: raw frame, its subarray frames, truth and catalogue,
-    and with ``setup.readout`` and ``ramp_rng`` its ramp.
+    with ``setup.readout`` and ``ramp_rng`` its ramp, and with residual defects their table.
 
-    ``stars`` holds id, ra, dec and flux; the exposure's x/y are added from its WCS. Returns the raw,
-    catalogue and truth paths, ``subarray_paths`` and the ramp, true-rate and cosmic-ray paths (or None).
+    ``stars`` holds id, ra, dec and flux; the exposure's x/y are added from its true WCS, and the catalogue
+    keeps the stars whose centre falls on the frame. ``defects`` = (residual hot pixels (flat indices, rates)
+    or None, cosmic-ray generator or None). Returns the raw, catalogue and truth paths, ``subarray_paths``, the
+    ramp, true-rate and cosmic-ray paths (or None) and the outlier table's path (or None).
     """
-    exposure_wcs = tan_wcs(pointing, setup.pa_deg, setup.imager.pixel_scale, setup.shape)
-    stars["x"], stars["y"] = exposure_wcs.all_world2pix(stars["ra"], stars["dec"], 0)
+    pointing = geometry.header_pointing
+    stars["x"], stars["y"] = geometry.true_wcs.all_world2pix(stars["ra"], stars["dec"], 0)
     truth = scene.scene_rate(setup.shape, stars["x"], stars["y"], stars["flux"], setup.sigma, setup.sky_rate)
     rate = true_detector.flat * truth
     rate += true_detector.dark
@@ -459,6 +637,10 @@ def _write_exposure(
     if setup.readout and ramp_rng is not None:
         ramp_paths = _write_ramp(raw_path, setup, rate, number, start, pointing, ramp_rng)
     del rate
+    outliers = _residual_outliers(setup, defects)
+    if outliers is not None:  # a residual cosmic ray is charge the ramp fit kept: in the L1 frame only
+        cosmic = outliers["kind"] == "cosmic_ray"
+        np.add.at(raw, (outliers["y"][cosmic], outliers["x"][cosmic]), outliers["rate"][cosmic].astype(np.float32))
     variances = detector.rate_variances(raw, setup.exposure_time, setup.gain, setup.read_noise)
 
     frame = _exposure_model(raw, variances, setup, number, start, pointing, exposure_type)
@@ -489,10 +671,46 @@ def _write_exposure(
         "exposure_time": setup.exposure_time,
         "gain": setup.gain,
         "read_noise": setup.read_noise,
+        **geometry.truth,
     }
+    ny, nx = setup.shape
+    on_frame = (stars["x"] >= -0.5) & (stars["x"] < nx - 0.5) & (stars["y"] >= -0.5) & (stars["y"] < ny - 0.5)
     catalog_path = _beside(raw_path, "_catalog.ecsv")
-    stars[["id", "ra", "dec", "x", "y", "flux"]].write(catalog_path, format="ascii.ecsv", overwrite=True)
-    return raw_path, catalog_path, truth_path, subarray_paths, ramp_paths
+    stars[on_frame][["id", "ra", "dec", "x", "y", "flux"]].write(catalog_path, format="ascii.ecsv", overwrite=True)
+    outlier_path = None
+    if outliers is not None:
+        outliers.meta = {"exposure": number, "detector": setup.imager.detector, "exposure_time": setup.exposure_time}
+        outlier_path = _beside(raw_path, "_outliers.ecsv")
+        outliers.write(outlier_path, format="ascii.ecsv", overwrite=True)
+    return raw_path, catalog_path, truth_path, subarray_paths, ramp_paths, outlier_path
+
+
+def _residual_outliers(setup, defects):
+    """The residual hot pixels and this exposure's cosmic rays as one table (kind, hit, x, y, rate in DN/s),
+    or None when the observation has neither."""
+    residual_hot, cosmic_ray_rng = defects
+    if not (setup.residual_hot_pixels or setup.residual_cosmic_rays):
+        return None
+    hot_y, hot_x = np.unravel_index(residual_hot[0], setup.shape)
+    hits = dither.cosmic_rays(cosmic_ray_rng, setup.residual_cosmic_rays, setup.shape, setup.gain, setup.exposure_time)
+    return Table({
+        "kind": ["hot"] * hot_x.size + ["cosmic_ray"] * hits["x"].size,
+        "hit": np.concatenate([np.zeros(hot_x.size, int), hits["hit"]]),
+        "x": np.concatenate([hot_x, hits["x"]]).astype(int),
+        "y": np.concatenate([hot_y, hits["y"]]).astype(int),
+        "rate": np.concatenate([residual_hot[1], hits["rate"]]),
+    })
+
+
+def _add_residual_hot_pixels(true_detector, n_pixels, rng):
+    """Add ``n_pixels`` hot pixels to the true dark at pixels neither the mask nor the dark flags (they
+    appeared after the references were measured). Returns their (flat indices, rates in DN/s)."""
+    if not n_pixels:
+        return np.zeros(0, np.int64), np.zeros(0)
+    unflagged = np.flatnonzero((true_detector.mask_dq == 0) & (true_detector.dark_dq == 0))
+    indices, rates = dither.residual_hot_pixels(rng, n_pixels, unflagged)
+    true_detector.dark.reshape(-1)[indices] += rates.astype(np.float32)
+    return indices, rates
 
 
 def _write_ramp(raw_path, setup, rate, number, start, pointing, rng):
@@ -524,11 +742,14 @@ def _subarray_map(shape, subarrays):
     return subarray_ids
 
 
-def _write_references(output_dir, setup, true_detector, rng):
-    """Write the mask, dark and flat references (truth plus measurement error); returns their paths by type."""
+def _write_references(output_dir, setup, true_detector, rng, residual_hot):
+    """Write the mask, dark and flat references (truth plus measurement error), measured before the
+    ``residual_hot`` pixels (flat indices, rates) appeared; returns their paths by type."""
     dark_error, flat_error = REFERENCE_ERROR["dark"], REFERENCE_ERROR["flat"]
     measured_flat = detector.measured(rng, true_detector.flat, flat_error)
     measured_flat[true_detector.flat == 0] = 0.0
+    measured_dark = detector.measured(rng, true_detector.dark, dark_error)
+    measured_dark.reshape(-1)[residual_hot[0]] -= residual_hot[1].astype(np.float32)
     references = {
         "mask": (
             datamodels.MaskModel(dq=true_detector.mask_dq),
@@ -536,7 +757,7 @@ def _write_references(output_dir, setup, true_detector, rng):
         ),
         "dark": (
             datamodels.DarkModel(
-                data=detector.measured(rng, true_detector.dark, dark_error),
+                data=measured_dark,
                 err=np.full(setup.shape, dark_error, np.float32),
                 dq=true_detector.dark_dq,
             ),
@@ -601,6 +822,28 @@ def _check_parameters(size, n_exposures, n_stars, exposure_time, sky_rate, fwhm_
     for name, value, valid, requirement in checks:
         if not valid:
             raise ValueError(f"{name} must be {requirement}, got {value!r}")
+
+
+def _check_dither(
+    n_exposures, dither_positions, dither_step, pointing_error_mas, max_rotation_deg, residual_cosmic_rays,
+    residual_hot_pixels, detector_gap,
+):
+    """The number of exposures, given a dither pattern; ValueError for a bad dither or defect parameter."""
+    for name, value in (("residual_cosmic_rays", residual_cosmic_rays), ("residual_hot_pixels", residual_hot_pixels)):
+        if not (int(value) == value and value >= 0):
+            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    for name, value in (
+        ("pointing_error_mas", pointing_error_mas), ("max_rotation_deg", max_rotation_deg),
+        ("dither_step", dither_step), ("detector_gap", detector_gap),
+    ):
+        if value is not None and not value >= 0:
+            raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if dither_positions is None:
+        return n_exposures
+    dither.grid_offsets(int(dither_positions), 1.0)  # raises for a pattern that is no n x n grid
+    if n_exposures not in (1, dither_positions):
+        raise ValueError(f"n_exposures ({n_exposures}) must be 1 or the dither positions ({dither_positions})")
+    return int(dither_positions)
 
 
 def _check_subarrays(subarrays, size):
