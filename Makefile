@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt pip setuptools wheel
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation -c constraints.txt -e '.[test,workflow,docs]'
+	# stcal, the tests' independent reference for ramps, pins drizzle<2.3; the modules the tests use never import drizzle.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt stcal
 	$(BIN)/python -m liger_iris_crds_hook  # crds's own tools know the ligeriri observatory
 	touch $@
 

@@ -22,6 +22,7 @@ def test_conda_environment_has_the_constraints_pins():
         for line in (REPOSITORY / "constraints.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#") and not line.startswith(("pip==", "setuptools==", "wheel=="))
     }
+    pins.remove("stcal==1.20.0")  # the tests' reference for ramps (installed without its dependencies), not a job's
     environment = yaml.safe_load((REPOSITORY / "envs" / "drs.yaml").read_text())
     (pip_section,) = [entry for entry in environment["dependencies"] if isinstance(entry, dict)]
     assert {entry for entry in pip_section["pip"] if "==" in entry} == pins

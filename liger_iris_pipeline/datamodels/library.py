@@ -1,0 +1,122 @@
+"""FrameLibrary: the frames of a Level-3 product, kept as files and read one at a time.
+
+A dithered observation is many full frames (each 4096 x 4096 IRIS frame is about 400 MiB with its ERR, DQ and
+variance arrays), so the Level-3 steps never hold them all: they borrow one frame, use it and give it back
+(jwst's ModelLibrary with ``on_disk=True`` is the same idea). A step changes a frame in one of two ways:
+
+- metadata (a corrected gWCS, a sky level): ``update_meta`` keeps the values in memory and applies them to
+  the frame each time it is borrowed, so no array is rewritten for a change of a few bytes;
+- arrays (outlier flags in DQ): ``replace`` writes the frame to the library's work directory (atomically);
+  that file is the member from then on.
+
+The caller's files and models are never modified. Models given from Python are written to the work
+directory first, so every member is a file.
+"""
+
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from .models import ImagerModel, LigerIrisDataModel
+from .models import open as open_model
+
+__all__ = ["FrameLibrary"]
+
+
+class FrameLibrary:
+    """The member frames of one Level-3 product (paths or ImagerModels), in order.
+
+    ``work_dir``: where changed frames are written (a private temporary directory, removed by ``close``,
+    when not given).
+    """
+
+    def __init__(self, frames, work_dir=None):
+        if isinstance(frames, FrameLibrary):
+            raise TypeError("a FrameLibrary is not copied: pass it on as it is")
+        frames = list(frames)
+        if not frames:
+            raise ValueError("a FrameLibrary needs at least one frame")
+        self._own_work_dir = work_dir is None
+        self.work_dir = Path(tempfile.mkdtemp(prefix="liger_iris_frames_") if work_dir is None else work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._paths = []
+        self._names = []
+        self._meta_updates = [{} for _ in frames]
+        for index, frame in enumerate(frames):
+            if isinstance(frame, LigerIrisDataModel):
+                name = frame.meta.filename or f"frame{index:04d}.fits"
+                self._names.append(name)
+                self._paths.append(self._write(index, frame))
+            else:
+                self._names.append(Path(frame).name)
+                self._paths.append(Path(frame))
+
+    def __len__(self):
+        return len(self._paths)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def names(self):
+        """The members' original file names (their outputs are named after them)."""
+        return tuple(self._names)
+
+    @property
+    def paths(self):
+        """The files the members are read from now (the original ones, or changed copies)."""
+        return tuple(self._paths)
+
+    @contextmanager
+    def frame(self, index, arrays=None):
+        """Borrow member ``index``: the model read from its file with the metadata updates applied; closed when
+        the block ends. ``arrays`` reads only those arrays (``datamodels.open``)."""
+        model = open_model(self._paths[index], ImagerModel if arrays is not None else None, arrays=arrays)
+        try:
+            model.meta.filename = self._names[index]
+            for path, value in self._meta_updates[index].items():
+                _set_meta(model, path, value)
+            yield model
+        finally:
+            model.close()
+
+    def update_meta(self, index, values):
+        """Set metadata of member ``index`` (``{"meta.wcs": gwcs, ...}``) whenever it is borrowed."""
+        self._meta_updates[index].update(values)
+
+    def meta_updates(self, index):
+        """The metadata updates of member ``index`` so far."""
+        return dict(self._meta_updates[index])
+
+    def replace(self, index, model):
+        """Make ``model`` member ``index`` (written to the work directory); its metadata updates are then part of
+        the file."""
+        for path, value in self._meta_updates[index].items():
+            _set_meta(model, path, value)
+        self._paths[index] = self._write(index, model)
+        self._meta_updates[index] = {}
+
+    def close(self):
+        """Remove the private work directory (a caller's work directory is left as it is)."""
+        if self._own_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _write(self, index, model):
+        path = self.work_dir / f"{index:04d}_{Path(self._names[index]).name}"
+        name = model.meta.filename
+        model.save(path)
+        model.meta.filename = name
+        return path
+
+
+def _set_meta(model, path, value):
+    """Set the dotted ``path`` (``meta.background.level``) of ``model``."""
+    *parents, leaf = path.split(".")
+    node = model
+    for part in parents:
+        node = getattr(node, part)
+    setattr(node, leaf, value)
