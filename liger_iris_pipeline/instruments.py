@@ -12,9 +12,15 @@ PIXEL_SCALE_TOLERANCE = 2.0
 class Imager:
     instrument: str
     telescope: str
-    detector: str
+    detector: str  # the first (or only) detector
     size: int  # pixels per side
     pixel_scale: float  # arcsec/pixel
+    #: Every detector of the imager (IRIS: a 2 x 2 mosaic, simulator/dither.py has the layout and its source).
+    detectors: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.detectors:
+            object.__setattr__(self, "detectors", (self.detector,))
 
     @property
     def plausible_pixel_scales(self):
@@ -23,7 +29,7 @@ class Imager:
 
 
 IMAGERS = {
-    "IRIS": Imager("IRIS", "TMT", "IMG1", 4096, 0.004),
+    "IRIS": Imager("IRIS", "TMT", "IMG1", 4096, 0.004, ("IMG1", "IMG2", "IMG3", "IMG4")),
     "LIGER": Imager("LIGER", "Keck-I", "IMG", 2048, 0.010),
 }
 

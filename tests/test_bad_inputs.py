@@ -94,7 +94,7 @@ BAD_FRAMES = {
     "second-sci": (edit(second_sci), "HDUs 1 and 2 are both named SCI"),
     "damaged-rice-sci": (damaged_rice_sci, "not a readable FITS file (HDU 1 (SCI): cannot read its RICE_1 compressed data"),
     "truncated-gzip": (truncated_gzip, "not a readable FITS file (the file is gzip-compressed and cannot be decompressed whole"),
-    "other-instrument": (edit(liger_header), "DETECTOR IMG1 is not the LIGER imager's detector IMG"),
+    "other-instrument": (edit(liger_header), "DETECTOR IMG1 is not a LIGER imager detector (IMG)"),
     "other-instrument-size": (
         liger_frame_of_iris_width,
         "array shape (6, 2100) is larger than the LIGER detector (2048 x 2048)",

@@ -170,12 +170,12 @@ def _any_finite(array, chunk=2**20):
 
 
 def check_detector(model, shape, filename):
-    """The header's detector is its instrument's imager detector, and the array fits on that detector:
+    """The header's detector is one of its instrument's imager detectors, and the array fits on a detector:
     a header from the other instrument would give the frame the wrong references and plate scale."""
     name, detector = model.meta.instrument.name, model.meta.instrument.detector
     imager = IMAGERS[name]
-    if detector != imager.detector:
-        raise DataModelError(f"{filename}: DETECTOR {detector} is not the {name} imager's detector {imager.detector}")
+    if detector not in imager.detectors:
+        raise DataModelError(f"{filename}: DETECTOR {detector} is not a {name} imager detector ({', '.join(imager.detectors)})")
     if max(shape) > imager.size:
         raise DataModelError(
             f"{filename}: array shape {shape} is larger than the {name} detector ({imager.size} x {imager.size})"
