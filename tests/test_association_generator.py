@@ -87,3 +87,29 @@ def test_generated_association_is_schema_valid_json(night, tmp_path):
         path = tmp_path / "check_asn.json"
         path.write_text(json.dumps(document))
         assert load_association(path)[0].science
+
+
+def test_image3_association_holds_one_product_of_the_science_exposures_in_time_order(night, tmp_path):
+    arguments = ["--image3", "field_mosaic", "--output-dir", str(tmp_path), *map(str, night[1::-1])]
+    result = subprocess.run([command("liger-iris-asn"), *arguments], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "field_mosaic_asn.json"
+    assert result.stdout.split() == [str(path)]
+    document = json.loads(path.read_text())
+    assert document["asn_type"] == "image3"
+    assert members(document) == [("sci_ks_1.fits", "science"), ("sci_ks_2.fits", "science")]
+    ((product),) = load_association(path)
+    assert product.name == "field_mosaic" and product.science == (night[0], night[1])
+
+
+@pytest.mark.parametrize(
+    "pick, problem",
+    [((0, 2), "IRIS/H differs from sci_ks_1.fits's IRIS/Ks"), ((0, 3), "EXP_TYPE SKY, not SCIENCE")],
+    ids=["other-filter", "background"],
+)
+def test_image3_association_refuses_a_mixed_set_naming_the_exposure(night, tmp_path, pick, problem):
+    arguments = ["--image3", "mosaic", "--output-dir", str(tmp_path), *(str(night[i]) for i in pick)]
+    result = subprocess.run([command("liger-iris-asn"), *arguments], capture_output=True, text=True)
+    assert_one_line_error(result, "liger-iris-asn", problem)
+    assert str(night[pick[1]]) in result.stderr
+    assert not (tmp_path / "mosaic_asn.json").exists()

@@ -1,10 +1,14 @@
-"""Build associations from a list of exposures: each science exposure with its nearest background exposures.
+"""Build associations from a list of exposures: each science exposure with its nearest background exposures
+(image2), or all the calibrated exposures of one dithered observation as one Level-3 product (image3).
 
 Exposures are grouped by instrument, detector and filter (INSTRUME, DETECTOR, FILTER); within a group the
 science exposures are EXP_TYPE SCIENCE and the background exposures EXP_TYPE SKY. Each science exposure
 becomes one product, named after its file, with the ``n_background`` background exposures of its group
 closest to it in time (start times from DATE-OBS and TIME-OBS; ties go to the earlier one). A science
 exposure without background exposures in its group gets a product of its own alone.
+
+An image3 association holds one product, named by the caller, whose members are the given science exposures;
+they must share instrument and filter (the detectors of the IRIS mosaic may differ: they make one mosaic).
 """
 
 import json
@@ -73,12 +77,38 @@ def generate_associations(paths, directory, n_background=1, pool=""):
     return documents
 
 
-def write_associations(paths, directory, n_background=1, pool=""):
-    """Write ``<product>_asn.json`` into ``directory`` for each product, checked by reading it back; returns the paths."""
+def generate_image3_association(paths, directory, product, pool=""):
+    """{product: association document} of one Level-3 product of the science exposures at ``paths``."""
+    exposures = sorted((read_exposure(path) for path in paths), key=lambda e: (e.start, e.setup, e.path.name))
+    for exposure in exposures:
+        if exposure.exposure_type != SCIENCE:
+            raise AssociationError(f"{exposure.path}: EXP_TYPE {exposure.exposure_type}, not {SCIENCE}")
+        if exposure.setup[::2] != exposures[0].setup[::2]:
+            raise AssociationError(
+                f"{exposure.path}: {'/'.join(exposure.setup[::2])} differs from {exposures[0].path.name}'s "
+                f"{'/'.join(exposures[0].setup[::2])} (one mosaic is one instrument and filter)"
+            )
+    members = [{"expname": _relative(e.path, Path(directory).resolve()), "exptype": "science"} for e in exposures]
+    document = {
+        "asn_type": "image3",
+        "asn_rule": "dithered_observation",
+        "asn_pool": pool,
+        "products": [{"name": product, "members": members}],
+    }
+    return {product: document}
+
+
+def write_associations(paths, directory, n_background=1, pool="", image3_product=None):
+    """Write ``<product>_asn.json`` into ``directory`` for each product (one image3 product when
+    ``image3_product`` names it), checked by reading it back; returns the paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if image3_product is None:
+        documents = generate_associations(paths, directory, n_background, pool)
+    else:
+        documents = generate_image3_association(paths, directory, image3_product, pool)
     written = []
-    for name, document in generate_associations(paths, directory, n_background, pool).items():
+    for name, document in documents.items():
         path = directory / f"{name}_asn.json"
         atomic.write_text(path, json.dumps(document, indent=2) + "\n")
         load_association(path)
