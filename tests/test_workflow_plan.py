@@ -76,6 +76,21 @@ def test_a_night_is_planned_from_its_files_and_headers(raw):
     assert night.batches(3) == [("field", 1, sorted(night.frames["field"])[:3]), ("field", 2, sorted(night.frames["field"])[3:])]
 
 
+def test_a_mosaic_takes_each_full_frame_exposure_once_merged_where_its_subarrays_are(raw):
+    guide = {"subarrays": [f"{raw}/*_GUIDE_LVL1_*.fits"]}
+    mosaics = plan_night(
+        night_config(
+            observation("merged", f"{raw}/{SCI}*[0-9].fits", **guide, merge_subarrays=True, mosaic=True),
+            observation("unmerged", f"{raw}/{SCI}*[0-9].fits", **guide, mosaic=True),
+            observation("plain", f"{raw}/{SCI}*[0-9].fits"),
+        )
+    ).mosaics
+    assert mosaics == {
+        "merged": [f"results/merged/{SCI}0001_merged.fits", f"results/merged/{SCI}0002_merged.fits"],
+        "unmerged": [f"results/unmerged/{SCI}0001_cal.fits", f"results/unmerged/{SCI}0002_cal.fits"],
+    }
+
+
 @pytest.mark.parametrize(
     ("pattern", "problem"),
     [

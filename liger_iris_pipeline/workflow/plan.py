@@ -53,6 +53,8 @@ class Night:
     merges: dict = field(default_factory=dict)
     #: {(observation, exposure): [background exposure paths]} from the observations' associations.
     backgrounds: dict = field(default_factory=dict)
+    #: {observation: [L2b frames]} of the observations that make a Level-3 mosaic (``mosaic: true``).
+    mosaics: dict = field(default_factory=dict)
 
     @property
     def observations(self):
@@ -107,6 +109,8 @@ def plan_night(config):
         if observation.get("merge_subarrays", False):
             night.merges |= _merges(observation, output)
         night.backgrounds |= _backgrounds(observation, night.frames[name], output)
+        if observation.get("mosaic", False):
+            night.mosaics[name] = _mosaic_members(observation, output, night.ramps[name], night.merges)
     night.ramps = {name: ramps for name, ramps in night.ramps.items() if ramps}
     for calibration in config.get("calibrations", []):
         expand_patterns(calibration, calibration["raw"], output)
@@ -196,6 +200,18 @@ def _merges(observation, output):
             raise ConfigFileError(f"config: observation {name}: {path} has {problem} of exposure {number}")
         merges.setdefault((name, frames[0]), []).append(exposure)
     return merges
+
+
+def _mosaic_members(observation, output, ramps, merges):
+    """The L2b frames of an observation's mosaic: each full-frame exposure's _merged product where its subarrays
+    are merged, else its _cal. Subarray frames are windows of those exposures (the same photons), so never
+    members of their own."""
+    name = observation["name"]
+    full = {*expand_patterns(observation, observation.get("raw", []), output), *ramps}
+    return [
+        f"{output}/{name}/{exposure}_{'merged' if (name, exposure) in merges else 'cal'}.fits"
+        for exposure in sorted(full)
+    ]
 
 
 def _exposure_number(path):
