@@ -36,12 +36,15 @@ SPARSE_ANNULUS, fewer than half of the annulus pixels usable (background less ce
 ``is_isolated``: no other source's centroid within r_out + the largest r.
 """
 
+import warnings
+
 import numpy as np
 from astropy.stats import SigmaClip
 from astropy.table import Table
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture
 from photutils.background import Background2D, MedianBackground
 from photutils.segmentation import SourceCatalog, SourceFinder
+from photutils.utils.exceptions import NoDetectionsWarning
 from scipy.ndimage import gaussian_filter
 from scipy.spatial import cKDTree
 
@@ -99,7 +102,9 @@ def detect(sci_minus_background, rms, unusable, kernel_fwhm, snr_threshold, npix
     convolved = gaussian_filter(sci_minus_background, kernel_fwhm / FWHM_PER_SIGMA, mode="constant", truncate=3.0)
     finder = SourceFinder(n_pixels=npixels, deblend=deblend, progress_bar=False)
     threshold = np.where(unusable, np.inf, snr_threshold * rms)
-    return finder(convolved, threshold, mask=unusable), convolved
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoDetectionsWarning)  # an empty field gives an empty catalogue
+        return finder(convolved, threshold, mask=unusable), convolved
 
 
 def local_background(sci, err, unusable, positions, r_in, r_out):

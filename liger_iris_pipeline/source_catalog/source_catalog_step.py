@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .. import atomic
+from .. import atomic, units
 from ..base_step import LigerIrisStep, StepInputError
 from ..code_version import code_version
 from ..dqflags import pixel
@@ -62,6 +62,18 @@ class SourceCatalogStep(LigerIrisStep):
     aperture_radii = float_list(min=1, default=list(0.5, 1.0, 2.0))  # Aperture radii in units of kernel_fwhm (columns aper1, aper2, ...)
     annulus_radii = float_list(min=2, max=2, default=list(3.0, 4.5))  # Inner and outer radius of the local background annulus, in units of kernel_fwhm
     """
+
+    def open_input(self, input_data):
+        """The image: a file read, or the caller's model itself (not a copy: the step changes only its S_SRCCAT
+        and history); in DN/s, else StepInputError naming the file."""
+        model = self.open_model(input_data)
+        try:
+            units.data_unit(model, (units.RATE,))
+        except units.UnitError as error:
+            if model is not input_data:
+                model.close()
+            raise StepInputError(str(error)) from error
+        return model
 
     def process(self, input_data):
         model = self.open_input(input_data)
