@@ -248,6 +248,17 @@ def test_flags_mark_bad_pixels_edges_and_blends():
     assert flags[(60.0, 60.0)] == (0, True)
 
 
+def test_a_weight_map_masks_the_unexposed_pixels():
+    """A mosaic's WHT (here set on a frame's tree, as a mosaic model carries it): no source where it is 0."""
+    model = frame_with_stars((80, 100), [(30.0, 40.0, 5e3), (70.0, 40.0, 5e3)])
+    weight = np.ones((80, 100), np.float32)
+    weight[:, 50:] = 0.0
+    model.instance["wht"] = weight
+    (source,) = catalogue(model)
+    assert math.hypot(source["x_centroid"] - 30.0, source["y_centroid"] - 40.0) < 0.05
+    assert source["flags"] == 0
+
+
 def test_a_field_without_sources_gives_an_empty_catalogue_and_region_file(tmp_path):
     path = tmp_path / "blank_cal.fits"
     frame_with_stars((80, 80), []).save(path)

@@ -2,12 +2,12 @@
 photutils: arrays in, a table out).
 
 Detection (as jwst's source_catalog): a smooth background B2D (photutils Background2D, sigma-clipped medians
-in boxes of ``bkg_boxsize`` pixels, 3 x 3 median-filtered, interpolated) and its RMS are taken from the image;
+in boxes of ``bkg_boxsize`` pixels at least half usable, 3 x 3 median-filtered, interpolated; one sigma-clipped
+median of the whole image when no box is) and its RMS are taken from the image;
 SCI - B2D (0 on unusable pixels) is convolved with a circular Gaussian of ``kernel_fwhm`` pixels (truncated
-at 3 sigma), and a source is at least ``npixels``
-connected pixels of the convolved image above ``snr_threshold`` x RMS (8-connected; with ``deblend``,
-segments that hold several peaks are split by multi-thresholding and watershed, and the parts are flagged
-BLENDED). Unusable pixels (DO_NOT_USE, not finite, ERR not positive, no weight) take no part anywhere.
+at 3 sigma), and a source is at least ``npixels`` connected pixels of the convolved image above
+``snr_threshold`` x RMS (8-connected; with ``deblend``, segments that hold several peaks are split by
+multi-thresholding and watershed, and the parts are flagged BLENDED). Unusable pixels (DO_NOT_USE, not finite, ERR not positive, no weight) take no part anywhere.
 
 Shape: the FWHM of the segment's second moments in the convolved image, the kernel's FWHM removed in
 quadrature (exact for Gaussians).
@@ -39,7 +39,7 @@ SPARSE_ANNULUS, fewer than half of the annulus pixels usable (background less ce
 import warnings
 
 import numpy as np
-from astropy.stats import SigmaClip
+from astropy.stats import SigmaClip, sigma_clipped_stats
 from astropy.table import Table
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture
 from photutils.background import Background2D, MedianBackground
@@ -87,12 +87,18 @@ def unusable_pixels(sci, err, dq, do_not_use, weight=None):
 
 
 def background_map(sci, unusable, box_size):
-    """(background, RMS) maps of ``sci`` from photutils Background2D in boxes of ``box_size`` pixels (no larger
-    than the image)."""
+    """(background, RMS) of ``sci``: photutils Background2D maps from boxes of ``box_size`` pixels (no larger than
+    the image) at least half usable; where no box is (a small or mostly unexposed image), the sigma-clipped
+    median and standard deviation of all usable pixels."""
     box = (min(box_size, sci.shape[0]), min(box_size, sci.shape[1]))
-    background = Background2D(
-        sci, box, mask=unusable, filter_size=(3, 3), sigma_clip=SIGMA_CLIP, bkg_estimator=MedianBackground()
-    )
+    try:
+        background = Background2D(
+            sci, box, mask=unusable, exclude_percentile=50.0, filter_size=(3, 3), sigma_clip=SIGMA_CLIP,
+            bkg_estimator=MedianBackground(),
+        )
+    except ValueError:  # photutils: every box has too few usable pixels
+        _, median, std = sigma_clipped_stats(sci, mask=unusable, sigma=SIGMA_CLIP.sigma, maxiters=SIGMA_CLIP.maxiters)
+        return np.full(sci.shape, median), np.full(sci.shape, std)
     return background.background, background.background_rms
 
 

@@ -82,10 +82,8 @@ class SourceCatalogStep(LigerIrisStep):
             wcs = model.meta.wcs
             if wcs is None:
                 raise StepInputError(f"{name}: no WCS (meta.wcs); run assign_wcs (or resample) first")
-            weight = getattr(model, "wht", None)
+            weight = model.instance.get("wht")  # a mosaic's weight map; frames have none (never a default-filled one)
             unusable = unusable_pixels(model.data, model.err, model.dq, pixel["DO_NOT_USE"], weight)
-            if unusable.all():
-                raise StepInputError(f"{name}: no usable pixel (every pixel DO_NOT_USE, not finite, without error or weight)")
             fwhm = self._kernel_fwhm(model, wcs)
             aperture_radii = [factor * fwhm for factor in self.aperture_radii]
             annulus_radii = [factor * fwhm for factor in self.annulus_radii]
@@ -122,7 +120,8 @@ class SourceCatalogStep(LigerIrisStep):
         fwhm_arcsec = diffraction_fwhm_arcsec(instrument, filter_name)
         if fwhm_arcsec is None:
             raise StepInputError(
-                f"{name}: no diffraction-limited FWHM known for {instrument} in filter {filter_name!r}; give kernel_fwhm"
+                f"{name}: no diffraction-limited FWHM known for {instrument} in filter {filter_name!r}; "
+                "give kernel_fwhm"
             )
         ny, nx = model.data.shape
         centre_x, centre_y = np.array([(nx - 1) / 2.0]), np.array([(ny - 1) / 2.0])
@@ -134,7 +133,8 @@ class SourceCatalogStep(LigerIrisStep):
             for quantity, what in (("flux", "flux"), ("flux_err", "error of the flux")):
                 catalog[aperture_column(index, quantity)].unit = "DN/s"
                 catalog[aperture_column(index, quantity)].description = (
-                    f"{what} in an aperture of radius {radius:.3f} pixels, local background removed, not aperture-corrected"
+                    f"{what} in an aperture of radius {radius:.3f} pixels, local background removed, "
+                    "not aperture-corrected"
                 )
         for column, (unit, description) in COLUMNS.items():
             catalog[column].unit, catalog[column].description = unit, description
