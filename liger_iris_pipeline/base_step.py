@@ -30,7 +30,7 @@ liger_iris_crds_hook.install()  # crds must know the ligeriri observatory before
 #: Suffixes of the data levels (design.md); a step replaces one of these rather than stacking them.
 KNOWN_SUFFIXES = (
     "raw", "ramp", "saturation", "nonlinearity", "jump", "submap", "dqinit", "dark", "flat", "assignwcs", "cal",
-    "merged", "bkgsub", "norm", "sub",
+    "merged", "bkgsub", "norm", "sub", "tweakreg", "skymatch", "crf", "i2d",
 )
 _SUFFIX_PATTERN = re.compile(rf"_({'|'.join(KNOWN_SUFFIXES)})$")
 

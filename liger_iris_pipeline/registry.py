@@ -70,6 +70,7 @@ STEPS = (
         is_pipeline=True,
         reftypes=("mask", "saturation", "nonlinearity", "gain", "readnoise"),
     ),
+    StepEntry("source_catalog", "SourceCatalogStep", "source_catalog.source_catalog_step"),
 )
 
 #: The entries by alias.
