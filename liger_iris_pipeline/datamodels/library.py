@@ -44,6 +44,7 @@ class FrameLibrary:
         self._names = []
         self._meta_updates = [{} for _ in frames]
         self._history = [[] for _ in frames]
+        self._borrowed = {}  # id of a model borrowed now: its member index (its updates are applied)
         for index, frame in enumerate(frames):
             if isinstance(frame, LigerIrisDataModel):
                 name = frame.meta.filename or f"frame{index:04d}.fits"
@@ -80,8 +81,10 @@ class FrameLibrary:
         try:
             model.meta.filename = self._names[index]
             self._apply_updates(index, model)
+            self._borrowed[id(model)] = index
             yield model
         finally:
+            self._borrowed.pop(id(model), None)
             model.close()
 
     def update_meta(self, index, values):
@@ -98,9 +101,10 @@ class FrameLibrary:
         return dict(self._meta_updates[index])
 
     def replace(self, index, model):
-        """Make ``model`` member ``index`` (written to the work directory); its metadata updates are then part of
-        the file."""
-        self._apply_updates(index, model)
+        """Make ``model`` member ``index`` (written to the work directory); its metadata updates and HISTORY
+        entries are then part of the file (applied once: a model borrowed as that member has them already)."""
+        if self._borrowed.get(id(model)) != index:
+            self._apply_updates(index, model)
         self._paths[index] = self._write(index, model)
         self._meta_updates[index], self._history[index] = {}, []
 
