@@ -21,6 +21,7 @@ from .code_version import code_version
 from .associations import is_association, load_association
 from .crds_ligeriri import HERE as CRDS_PLUGIN_DIRECTORY
 from .datamodels import DataModelError
+from .datamodels.library import FrameLibrary
 
 log = logging.getLogger(__name__)
 #: One record per finished step run, "<step name> done in <seconds> s" (``tmtrun`` prints them as progress).
@@ -405,13 +406,42 @@ class LigerIrisStep(LigerIrisStepMixin, Step):
     def record(self, model, status):
         """Set this step's status keyword and a history entry with its parameters."""
         setattr(model.meta.cal_step, self.class_alias, status)
+        model.add_history_entry(self._status_entry(status), software=self.software)
+
+    def record_member(self, library, index, status):
+        """``record`` for member ``index`` of a FrameLibrary (applied whenever it is borrowed)."""
+        library.update_meta(index, {f"meta.cal_step.{self.class_alias}": status})
+        library.add_history_entry(index, self._status_entry(status), software=self.software)
+
+    @property
+    def software(self):
+        """This step's code, as a history entry's ``software``."""
+        return {"name": "liger_iris_pipeline", "version": code_version(type(self).__module__)}
+
+    def _status_entry(self, status):
         pars = {key: value for key, value in self.get_pars().items() if key not in _UNRECORDED_PARAMETERS}
         for reftype in self.reference_file_types:
             pars[f"override_{reftype}"] = getattr(self, f"override_{reftype}", None)
-        model.add_history_entry(
-            f"{self.class_alias} {status}: {type(self).__name__} parameters {json.dumps(pars, default=str, sort_keys=True)}",
-            software={"name": "liger_iris_pipeline", "version": code_version(type(self).__module__)},
-        )
+        return f"{self.class_alias} {status}: {type(self).__name__} parameters {json.dumps(pars, default=str, sort_keys=True)}"
+
+    def open_library(self, frames):
+        """The FrameLibrary of ``frames``: a FrameLibrary as it is (its updates are this run's), or one of a
+        list of frames (paths or models); StepInputError for anything else."""
+        if isinstance(frames, FrameLibrary):
+            return frames
+        if not isinstance(frames, (list, tuple)) or not frames:
+            raise StepInputError(f"{frames}: {self.class_alias} takes an association (or a list) of frames")
+        return FrameLibrary(frames)
+
+    def save_members(self, library):
+        """Write every member of ``library`` as ``<member>_<suffix>`` when results are to be saved."""
+        if not self.save_results:
+            return
+        for index in range(len(library)):
+            with library.frame(index) as model:
+                path = self.make_output_path(basepath=model.meta.filename, suffix=self.suffix)
+                model.save(path)
+                log.info("Saved %s", path)
 
 
 class ReferenceStep(LigerIrisStep):

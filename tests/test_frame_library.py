@@ -71,3 +71,17 @@ def test_models_from_python_are_copied_to_files_and_left_as_they_were(tmp_path):
 def test_an_empty_library_is_refused():
     with pytest.raises(ValueError, match="at least one frame"):
         FrameLibrary([])
+
+
+def test_history_entries_apply_at_every_borrowing_and_go_into_a_replaced_file(member_paths):
+    with FrameLibrary(member_paths) as library:
+        library.add_history_entry(0, "aligned", software={"name": "test", "version": "1"})
+        for _ in range(2):
+            with library.frame(0) as model:
+                assert [entry["description"] for entry in model.history] == ["aligned"]
+        with library.frame(0) as model:
+            library.replace(0, model)
+        with library.frame(0) as model:
+            assert [entry["description"] for entry in model.history] == ["aligned"]
+        with library.frame(1) as model:
+            assert len(model.history) == 0

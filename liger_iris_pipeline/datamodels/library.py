@@ -5,7 +5,7 @@ variance arrays), so the Level-3 steps never hold them all: they borrow one fram
 (jwst's ModelLibrary with ``on_disk=True`` is the same idea). A step changes a frame in one of two ways:
 
 - metadata (a corrected gWCS, a sky level): ``update_meta`` keeps the values in memory and applies them to
-  the frame each time it is borrowed, so no array is rewritten for a change of a few bytes;
+  the frame each time it is borrowed (and so do HISTORY entries, ``add_history_entry``), so no array is rewritten for a change of a few bytes;
 - arrays (outlier flags in DQ): ``replace`` writes the frame to the library's work directory (atomically);
   that file is the member from then on.
 
@@ -43,6 +43,8 @@ class FrameLibrary:
         self._paths = []
         self._names = []
         self._meta_updates = [{} for _ in frames]
+        self._history = [[] for _ in frames]
+        self._borrowed = {}  # id of a model borrowed now: its member index (its updates are applied)
         for index, frame in enumerate(frames):
             if isinstance(frame, LigerIrisDataModel):
                 name = frame.meta.filename or f"frame{index:04d}.fits"
@@ -78,32 +80,44 @@ class FrameLibrary:
         model = open_model(self._paths[index], ImagerModel if arrays is not None else None, arrays=arrays)
         try:
             model.meta.filename = self._names[index]
-            for path, value in self._meta_updates[index].items():
-                _set_meta(model, path, value)
+            self._apply_updates(index, model)
+            self._borrowed[id(model)] = index
             yield model
         finally:
+            self._borrowed.pop(id(model), None)
             model.close()
 
     def update_meta(self, index, values):
         """Set metadata of member ``index`` (``{"meta.wcs": gwcs, ...}``) whenever it is borrowed."""
         self._meta_updates[index].update(values)
 
+    def add_history_entry(self, index, entry, software=None):
+        """Add the HISTORY ``entry`` (by ``software``, a dict as stdatamodels') to member ``index`` whenever it
+        is borrowed."""
+        self._history[index].append((entry, software))
+
     def meta_updates(self, index):
         """The metadata updates of member ``index`` so far."""
         return dict(self._meta_updates[index])
 
     def replace(self, index, model):
-        """Make ``model`` member ``index`` (written to the work directory); its metadata updates are then part of
-        the file."""
-        for path, value in self._meta_updates[index].items():
-            _set_meta(model, path, value)
+        """Make ``model`` member ``index`` (written to the work directory); its metadata updates and HISTORY
+        entries are then part of the file (applied once: a model borrowed as that member has them already)."""
+        if self._borrowed.get(id(model)) != index:
+            self._apply_updates(index, model)
         self._paths[index] = self._write(index, model)
-        self._meta_updates[index] = {}
+        self._meta_updates[index], self._history[index] = {}, []
 
     def close(self):
         """Remove the private work directory (a caller's work directory is left as it is)."""
         if self._own_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _apply_updates(self, index, model):
+        for path, value in self._meta_updates[index].items():
+            _set_meta(model, path, value)
+        for entry, software in self._history[index]:
+            model.add_history_entry(entry, software=software)
 
     def _write(self, index, model):
         path = self.work_dir / f"{index:04d}_{Path(self._names[index]).name}"
