@@ -1,0 +1,110 @@
+"""What the drizzling steps (resample, outlier_detection) share: the frames as a FrameLibrary, checked for
+drizzling, the output grid they span, and each frame drizzled in turn (one frame in memory at a time)."""
+
+import math
+from contextlib import contextmanager
+
+import numpy as np
+
+from .. import units
+from ..base_step import StepInputError, meta_value
+from ..datamodels.library import FrameLibrary
+from ..variances import frame_variances
+from .drizzle_frames import footprint, good_pixels, input_weights, mosaic_grid, pixel_map, pixel_scale
+
+__all__ = ["FrameGeometry", "frame_background", "frame_library", "frame_geometry", "output_grid", "drizzle_inputs"]
+
+#: Metadata every frame of a mosaic must share with the first (a mosaic is one instrument's, in one unit).
+SHARED_META = ("instrument.name", "exposure.type")
+
+
+@contextmanager
+def frame_library(frames, step_name):
+    """``frames`` (a FrameLibrary, or paths and models) as a FrameLibrary; one made here is closed at the end."""
+    if isinstance(frames, FrameLibrary):
+        yield frames
+        return
+    if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
+        raise StepInputError(f"{frames}: {step_name} takes an association or a list of calibrated frames")
+    frames = list(frames)
+    if not frames:
+        raise StepInputError(f"{step_name}: no frames to drizzle")
+    with FrameLibrary(frames) as library:
+        yield library
+
+
+class FrameGeometry:
+    """What the grid needs of each frame: its footprint on the sky and shape; and the first frame's scale."""
+
+    def __init__(self, footprints, shapes, first_pixel_scale_deg):
+        self.footprints, self.shapes, self.first_pixel_scale_deg = footprints, shapes, first_pixel_scale_deg
+
+
+def frame_geometry(library):
+    """Check every frame (header only) for drizzling and collect its footprint: StepInputError naming the file
+    when a frame has no gWCS, is not in DN/s, has no usable exposure time, or differs from the first frame in
+    instrument or exposure type."""
+    footprints, shapes, first = [], [], None
+    for index in range(len(library)):
+        with library.frame(index, arrays=()) as model:
+            name = model.meta.filename
+            if model.meta.wcs is None:
+                raise StepInputError(f"{name}: no WCS (meta.wcs); run assign_wcs first")
+            try:
+                units.data_unit(model, (units.RATE,), name)
+            except units.UnitError as error:
+                raise StepInputError(str(error)) from error
+            exposure_time = model.meta.exposure.exposure_time
+            if not (isinstance(exposure_time, (int, float)) and math.isfinite(exposure_time) and exposure_time > 0):
+                raise StepInputError(f"{name}: EXPTIME {exposure_time!r} is not a positive exposure time")
+            values = [meta_value(model, path) for path in SHARED_META]
+            if first is None:
+                first = (name, values, pixel_scale(model.meta.wcs, model.data.shape))
+            for path, ours, theirs in zip(SHARED_META, values, first[1]):
+                if ours != theirs:
+                    keyword = model.fits_keyword(f"meta.{path}") or path
+                    raise StepInputError(f"{name}: {keyword} {ours!r} differs from {first[0]} {theirs!r}")
+            shapes.append(model.data.shape)
+            footprints.append(footprint(model.meta.wcs, model.data.shape))
+    return FrameGeometry(footprints, shapes, first[2])
+
+
+def output_grid(geometry, pixel_scale_ratio=1.0, pixel_scale_arcsec=None, rotation=None, shape=None, crpix=None, crval=None):
+    """The TAN grid of the mosaic (``mosaic_grid``): scale ``pixel_scale_arcsec``, else ``pixel_scale_ratio``
+    times the first frame's; ``rotation`` (deg, +Y east of north) None for north up; ``shape`` as (nx, ny)."""
+    scale_deg = pixel_scale_arcsec / 3600.0 if pixel_scale_arcsec else pixel_scale_ratio * geometry.first_pixel_scale_deg
+    if not scale_deg > 0:
+        raise StepInputError(f"output pixel scale {scale_deg * 3600.0!r} arcsec is not positive")
+    try:
+        return mosaic_grid(
+            geometry.footprints,
+            scale_deg,
+            rotation or 0.0,
+            shape=tuple(shape[::-1]) if shape else None,
+            crpix=crpix,
+            crval=crval,
+        )
+    except ValueError as error:
+        raise StepInputError(f"output grid: {error}") from error
+
+
+def frame_background(model):
+    """The sky level skymatch measured and did not subtract (meta.background), else 0: drizzle subtracts it."""
+    background = model.meta.background
+    if background.level is not None and not background.subtracted:
+        return float(background.level)
+    return 0.0
+
+
+def drizzle_inputs(model, grid, weight_type, good_bits):
+    """The keyword arguments of ``MosaicDrizzle.add`` for frame ``model`` on ``grid``."""
+    return dict(
+        data=model.data,
+        variances=frame_variances(model),
+        weights=input_weights(
+            good_pixels(model.dq, good_bits), model.var_rnoise, model.meta.exposure.exposure_time, weight_type
+        ),
+        pixmap=pixel_map(model.meta.wcs, model.data.shape, grid),
+        exposure_time=model.meta.exposure.exposure_time,
+        background=frame_background(model),
+    )
