@@ -92,12 +92,12 @@ class FrameLibrary:
         """The metadata updates of member ``index`` so far."""
         return dict(self._meta_updates[index])
 
-    def replace(self, index, model):
-        """Make ``model`` member ``index`` (written to the work directory); its metadata updates are then part of
-        the file."""
-        for path, value in self._meta_updates[index].items():
-            _set_meta(model, path, value)
-        self._paths[index] = self._write(index, model)
+    def replace(self, index, model, path=None):
+        """Make ``model`` member ``index``, written to ``path`` (a step's output file) or else to the work
+        directory; its metadata updates are then part of the file."""
+        for meta_path, value in self._meta_updates[index].items():
+            _set_meta(model, meta_path, value)
+        self._paths[index] = self._write(index, model, path)
         self._meta_updates[index] = {}
 
     def close(self):
@@ -105,8 +105,8 @@ class FrameLibrary:
         if self._own_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
-    def _write(self, index, model):
-        path = self.work_dir / f"{index:04d}_{Path(self._names[index]).name}"
+    def _write(self, index, model, path=None):
+        path = Path(path) if path is not None else self.work_dir / f"{index:04d}_{Path(self._names[index]).name}"
         name = model.meta.filename
         model.save(path)
         model.meta.filename = name

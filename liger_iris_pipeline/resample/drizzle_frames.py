@@ -1,8 +1,9 @@
 """Drizzle calibrated frames onto one sky grid (plain numpy, drizzle 3 and gwcs; no data models).
 
-Output grid: a TAN projection of the given pixel scale s_out and position angle (of +Y, east of north), centred
-on the mean direction of the frames' footprints and just large enough to hold every footprint (the edges of
-each frame's bounding box mapped through its gWCS).
+Output grid: a TAN projection of the given pixel scale s_out and position angle (of +Y, east of north) about a
+reference direction (by default the centre of the first frame's central pixel, so that a frame resampled at its own scale and
+orientation keeps its pixel grid), just large enough to hold every footprint (the edges of each frame's
+bounding box mapped through its gWCS).
 
 Pixel map: each input pixel's centre mapped through the frame's gWCS forward transform and the output gWCS
 inverse, so any frame WCS (a distortion included) is used as it is.
@@ -40,6 +41,7 @@ __all__ = [
     "MosaicGrid",
     "MosaicDrizzle",
     "footprint",
+    "frame_centre",
     "good_pixels",
     "mosaic_grid",
     "pixel_area",
@@ -52,6 +54,8 @@ __all__ = [
 KERNELS = ("square", "gaussian", "point", "turbo", "lanczos2", "lanczos3")
 #: Points per edge of a frame at which its footprint on the sky is sampled (a distorted edge is not straight).
 FOOTPRINT_POINTS_PER_EDGE = 16
+#: Output pixels by which a footprint may overhang the grid (rounding of the WCS transforms).
+EDGE_TOLERANCE = 1e-6
 
 
 def good_pixels(dq, good_bits):
@@ -84,6 +88,14 @@ def footprint(wcs, shape):
     return np.asarray(ra), np.asarray(dec)
 
 
+def frame_centre(wcs, shape):
+    """(ra, dec) in degrees of the centre of the central pixel of a frame of ``shape`` (ny, nx) (a pixel's
+    centre, so that a grid about it can share the frame's pixels)."""
+    ny, nx = shape
+    ra, dec = wcs((nx - 1) // 2, (ny - 1) // 2, with_bounding_box=False)
+    return float(ra), float(dec)
+
+
 def pixel_scale(wcs, shape):
     """The pixel scale (deg/pixel, square root of the pixel's solid angle) at the centre of a frame."""
     ny, nx = shape
@@ -105,23 +117,22 @@ class MosaicGrid:
         self.wcsinfo = fits_wcs_keywords(self.crpix, self.crval, self.pixel_scale_deg, self.rotation_deg)
 
 
-def mosaic_grid(footprints, pixel_scale_deg, rotation_deg=0.0, shape=None, crpix=None, crval=None):
-    """The TAN grid holding every footprint ((ra, dec) arrays, ``footprint``).
+def mosaic_grid(footprints, crval, pixel_scale_deg, rotation_deg=0.0, shape=None, crpix=None):
+    """The TAN grid about ``crval`` (deg) holding every footprint ((ra, dec) arrays, ``footprint``).
 
-    ``crval`` (deg) defaults to the mean direction of the footprints; ``shape`` (ny, nx) and ``crpix``
+    ``shape`` (ny, nx) and ``crpix``
     (1-based x, y) to the smallest grid containing them all. ``crpix`` alone keeps its reference pixel, given
     ``shape`` alone centres it. Raises ValueError when the grid would be empty.
     """
-    ra = np.deg2rad(np.concatenate([points[0] for points in footprints]))
-    dec = np.deg2rad(np.concatenate([points[1] for points in footprints]))
-    if crval is None:
-        mean = np.array([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)]).mean(axis=1)
-        crval = (np.rad2deg(np.arctan2(mean[1], mean[0])) % 360.0, np.rad2deg(np.arcsin(mean[2] / np.linalg.norm(mean))))
+    ra = np.concatenate([points[0] for points in footprints])
+    dec = np.concatenate([points[1] for points in footprints])
     provisional = imaging_gwcs((1.0, 1.0), crval, pixel_scale_deg, rotation_deg, (1, 1))
-    x, y = provisional.invert(np.rad2deg(ra), np.rad2deg(dec), with_bounding_box=False)
+    x, y = provisional.invert(ra, dec, with_bounding_box=False)
     if shape is None:
-        first = np.floor(np.array([x.min(), y.min()]) + 0.5)  # output pixels holding the footprint's edges
-        last = np.ceil(np.array([x.max(), y.max()]) - 0.5)
+        # the output pixels holding the footprint's edges (an edge on a pixel boundary, to rounding, is not
+        # the next pixel's)
+        first = np.floor(np.array([x.min(), y.min()]) + 0.5 + EDGE_TOLERANCE)
+        last = np.ceil(np.array([x.max(), y.max()]) - 0.5 - EDGE_TOLERANCE)
         shape = (int(last[1] - first[1]) + 1, int(last[0] - first[0]) + 1)
         if crpix is None:
             crpix = (1.0 - first[0], 1.0 - first[1])

@@ -2,15 +2,13 @@
 drizzling, the output grid they span, and each frame drizzled in turn (one frame in memory at a time)."""
 
 import math
-from contextlib import contextmanager
-
 import numpy as np
 
 from .. import units
 from ..base_step import StepInputError, meta_value
 from ..datamodels.library import FrameLibrary
 from ..variances import frame_variances
-from .drizzle_frames import footprint, good_pixels, input_weights, mosaic_grid, pixel_map, pixel_scale
+from .drizzle_frames import footprint, frame_centre, good_pixels, input_weights, mosaic_grid, pixel_map, pixel_scale
 
 __all__ = ["FrameGeometry", "frame_background", "frame_library", "frame_geometry", "output_grid", "drizzle_inputs"]
 
@@ -18,33 +16,31 @@ __all__ = ["FrameGeometry", "frame_background", "frame_library", "frame_geometry
 SHARED_META = ("instrument.name", "exposure.type")
 
 
-@contextmanager
 def frame_library(frames, step_name):
-    """``frames`` (a FrameLibrary, or paths and models) as a FrameLibrary; one made here is closed at the end."""
+    """``frames`` as a FrameLibrary: itself if it is one, else a new one of the paths and models it lists
+    (the caller closes that one)."""
     if isinstance(frames, FrameLibrary):
-        yield frames
-        return
+        return frames
     if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
         raise StepInputError(f"{frames}: {step_name} takes an association or a list of calibrated frames")
     frames = list(frames)
     if not frames:
         raise StepInputError(f"{step_name}: no frames to drizzle")
-    with FrameLibrary(frames) as library:
-        yield library
+    return FrameLibrary(frames)
 
 
 class FrameGeometry:
-    """What the grid needs of each frame: its footprint on the sky and shape; and the first frame's scale."""
+    """What the grid needs of each frame: its footprint on the sky; and the first frame's centre and scale."""
 
-    def __init__(self, footprints, shapes, first_pixel_scale_deg):
-        self.footprints, self.shapes, self.first_pixel_scale_deg = footprints, shapes, first_pixel_scale_deg
+    def __init__(self, footprints, first_centre, first_pixel_scale_deg):
+        self.footprints, self.first_centre, self.first_pixel_scale_deg = footprints, first_centre, first_pixel_scale_deg
 
 
 def frame_geometry(library):
     """Check every frame (header only) for drizzling and collect its footprint: StepInputError naming the file
     when a frame has no gWCS, is not in DN/s, has no usable exposure time, or differs from the first frame in
     instrument or exposure type."""
-    footprints, shapes, first = [], [], None
+    footprints, first = [], None
     for index in range(len(library)):
         with library.frame(index, arrays=()) as model:
             name = model.meta.filename
@@ -59,14 +55,14 @@ def frame_geometry(library):
                 raise StepInputError(f"{name}: EXPTIME {exposure_time!r} is not a positive exposure time")
             values = [meta_value(model, path) for path in SHARED_META]
             if first is None:
-                first = (name, values, pixel_scale(model.meta.wcs, model.data.shape))
+                shape = model.data.shape
+                first = (name, values, frame_centre(model.meta.wcs, shape), pixel_scale(model.meta.wcs, shape))
             for path, ours, theirs in zip(SHARED_META, values, first[1]):
                 if ours != theirs:
                     keyword = model.fits_keyword(f"meta.{path}") or path
                     raise StepInputError(f"{name}: {keyword} {ours!r} differs from {first[0]} {theirs!r}")
-            shapes.append(model.data.shape)
             footprints.append(footprint(model.meta.wcs, model.data.shape))
-    return FrameGeometry(footprints, shapes, first[2])
+    return FrameGeometry(footprints, first[2], first[3])
 
 
 def output_grid(geometry, pixel_scale_ratio=1.0, pixel_scale_arcsec=None, rotation=None, shape=None, crpix=None, crval=None):
@@ -78,11 +74,11 @@ def output_grid(geometry, pixel_scale_ratio=1.0, pixel_scale_arcsec=None, rotati
     try:
         return mosaic_grid(
             geometry.footprints,
+            crval or geometry.first_centre,
             scale_deg,
             rotation or 0.0,
             shape=tuple(shape[::-1]) if shape else None,
             crpix=crpix,
-            crval=crval,
         )
     except ValueError as error:
         raise StepInputError(f"output grid: {error}") from error

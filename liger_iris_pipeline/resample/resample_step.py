@@ -18,7 +18,6 @@ log = logging.getLogger(__name__)
 DRIZZLE_SPEC = """
     pixfrac = float(min=0.0, max=1.0, default=1.0)  # Drop size as a fraction of the input pixel
     kernel = option('square', 'gaussian', 'point', 'turbo', 'lanczos2', 'lanczos3', default='square')  # Drizzle kernel (gaussian and lanczos do not conserve flux)
-    fillval = string(default='NAN')  # Value of output pixels no input pixel covers
     weight_type = option('ivm', 'exptime', default='ivm')  # Input weights: 1 / VAR_RNOISE (ivm) or EXPTIME
     good_bits = string(default='~DO_NOT_USE+NON_SCIENCE')  # DQ bits that do not exclude a pixel (astropy bit-flag expression)
 """
@@ -47,6 +46,7 @@ class ResampleStep(LigerIrisStep):
     pixel_scale_ratio = float(default=1.0)  # Output pixel scale over the first frame's (when pixel_scale is not given)
     pixel_scale = float(default=None)  # Output pixel scale [arcsec]
     rotation = float(default=None)  # Position angle of the output +Y axis, east of north [deg]; None: north up
+    fillval = string(default='NAN')  # Value of output pixels no input pixel covers
     output_shape = int_list(min=2, max=2, default=None)  # Output size (nx, ny); None: the frames' union
     crpix = float_list(min=2, max=2, default=None)  # Output reference pixel (1-based x, y)
     crval = float_list(min=2, max=2, default=None)  # Output reference position (RA, Dec) [deg]
@@ -55,7 +55,8 @@ class ResampleStep(LigerIrisStep):
     )
 
     def process(self, frames):
-        with frame_library(frames, self.class_alias) as library:
+        library = frame_library(frames, self.class_alias)
+        try:
             geometry = frame_geometry(library)
             grid = output_grid(
                 geometry, self.pixel_scale_ratio, self.pixel_scale, self.rotation, self.output_shape, self.crpix, self.crval
@@ -74,6 +75,9 @@ class ResampleStep(LigerIrisStep):
             if not (drizzle.wht > 0).any():
                 raise StepInputError(f"{library.names[0]}: no frame has a usable pixel (good_bits {self.good_bits})")
             self._fill(mosaic, drizzle, grid, library.names, geometry.first_pixel_scale_deg)
+        finally:
+            if library is not frames:
+                library.close()
         self.record(mosaic, "COMPLETE")
         return mosaic
 
