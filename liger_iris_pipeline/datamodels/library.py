@@ -100,12 +100,13 @@ class FrameLibrary:
         """The metadata updates of member ``index`` so far."""
         return dict(self._meta_updates[index])
 
-    def replace(self, index, model):
-        """Make ``model`` member ``index`` (written to the work directory); its metadata updates and HISTORY
-        entries are then part of the file (applied once: a model borrowed as that member has them already)."""
+    def replace(self, index, model, path=None):
+        """Make ``model`` member ``index``, written to ``path`` (a step's output file) or else to the work
+        directory; its metadata updates and HISTORY entries are then part of the file (applied once: a model
+        borrowed as that member has them already)."""
         if self._borrowed.get(id(model)) != index:
             self._apply_updates(index, model)
-        self._paths[index] = self._write(index, model)
+        self._paths[index] = self._write(index, model, path)
         self._meta_updates[index], self._history[index] = {}, []
 
     def close(self):
@@ -119,8 +120,8 @@ class FrameLibrary:
         for entry, software in self._history[index]:
             model.add_history_entry(entry, software=software)
 
-    def _write(self, index, model):
-        path = self.work_dir / f"{index:04d}_{Path(self._names[index]).name}"
+    def _write(self, index, model, path=None):
+        path = Path(path) if path is not None else self.work_dir / f"{index:04d}_{Path(self._names[index]).name}"
         name = model.meta.filename
         model.save(path)
         model.meta.filename = name

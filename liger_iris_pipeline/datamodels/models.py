@@ -26,6 +26,7 @@ __all__ = [
     "NonlinearityModel",
     "ReadnoiseModel",
     "GainModel",
+    "MosaicModel",
     "open",
 ]
 
@@ -39,6 +40,8 @@ class LigerIrisDataModel(DataModel):
     reftype = None
     #: Dimensions of the primary array; its last two are the detector image (ny, nx).
     primary_ndim = 2
+    #: Whether the arrays are detector pixels (checked against the instrument's detector); a mosaic's are sky pixels.
+    detector_pixels = True
 
     def __init__(self, init=None, allocate_companions=True, **kwargs):
         super().__init__(init, **kwargs)
@@ -137,6 +140,21 @@ class ImagerModel(LigerIrisDataModel):
             self.var_rnoise = np.square(self.err, dtype=np.float32)
 
 
+class MosaicModel(LigerIrisDataModel):
+    """Level-3 mosaic (``_i2d``): the frames of an observation drizzled onto one TAN grid of the sky.
+
+    SCI in DN/s per output pixel (flux conserving: the sum over a source is its DN/s), ERR and the three
+    variance components drizzled with squared weights (ERR**2 = their sum), WHT the drizzle weight, CON the
+    context bit field (plane p, bit k: input frame 32 p + k contributed). ``meta.wcs`` is the output gWCS and
+    ``meta.wcsinfo`` the same projection as FITS keywords; ``meta.resample`` says how it was drizzled and from
+    which frames; EXPTIME is the sum of the input frames' exposure times.
+    """
+
+    schema_url = SCHEMA_URI_PREFIX + "mosaic.schema"
+    required_meta = ("instrument.name", "instrument.detector")
+    detector_pixels = False
+
+
 class RampModel(LigerIrisDataModel):
     """Up-the-ramp reads of one exposure (L0): SCI float32 [nints, ngroups, ny, nx] in DN (each group the mean
     of NFRAMES reads), GROUPDQ uint8 of the same shape, PIXELDQ uint32 [ny, nx], and the read timing."""
@@ -233,6 +251,7 @@ MODEL_CLASSES = {
         NonlinearityModel,
         ReadnoiseModel,
         GainModel,
+        MosaicModel,
     )
 }
 

@@ -156,7 +156,8 @@ def check_model(model, filename):
             raise DataModelError(f"{filename}: {name.upper()} shape {array.shape} differs from {primary.upper()} {shape}")
     if primary == "data" and not _any_finite(model.data):
         raise DataModelError(f"{filename}: SCI has no finite value (all NaN or infinite)")
-    check_detector(model, image, filename)
+    if model.detector_pixels:
+        check_detector(model, image, filename)
     window = (model.meta.subarray.ysize, model.meta.subarray.xsize)
     if None not in window and tuple(window) != image:
         raise DataModelError(f"{filename}: array shape {image} differs from SUBSIZE2 x SUBSIZE1 {window}")

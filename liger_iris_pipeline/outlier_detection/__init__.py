@@ -1,0 +1,3 @@
+from .outlier_detection_step import OutlierDetectionStep
+
+__all__ = ["OutlierDetectionStep"]

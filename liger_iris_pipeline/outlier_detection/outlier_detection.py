@@ -1,0 +1,73 @@
+"""Outliers against the other frames of a dither (plain numpy/scipy), jwst's imaging algorithm:
+
+1. each frame drizzled alone onto the mosaic grid; its pixels with weight below ``maskpt`` times the frame's
+   typical weight (3-sigma-clipped mean of its non-zero weights) set to NaN;
+2. the median of those images, pixel by pixel, ignoring NaN (``median_in_sections``: from files on disk, a band of
+   rows at a time, so memory does not grow with the number of frames);
+3. the median blotted (interpolated) back to each frame's pixels, B, in DN/s per input pixel;
+4. a pixel is an outlier when (``outlier_mask``), with D = |SCI - B - background| and
+   dB = max |B - B_neighbour| over the 4 neighbours (the blot's local derivative: its interpolation error on
+   steep profiles),
+
+       D > scale2 dB + snr2 ERR   and   some pixel of its 3 x 3 neighbourhood has D > scale1 dB + snr1 ERR
+
+   (jwst's defaults snr = 5.0 4.0, scale = 1.2 0.7: a strong detection flags its weaker neighbours too).
+   jwst combines the two masks as ``count & mask2`` on the integer neighbourhood count, which keeps only odd
+   counts; here any count >= 1 does, as the comment there intends.
+"""
+
+import numpy as np
+from astropy.stats import sigma_clip
+from scipy import ndimage
+
+__all__ = ["blot_derivative", "median_in_sections", "outlier_mask", "weight_threshold"]
+
+#: Bytes of frame data ``median_in_sections`` reads at once (all frames' rows of one band).
+MEDIAN_SECTION_BYTES = 64 * 2**20
+
+
+def weight_threshold(weights, maskpt):
+    """``maskpt`` times the 3-sigma-clipped mean of the positive finite ``weights`` (0 if there are none)."""
+    positive = weights[np.isfinite(weights) & (weights > 0)]
+    if positive.size == 0:
+        return 0.0
+    return float(maskpt * np.mean(sigma_clip(positive, sigma=3, maxiters=5, masked=False)))
+
+
+def median_in_sections(images, out=None, section_bytes=MEDIAN_SECTION_BYTES):
+    """The NaN-ignoring median over ``images`` (equal-shape 2-D arrays, typically memory-mapped files), read
+    in bands of rows that hold at most ``section_bytes`` together; NaN where every image is NaN."""
+    ny, nx = images[0].shape
+    out = np.empty((ny, nx), np.float32) if out is None else out
+    rows = max(1, section_bytes // (len(images) * nx * 4))
+    for start in range(0, ny, rows):
+        band = np.stack([image[start : start + rows] for image in images])
+        empty = np.isnan(band).all(axis=0)
+        band[:, empty] = 0.0  # keeps nanmedian from warning about all-NaN columns
+        median = np.nanmedian(band, axis=0)
+        median[empty] = np.nan
+        out[start : start + rows] = median
+    return out
+
+
+def blot_derivative(blot):
+    """max |B - B_neighbour| over the 4 nearest neighbours (an edge pixel compares with those it has)."""
+    padded = np.pad(blot, 1, mode="edge")
+    centre = padded[1:-1, 1:-1]
+    neighbours = (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:])
+    return np.max([np.abs(centre - neighbour) for neighbour in neighbours], axis=0)
+
+
+def outlier_mask(data, blot, err, snr=(5.0, 4.0), scale=(1.2, 0.7), background=0.0):
+    """Boolean map of the outliers of frame ``data`` (ERR ``err``) against the blotted median ``blot``.
+
+    Pixels where ``blot`` is NaN (no median there) are never outliers; a NaN ``err`` counts as 0, as in jwst.
+    """
+    difference = np.abs(data - blot - background)
+    derivative = blot_derivative(blot)
+    noise = np.nan_to_num(err)
+    with np.errstate(invalid="ignore"):
+        strong = difference > scale[0] * derivative + snr[0] * noise
+        weak = difference > scale[1] * derivative + snr[1] * noise
+    near_strong = ndimage.maximum_filter(strong, size=3, mode="nearest")
+    return weak & near_strong

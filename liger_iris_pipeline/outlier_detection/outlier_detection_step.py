@@ -1,0 +1,100 @@
+"""OutlierDetectionStep: flag what one frame has and the others do not (residual cosmic rays, new hot pixels)."""
+
+import logging
+import tempfile
+
+import numpy as np
+from drizzle.resample import blot_image
+
+from ..base_step import LigerIrisStep, StepInputError
+from ..dqflags import pixel as dq_flags
+from ..resample.drizzle_frames import MosaicDrizzle, pixel_area, pixel_map
+from ..resample.frames import drizzle_inputs, frame_background, frame_geometry, frame_library, output_grid
+from ..resample.resample_step import DRIZZLE_SPEC
+from .outlier_detection import median_in_sections, outlier_mask, weight_threshold
+
+__all__ = ["OutlierDetectionStep"]
+
+log = logging.getLogger(__name__)
+
+#: DQ of a flagged pixel (jwst's).
+OUTLIER_FLAGS = np.uint32(dq_flags["OUTLIER"] | dq_flags["DO_NOT_USE"])
+
+
+class OutlierDetectionStep(LigerIrisStep):
+    """Median of the frames drizzled one by one onto a common grid, blotted back to each frame and compared
+    (outlier_detection.py); outliers get OUTLIER | DO_NOT_USE in DQ.
+
+    Takes paths, models or a FrameLibrary and returns the FrameLibrary of the flagged frames (``_crf``, each
+    with S_OUTLIR; written to the output directory when results are saved, else to the library's work
+    directory; the caller closes a library the step made). The single drizzled images go to temporary files
+    (``in_memory`` keeps them in memory), so only a band of rows of each is read at once for the median.
+    """
+
+    class_alias = "outlier_detection"
+    combines_members = True
+    spec = (
+        """
+    suffix = string(default='crf')  # The outlier-flagged frames (Level 3)
+    maskpt = float(min=0.0, max=1.0, default=0.7)  # Single-image pixels with weight below maskpt times the frame's typical weight are left out of the median
+    snr = string(default='5.0 4.0')  # Thresholds in ERR: the detection and its neighbours
+    scale = string(default='1.2 0.7')  # Thresholds in units of the blotted median's local derivative
+    in_memory = boolean(default=False)  # Keep the single drizzled images in memory instead of temporary files
+"""
+        + DRIZZLE_SPEC
+    )
+
+    def process(self, frames):
+        snr, scale = _pair(self.snr, "snr"), _pair(self.scale, "scale")
+        library = frame_library(frames, self.class_alias)
+        grid = output_grid(frame_geometry(library))
+        with tempfile.TemporaryDirectory(prefix="single_", dir=library.work_dir) as scratch:
+            singles = [self._single(library, index, grid, scratch) for index in range(len(library))]
+            coverage = sum(np.isfinite(single).astype(np.uint16) for single in singles)
+            if coverage.max(initial=0) < 2:
+                raise StepInputError(f"{library.names[0]}: the frames do not overlap; no pixel can be compared")
+            median = median_in_sections(singles)
+            del singles
+        for index in range(len(library)):
+            with library.frame(index) as model:
+                self._flag(model, median, grid, snr, scale)
+                path = self.make_output_path(basepath=model.meta.filename, suffix=self.suffix) if self.save_results else None
+                library.replace(index, model, path)
+        return library
+
+    def _single(self, library, index, grid, scratch):
+        """Frame ``index`` drizzled alone onto ``grid``, NaN where its weight is below maskpt times its typical
+        weight; in a temporary .npy file unless ``in_memory``."""
+        with library.frame(index) as model:
+            drizzle = MosaicDrizzle(grid.shape, self.kernel, self.pixfrac, "NAN")
+            drizzle.add(**drizzle_inputs(model, grid, self.weight_type, self.good_bits))
+        image = drizzle.sci
+        image[~(drizzle.wht >= weight_threshold(drizzle.wht, self.maskpt))] = np.nan
+        if self.in_memory:
+            return image
+        stored = np.lib.format.open_memmap(f"{scratch}/{index:04d}.npy", mode="w+", dtype=np.float32, shape=image.shape)
+        stored[:] = image
+        return stored
+
+    def _flag(self, model, median, grid, snr, scale):
+        """Flag the outliers of ``model`` against the ``median`` on ``grid`` and record the step."""
+        pixmap = pixel_map(model.meta.wcs, model.data.shape, grid)
+        blot = blot_image(median, pixmap, fillval=np.nan)
+        blot *= pixel_area(pixmap)  # DN/s per output pixel to per input pixel
+        outliers = outlier_mask(model.data, blot, model.err, snr, scale, frame_background(model))
+        new = outliers & (model.dq & OUTLIER_FLAGS != OUTLIER_FLAGS)
+        model.dq[outliers] |= OUTLIER_FLAGS
+        log.info("%s: %d outlier pixels flagged (%.3g %%)", model.meta.filename, new.sum(), 100.0 * new.mean())
+        self.record(model, "COMPLETE")
+        self.finalize_result(model, [])
+
+
+def _pair(text, name):
+    """Two numbers from a string such as '5.0 4.0'; StepInputError otherwise."""
+    try:
+        values = tuple(float(value) for value in str(text).split())
+    except ValueError:
+        values = ()
+    if len(values) != 2:
+        raise StepInputError(f"outlier_detection: {name} {text!r} is not two numbers (e.g. '5.0 4.0')")
+    return values

@@ -1,0 +1,3 @@
+from .resample_step import ResampleStep
+
+__all__ = ["ResampleStep"]

@@ -1,0 +1,222 @@
+"""Drizzle calibrated frames onto one sky grid (plain numpy, drizzle 3 and gwcs; no data models).
+
+Output grid: a TAN projection of the given pixel scale s_out and position angle (of +Y, east of north) about a
+reference direction (by default the centre of the first frame's central pixel, so that a frame resampled at its own scale and
+orientation keeps its pixel grid), just large enough to hold every footprint (the edges of each frame's
+bounding box mapped through its gWCS).
+
+Pixel map: each input pixel's centre mapped through the frame's gWCS forward transform and the output gWCS
+inverse, so any frame WCS (a distortion included) is used as it is.
+
+Units: frames are in DN/s per input pixel; the mosaic is in DN/s per *output* pixel, so that the sum of the
+mosaic over a source is its DN/s, whatever the output scale (flux conserving). Drizzle averages surface
+brightness, so each input pixel is first divided by its area in output pixels,
+
+    A = |det d(x_out, y_out) / d(x_in, y_in)|   (the Jacobian of the pixel map, per pixel),
+    d = (SCI - background) / A,   v_k = VAR_k / A**2.
+
+Weights w (per input pixel, 0 for pixels excluded by DQ or without finite values): ``ivm`` w = 1 / VAR_RNOISE
+(jwst's choice: the read noise does not depend on the signal, so bright pixels are not down-weighted), or
+``exptime`` w = EXPTIME. With a_io the overlap of input pixel i's drop with output pixel o (kernel, pixfrac),
+
+    SCI_o   = sum_i a_io w_i d_i / sum_i a_io w_i,          WHT_o = sum_i a_io w_i,
+    VAR_k,o = sum_i (a_io w_i)**2 v_k,i / (sum_i a_io w_i)**2   (drizzle's squared-weight sums),
+    ERR_o   = sqrt(VAR_POISSON_o + VAR_RNOISE_o + VAR_FLAT_o).
+
+VAR_k,o is the exact variance of each output pixel taken alone; neighbouring output pixels share input
+pixels (with pixfrac 1 and the square kernel), so their noise is correlated and a sum over an aperture has a
+larger variance than the sum of the VAR of its pixels (Fruchter & Hook 2002, Casertano et al. 2000).
+"""
+
+import numpy as np
+from astropy.nddata.bitmask import bitfield_to_boolean_mask
+from drizzle.resample import Drizzle
+from drizzle.utils import calc_pixmap
+
+from ..assign_wcs.imager_wcs import fits_wcs_keywords, imaging_gwcs
+from ..dqflags import pixel as dq_flags
+
+__all__ = [
+    "KERNELS",
+    "MosaicGrid",
+    "MosaicDrizzle",
+    "footprint",
+    "frame_centre",
+    "good_pixels",
+    "mosaic_grid",
+    "pixel_area",
+    "pixel_map",
+    "pixel_scale",
+    "input_weights",
+]
+
+#: The drizzle kernels (the gaussian and lanczos ones do not conserve flux).
+KERNELS = ("square", "gaussian", "point", "turbo", "lanczos2", "lanczos3")
+#: Points per edge of a frame at which its footprint on the sky is sampled (a distorted edge is not straight).
+FOOTPRINT_POINTS_PER_EDGE = 16
+#: Output pixels by which a footprint may overhang the grid (rounding of the WCS transforms).
+EDGE_TOLERANCE = 1e-6
+
+
+def good_pixels(dq, good_bits):
+    """Boolean map of the pixels ``good_bits`` lets through (jwst's semantics: bits listed are ignored, ``~``
+    inverts, so "~DO_NOT_USE+NON_SCIENCE" excludes exactly the pixels with either flag)."""
+    return bitfield_to_boolean_mask(dq, good_bits, good_mask_value=True, dtype=bool, flag_name_map=dq_flags)
+
+
+def input_weights(good, var_rnoise, exposure_time, weight_type):
+    """Per-pixel drizzle weights (float32): 1 / VAR_RNOISE (``ivm``) or EXPTIME (``exptime``) where ``good``,
+    0 elsewhere and wherever VAR_RNOISE is not a positive finite number (``ivm``)."""
+    if weight_type == "ivm":
+        usable = good & np.isfinite(var_rnoise) & (var_rnoise > 0)
+        weights = np.zeros(var_rnoise.shape, np.float32)
+        np.divide(1.0, var_rnoise, out=weights, where=usable)
+        return weights
+    if weight_type == "exptime":
+        return np.where(good, np.float32(exposure_time), np.float32(0.0))
+    raise ValueError(f"weight_type must be 'ivm' or 'exptime', got {weight_type!r}")
+
+
+def footprint(wcs, shape):
+    """(ra, dec) in degrees of points along the outer edges of a frame of ``shape`` (ny, nx)."""
+    ny, nx = shape
+    along_x = np.linspace(-0.5, nx - 0.5, FOOTPRINT_POINTS_PER_EDGE)
+    along_y = np.linspace(-0.5, ny - 0.5, FOOTPRINT_POINTS_PER_EDGE)
+    x = np.concatenate([along_x, along_x, np.full_like(along_y, -0.5), np.full_like(along_y, nx - 0.5)])
+    y = np.concatenate([np.full_like(along_x, -0.5), np.full_like(along_x, ny - 0.5), along_y, along_y])
+    ra, dec = wcs(x, y, with_bounding_box=False)
+    return np.asarray(ra), np.asarray(dec)
+
+
+def frame_centre(wcs, shape):
+    """(ra, dec) in degrees of the centre of the central pixel of a frame of ``shape`` (ny, nx) (a pixel's
+    centre, so that a grid about it can share the frame's pixels)."""
+    ny, nx = shape
+    ra, dec = wcs((nx - 1) // 2, (ny - 1) // 2, with_bounding_box=False)
+    return float(ra), float(dec)
+
+
+def pixel_scale(wcs, shape):
+    """The pixel scale (deg/pixel, square root of the pixel's solid angle) at the centre of a frame."""
+    ny, nx = shape
+    x0, y0 = (nx - 1) / 2.0, (ny - 1) / 2.0
+    ra, dec = wcs([x0, x0 + 1, x0], [y0, y0, y0 + 1], with_bounding_box=False)
+    east = np.array([(ra[1] - ra[0]) * np.cos(np.deg2rad(dec[0])), dec[1] - dec[0]])
+    north = np.array([(ra[2] - ra[0]) * np.cos(np.deg2rad(dec[0])), dec[2] - dec[0]])
+    return float(np.sqrt(abs(east[0] * north[1] - east[1] * north[0])))
+
+
+class MosaicGrid:
+    """The output grid: gWCS, shape (ny, nx) and the FITS WCS keywords of the same projection."""
+
+    def __init__(self, crpix, crval, pixel_scale_deg, rotation_deg, shape):
+        self.crpix, self.crval = tuple(map(float, crpix)), tuple(map(float, crval))
+        self.pixel_scale_deg, self.rotation_deg = float(pixel_scale_deg), float(rotation_deg)
+        self.shape = tuple(int(n) for n in shape)
+        self.wcs = imaging_gwcs(self.crpix, self.crval, self.pixel_scale_deg, self.rotation_deg, self.shape)
+        self.wcsinfo = fits_wcs_keywords(self.crpix, self.crval, self.pixel_scale_deg, self.rotation_deg)
+
+
+def mosaic_grid(footprints, crval, pixel_scale_deg, rotation_deg=0.0, shape=None, crpix=None):
+    """The TAN grid about ``crval`` (deg) holding every footprint ((ra, dec) arrays, ``footprint``).
+
+    ``shape`` (ny, nx) and ``crpix``
+    (1-based x, y) to the smallest grid containing them all. ``crpix`` alone keeps its reference pixel, given
+    ``shape`` alone centres it. Raises ValueError when the grid would be empty.
+    """
+    ra = np.concatenate([points[0] for points in footprints])
+    dec = np.concatenate([points[1] for points in footprints])
+    provisional = imaging_gwcs((1.0, 1.0), crval, pixel_scale_deg, rotation_deg, (1, 1))
+    x, y = provisional.invert(ra, dec, with_bounding_box=False)
+    if shape is None:
+        # the output pixels holding the footprint's edges (an edge on a pixel boundary, to rounding, is not
+        # the next pixel's)
+        first = np.floor(np.array([x.min(), y.min()]) + 0.5 + EDGE_TOLERANCE)
+        last = np.ceil(np.array([x.max(), y.max()]) - 0.5 - EDGE_TOLERANCE)
+        shape = (int(last[1] - first[1]) + 1, int(last[0] - first[0]) + 1)
+        if crpix is None:
+            crpix = (1.0 - first[0], 1.0 - first[1])
+    elif crpix is None:
+        crpix = ((shape[1] + 1) / 2.0, (shape[0] + 1) / 2.0)
+    if min(shape) < 1:
+        raise ValueError(f"the output grid would have shape {shape}")
+    return MosaicGrid(crpix, crval, pixel_scale_deg, rotation_deg, shape)
+
+
+def pixel_map(wcs, shape, grid):
+    """(ny, nx, 2) output-grid (x, y) of the centres of a frame's pixels (NaN outside its bounding box)."""
+    return calc_pixmap(wcs, grid.wcs, shape=shape, disable_bbox="to")
+
+
+def pixel_area(pixmap):
+    """Area of each input pixel in output pixels: |det| of the pixel map's Jacobian (central differences)."""
+    dx_dy, dx_dx = np.gradient(pixmap[..., 0])
+    dy_dy, dy_dx = np.gradient(pixmap[..., 1])
+    return np.abs(dx_dx * dy_dy - dx_dy * dy_dx).astype(np.float32)
+
+
+class MosaicDrizzle:
+    """Drizzle frames one at a time onto one grid: SCI, the three variances, WHT and the context.
+
+    Only the output arrays are kept between frames, so memory does not grow with the number of frames.
+    """
+
+    def __init__(self, shape, kernel="square", pixfrac=1.0, fillval="NAN", n_frames=1):
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
+        self.kernel, self.pixfrac = kernel, float(pixfrac)
+        self._drizzle = Drizzle(
+            kernel=kernel, fillval=fillval, fillval2=fillval, out_shape=shape, max_ctx_id=max(n_frames - 1, 0)
+        )
+
+    def add(self, data, variances, weights, pixmap, exposure_time, background=0.0):
+        """Add one frame: ``data`` (DN/s per input pixel, ``background`` subtracted here), ``variances``
+        (VAR_POISSON, VAR_RNOISE, VAR_FLAT), ``weights`` (``input_weights``), ``pixmap`` (``pixel_map``)."""
+        area = pixel_area(pixmap)
+        usable = (weights > 0) & np.isfinite(data) & np.isfinite(area) & (area > 0) & np.isfinite(pixmap).all(axis=-1)
+        for variance in variances:
+            usable &= np.isfinite(variance)
+        scaled = np.zeros(data.shape, np.float32)
+        np.divide(np.subtract(data, background, dtype=np.float32), area, out=scaled, where=usable)
+        squared_area = np.square(area)
+        scaled_variances = []
+        for variance in variances:
+            scaled_variance = np.zeros(data.shape, np.float32)
+            np.divide(variance, squared_area, out=scaled_variance, where=usable)
+            scaled_variances.append(scaled_variance)
+        self._drizzle.add_image(
+            scaled,
+            exptime=float(exposure_time),
+            pixmap=pixmap,
+            data2=scaled_variances,
+            weight_map=np.where(usable, weights, np.float32(0.0)),
+            pixfrac=self.pixfrac,
+            pixel_scale_ratio=float(1.0 / np.sqrt(np.median(area[usable]))) if usable.any() else 1.0,
+        )
+
+    @property
+    def sci(self):
+        return self._drizzle.out_img
+
+    @property
+    def wht(self):
+        return self._drizzle.out_wht
+
+    @property
+    def con(self):
+        """The context, always 3-D (planes of 32 frames)."""
+        context = self._drizzle.out_ctx
+        return context if context.ndim == 3 else context[np.newaxis]
+
+    @property
+    def variances(self):
+        """(VAR_POISSON, VAR_RNOISE, VAR_FLAT) of the output pixels."""
+        return tuple(self._drizzle.out_img2)
+
+    @property
+    def err(self):
+        return np.sqrt(np.sum(self.variances, axis=0, dtype=np.float32))
+
+    @property
+    def total_exposure_time(self):
+        return self._drizzle.total_exptime
