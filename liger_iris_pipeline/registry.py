@@ -70,7 +70,12 @@ STEPS = (
         is_pipeline=True,
         reftypes=("mask", "saturation", "nonlinearity", "gain", "readnoise"),
     ),
+    StepEntry("tweakreg", "TweakRegStep", "tweakreg.tweakreg_step"),
+    StepEntry("skymatch", "SkyMatchStep", "skymatch.skymatch_step"),
+    StepEntry("outlier_detection", "OutlierDetectionStep", "outlier_detection.outlier_detection_step"),
+    StepEntry("resample", "ResampleStep", "resample.resample_step"),
     StepEntry("source_catalog", "SourceCatalogStep", "source_catalog.source_catalog_step"),
+    StepEntry("image3", "Image3Pipeline", "pipeline.image3", is_pipeline=True),
 )
 
 #: The entries by alias.

@@ -15,6 +15,7 @@ directory first, so every member is a file.
 
 import shutil
 import tempfile
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,8 +28,8 @@ __all__ = ["FrameLibrary"]
 class FrameLibrary:
     """The member frames of one Level-3 product (paths or ImagerModels), in order.
 
-    ``work_dir``: where changed frames are written (a private temporary directory, removed by ``close``,
-    when not given).
+    ``work_dir``: where changed frames are written (a private temporary directory, removed by ``close`` or
+    when the library is garbage-collected, when not given).
     """
 
     def __init__(self, frames, work_dir=None):
@@ -40,6 +41,9 @@ class FrameLibrary:
         self._own_work_dir = work_dir is None
         self.work_dir = Path(tempfile.mkdtemp(prefix="liger_iris_frames_") if work_dir is None else work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.work_dir, ignore_errors=True)
+        if not self._own_work_dir:
+            self._cleanup.detach()
         self._paths = []
         self._names = []
         self._meta_updates = [{} for _ in frames]
@@ -111,8 +115,7 @@ class FrameLibrary:
 
     def close(self):
         """Remove the private work directory (a caller's work directory is left as it is)."""
-        if self._own_work_dir:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
+        self._cleanup()
 
     def _apply_updates(self, index, model):
         for path, value in self._meta_updates[index].items():

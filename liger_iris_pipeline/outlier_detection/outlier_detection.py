@@ -5,8 +5,8 @@
 2. the median of those images, pixel by pixel, ignoring NaN (``median_in_sections``: from files on disk, a band of
    rows at a time, so memory does not grow with the number of frames);
 3. the median blotted (interpolated) back to each frame's pixels, B, in DN/s per input pixel;
-4. a pixel is an outlier when (``outlier_mask``), with D = |SCI - B - background| and
-   dB = max |B - B_neighbour| over the 4 neighbours (the blot's local derivative: its interpolation error on
+4. a pixel is an outlier when (``outlier_mask``), with D = abs(SCI - B - background) and
+   dB = max abs(B - B_neighbour) over the 4 neighbours (the blot's local derivative: its interpolation error on
    steep profiles),
 
        D > scale2 dB + snr2 ERR   and   some pixel of its 3 x 3 neighbourhood has D > scale1 dB + snr1 ERR
@@ -51,7 +51,7 @@ def median_in_sections(images, out=None, section_bytes=MEDIAN_SECTION_BYTES):
 
 
 def blot_derivative(blot):
-    """max |B - B_neighbour| over the 4 nearest neighbours (an edge pixel compares with those it has)."""
+    """max abs(B - B_neighbour) over the 4 nearest neighbours (an edge pixel compares with those it has)."""
     padded = np.pad(blot, 1, mode="edge")
     centre = padded[1:-1, 1:-1]
     neighbours = (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:])

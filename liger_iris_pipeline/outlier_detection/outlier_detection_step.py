@@ -9,7 +9,7 @@ from drizzle.resample import blot_image
 from ..base_step import LigerIrisStep, StepInputError
 from ..dqflags import pixel as dq_flags
 from ..resample.drizzle_frames import MosaicDrizzle, pixel_area, pixel_map
-from ..resample.frames import drizzle_inputs, frame_background, frame_geometry, frame_library, output_grid
+from ..resample.frames import drizzle_inputs, frame_background, frame_geometry, output_grid
 from ..resample.resample_step import DRIZZLE_SPEC
 from .outlier_detection import median_in_sections, outlier_mask, weight_threshold
 
@@ -46,7 +46,7 @@ class OutlierDetectionStep(LigerIrisStep):
 
     def process(self, frames):
         snr, scale = _pair(self.snr, "snr"), _pair(self.scale, "scale")
-        library = frame_library(frames, self.class_alias)
+        library = self.open_library(frames)
         grid = output_grid(frame_geometry(library))
         with tempfile.TemporaryDirectory(prefix="single_", dir=library.work_dir) as scratch:
             singles = [self._single(library, index, grid, scratch) for index in range(len(library))]

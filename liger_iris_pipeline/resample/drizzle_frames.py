@@ -149,7 +149,7 @@ def pixel_map(wcs, shape, grid):
 
 
 def pixel_area(pixmap):
-    """Area of each input pixel in output pixels: |det| of the pixel map's Jacobian (central differences)."""
+    """Area of each input pixel in output pixels: abs(det) of the pixel map's Jacobian (central differences)."""
     dx_dy, dx_dx = np.gradient(pixmap[..., 0])
     dy_dy, dy_dx = np.gradient(pixmap[..., 1])
     return np.abs(dx_dx * dy_dy - dx_dy * dy_dx).astype(np.float32)

@@ -1,32 +1,17 @@
-"""What the drizzling steps (resample, outlier_detection) share: the frames as a FrameLibrary, checked for
-drizzling, the output grid they span, and each frame drizzled in turn (one frame in memory at a time)."""
+"""What the drizzling steps (resample, outlier_detection) share: the frames checked for drizzling, the output grid they span, and each frame drizzled in turn (one frame in memory at a time)."""
 
 import math
 import numpy as np
 
 from .. import units
 from ..base_step import StepInputError, meta_value
-from ..datamodels.library import FrameLibrary
 from ..variances import frame_variances
 from .drizzle_frames import footprint, frame_centre, good_pixels, input_weights, mosaic_grid, pixel_map, pixel_scale
 
-__all__ = ["FrameGeometry", "frame_background", "frame_library", "frame_geometry", "output_grid", "drizzle_inputs"]
+__all__ = ["FrameGeometry", "frame_background", "frame_geometry", "output_grid", "drizzle_inputs"]
 
 #: Metadata every frame of a mosaic must share with the first (a mosaic is one instrument's, in one unit).
 SHARED_META = ("instrument.name", "exposure.type")
-
-
-def frame_library(frames, step_name):
-    """``frames`` as a FrameLibrary: itself if it is one, else a new one of the paths and models it lists
-    (the caller closes that one)."""
-    if isinstance(frames, FrameLibrary):
-        return frames
-    if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
-        raise StepInputError(f"{frames}: {step_name} takes an association or a list of calibrated frames")
-    frames = list(frames)
-    if not frames:
-        raise StepInputError(f"{step_name}: no frames to drizzle")
-    return FrameLibrary(frames)
 
 
 class FrameGeometry:

@@ -8,7 +8,7 @@ from ..base_step import LigerIrisStep, StepInputError
 from ..datamodels import MosaicModel
 from .. import units
 from .drizzle_frames import MosaicDrizzle
-from .frames import drizzle_inputs, frame_geometry, frame_library, output_grid
+from .frames import drizzle_inputs, frame_geometry, output_grid
 
 __all__ = ["ResampleStep"]
 
@@ -55,7 +55,7 @@ class ResampleStep(LigerIrisStep):
     )
 
     def process(self, frames):
-        library = frame_library(frames, self.class_alias)
+        library = self.open_library(frames)
         try:
             geometry = frame_geometry(library)
             grid = output_grid(
@@ -64,10 +64,12 @@ class ResampleStep(LigerIrisStep):
             log.info("Mosaic grid %d x %d pixels of %.6g arcsec", grid.shape[1], grid.shape[0], grid.pixel_scale_deg * 3600)
             drizzle = MosaicDrizzle(grid.shape, self.kernel, self.pixfrac, self.fillval, n_frames=len(library))
             mosaic = MosaicModel()
+            statuses = []
             for index in range(len(library)):
                 with library.frame(index) as model:
                     if index == 0:
                         _copy_meta(model, mosaic)
+                    statuses.append(model.meta.cal_step.instance)
                     inputs = drizzle_inputs(model, grid, self.weight_type, self.good_bits)
                     if not inputs["weights"].any():
                         log.warning("%s: no pixel passes good_bits %s with a usable weight", model.meta.filename, self.good_bits)
@@ -75,6 +77,8 @@ class ResampleStep(LigerIrisStep):
             if not (drizzle.wht > 0).any():
                 raise StepInputError(f"{library.names[0]}: no frame has a usable pixel (good_bits {self.good_bits})")
             self._fill(mosaic, drizzle, grid, library.names, geometry.first_pixel_scale_deg)
+            for step, status in weakest_statuses(statuses).items():
+                setattr(mosaic.meta.cal_step, step, status)
         finally:
             if library is not frames:
                 library.close()
@@ -101,6 +105,20 @@ class ResampleStep(LigerIrisStep):
         resample.rotation = grid.rotation_deg
         resample.n_frames = len(names)
         resample.members = list(names)
+
+
+#: Step statuses from the most to the least complete.
+STATUS_ORDER = ("COMPLETE", "SKIPPED", "FAILED")
+
+
+def weakest_statuses(frame_statuses):
+    """{step: status} of the mosaic from its frames' {step: status}: the least complete status any frame has
+    (a mosaic with one unaligned frame is not aligned COMPLETE); a step some frame lacks is SKIPPED."""
+    steps = set().union(*frame_statuses)
+    return {
+        step: max((statuses.get(step, "SKIPPED") for statuses in frame_statuses), key=STATUS_ORDER.index)
+        for step in sorted(steps)
+    }
 
 
 def _copy_meta(frame, mosaic):

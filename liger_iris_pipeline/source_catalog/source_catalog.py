@@ -77,10 +77,11 @@ def aperture_column(index, quantity="flux"):
 
 
 def unusable_pixels(sci, err, dq, do_not_use, weight=None):
-    """Boolean map of the pixels that take no part: DQ with ``do_not_use``, SCI or ERR not finite, ERR <= 0,
-    or (with a ``weight`` map) weight <= 0."""
-    unusable = (dq & do_not_use) != 0
-    unusable |= ~np.isfinite(sci) | ~np.isfinite(err) | ~(err > 0)
+    """Boolean map of the pixels that take no part: DQ with ``do_not_use`` (an image without DQ, a mosaic, has
+    none), SCI or ERR not finite, ERR <= 0, or (with a ``weight`` map) weight <= 0."""
+    unusable = ~np.isfinite(sci) | ~np.isfinite(err) | ~(err > 0)
+    if dq is not None:
+        unusable |= (dq & do_not_use) != 0
     if weight is not None:
         unusable |= ~(weight > 0)
     return unusable

@@ -82,8 +82,9 @@ class SourceCatalogStep(LigerIrisStep):
             wcs = model.meta.wcs
             if wcs is None:
                 raise StepInputError(f"{name}: no WCS (meta.wcs); run assign_wcs (or resample) first")
-            weight = model.instance.get("wht")  # a mosaic's weight map; frames have none (never a default-filled one)
-            unusable = unusable_pixels(model.data, model.err, model.dq, pixel["DO_NOT_USE"], weight)
+            # A mosaic has a weight map and no DQ, a frame the reverse (never a default-filled array of either).
+            weight, dq = model.instance.get("wht"), model.instance.get("dq")
+            unusable = unusable_pixels(model.data, model.err, dq, pixel["DO_NOT_USE"], weight)
             fwhm = self._kernel_fwhm(model, wcs)
             aperture_radii = [factor * fwhm for factor in self.aperture_radii]
             annulus_radii = [factor * fwhm for factor in self.annulus_radii]

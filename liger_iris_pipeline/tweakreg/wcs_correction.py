@@ -103,6 +103,8 @@ class GWCSCorrector(WCSCorrector):
         self._sky_to_plane = self._plane_to_sky.inverse
 
     def set_correction(self, matrix=((1, 0), (0, 1)), shift=(0, 0), ref_tpwcs=None, meta=None, **kwargs):
+        """Compose the fitted tangent-plane ``matrix`` and ``shift`` (arcsec), given in ``ref_tpwcs``'s plane when
+        it is given, into this frame's tangent-plane correction (tweakwcs's corrector interface)."""
         matrix, shift = np.asarray(matrix, dtype=float), np.asarray(shift, dtype=float)
         if ref_tpwcs is not None:
             r, t = self._plane_to(ref_tpwcs)
