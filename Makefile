@@ -11,7 +11,7 @@ DOCS_BUILD ?= docs/_build/html
 # Snakemake runs the workflow's scripts with the python it finds first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo test benchmark docs system-packages clean
+.PHONY: install demo test benchmark benchmark-image3 docs system-packages clean
 
 install: $(STAMP)
 
@@ -58,6 +58,13 @@ benchmark: install $(JWST_VENV)/.installed
 	$(BIN)/python benchmarks/bench_workflow_startup.py  # snakemake -n against the workflow before issue 16 (git 1909ff5)
 	$(BIN)/python benchmarks/bench_detector1.py
 	$(BIN)/python benchmarks/bench_quicklook.py
+	$(MAKE) benchmark-image3
+
+# Level 3 alone (issue 18): a BENCH_IMAGE3_FRAMES-point dither of 4096x4096 frames to a mosaic, ours beside jwst's
+# calwebb_image3 outlier detection and resample and drizzle's own kernel (results/image3.md; 9 frames need ~10 GiB).
+BENCH_IMAGE3_FRAMES ?= 9
+benchmark-image3: install $(JWST_VENV)/.installed
+	$(BIN)/python benchmarks/bench_image3.py --frames $(BENCH_IMAGE3_FRAMES) --jwst-python $(JWST_VENV)/bin/python
 
 # The documentation site (docs/), warnings as errors; tests/test_docs.py builds it in CI.
 docs: install system-packages
