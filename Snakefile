@@ -1,5 +1,6 @@
 # Liger/IRIS imager reduction: raw frames -> dq_init -> dark_current -> flat_field -> assign_wcs -> L2b (_cal),
-# then a quick-look PNG and QA row per L2b frame and the night summary (rules/quicklook.smk).
+# then a quick-look PNG and QA row per L2b frame and the night summary (rules/quicklook.smk), and the Level-3 mosaic of
+# each observation that asks for one (rules/level3.smk).
 # Your night: config/config.yaml (a commented template), or your own file with --configfile, which replaces it;
 # every key is explained in config/README.md. The demo's and tests' night: .test/config/config.yaml.
 import sys
@@ -35,6 +36,7 @@ include: "rules/crds.smk"
 include: "rules/calibration.smk"
 include: "rules/calibrate.smk"
 include: "rules/quicklook.smk"
+include: "rules/level3.smk"
 
 
 localrules:
@@ -46,3 +48,4 @@ rule all:
     input:
         NIGHT.calibrated(),
         all_quicklook_products(),
+        all_mosaic_products(),

@@ -30,7 +30,7 @@ def measure(frame, catalog, work):
     from liger_iris_pipeline.quicklook.frame import flagged_pixels
 
     (model, image, flagged), read_s = timed(
-        lambda: (model := datamodels.open(frame), np.asarray(model.data, float), flagged_pixels(np.asarray(model.dq)))
+        lambda: (model := datamodels.open(frame), np.asarray(model.data, float), flagged_pixels(model))
     )
     (sky, _), sky_s = timed(qa.sky_statistics, image, flagged)
     (x, y, _, fwhm), detect_s = timed(qa.detect_stars, image, flagged, sky)

@@ -38,6 +38,7 @@ WORKFLOW_STEPS = (
     "detector1",
     "master_dark",
     "process_flatfield_l2",
+    "image3",
 )
 #: The specs of the rules that run a step of the package (rules/specs.smk); rules/calibrate.smk declares them.
 STEP_RULES = []
@@ -260,13 +261,56 @@ def l2b_stems():
 
 def frame_catalog(wildcards):
     """Input function: the observation's star catalogue, else the one beside the raw frame (<raw>_catalog.ecsv)
-    if there is one."""
+    if there is one (a mosaic has no raw frame of its own)."""
     observation = NIGHT.observations[wildcards.observation]
     if "catalog" in observation:
         return [observation["catalog"]]
+    if getattr(wildcards, "product", None) == "i2d":
+        return []
     raw = Path(raw_frame(wildcards))
     catalog = raw.with_name(f"{raw.stem}_catalog.ecsv")
     return [str(catalog)] if catalog.is_file() else []
+
+
+def mosaic_rule_name(observation):
+    """``image3_<observation>``: rule names are identifiers."""
+    return "image3_" + re.sub(r"\W", "_", observation)
+
+
+def mosaic_product(observation, suffix):
+    """``<output_dir>/<observation>/<observation>_<suffix>``: a Level-3 product, named after its observation."""
+    return f"{OUTPUT}/{observation}/{observation}_{suffix}"
+
+
+def outlier_flagged(frame):
+    """The _crf product of an L2b frame (_cal or _merged) of a mosaic."""
+    return re.sub(r"_(cal|merged)\.fits$", "_crf.fits", frame)
+
+
+def reference_catalog(observation):
+    """The observation's absolute reference catalogue for tweakreg (config ``abs_refcat``), as a list."""
+    catalog = OBSERVATIONS[observation].get("abs_refcat")
+    return [catalog] if catalog else []
+
+
+def image3_parameters(observation):
+    """Image3Pipeline's parameters for ``observation``: the config's, with tweakreg's abs_refcat when the
+    observation gives one (a file Snakemake tracks, so a new catalogue reruns the mosaic)."""
+    parameters = step_parameters("image3", observation)
+    for catalog in reference_catalog(observation):
+        steps = dict(parameters.get("steps") or {})
+        steps["tweakreg"] = {**(steps.get("tweakreg") or {}), "abs_refcat": catalog}
+        parameters["steps"] = steps
+    return parameters
+
+
+def all_mosaic_products():
+    """The default target's Level-3 products: each mosaic with its catalogue, regions, quick-look and QA row."""
+    return [
+        mosaic_product(observation, suffix)
+        for observation in NIGHT.mosaics
+        for suffix in ("i2d.fits", "cat.ecsv", "cat.reg", "i2d_quicklook.png", "i2d_qa.ecsv")
+    ]
 
 
 def all_quicklook_products():

@@ -1,4 +1,4 @@
-# Quick-looks and QA: a PNG and a one-row QA table beside every L2b frame (_cal, _merged), the night summary that
+# Quick-looks and QA: a PNG and a one-row QA table beside every L2b frame (_cal, _merged) and mosaic (_i2d), the night summary that
 # gathers the rows, and the table of every job's benchmark; all of them go into `snakemake --report`.
 # The two gathering rules are short and read every frame's small table: they run where snakemake runs.
 
@@ -27,7 +27,7 @@ rule quicklook:
         benchmark_of("quicklook", "{observation}/{exposure}_{product}")
     wildcard_constraints:
         # With fused batches, the batch's quick-look rule (below) makes those of the _cal frames.
-        product="merged" if BATCHED_FRAMES else "cal|merged",
+        product="merged|i2d" if BATCHED_FRAMES else "cal|merged|i2d",
     conda:
         "../envs/drs.yaml"
     threads: 1

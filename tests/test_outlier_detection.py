@@ -7,7 +7,6 @@ from astropy.table import Table
 
 from dithered import calibrate_dither, with_true_wcs
 from liger_iris_pipeline import datamodels
-from liger_iris_pipeline.base_step import StepInputError
 from liger_iris_pipeline.outlier_detection import OutlierDetectionStep
 from liger_iris_pipeline.outlier_detection.outlier_detection import (
     blot_derivative,
@@ -66,10 +65,23 @@ def test_outliers_need_snr1_somewhere_in_their_neighbourhood_and_snr2_themselves
     assert not outlier_mask(data, steep, err)[2, 2]
 
 
-def test_frames_that_do_not_overlap_are_refused():
-    frames = [wcs_frame(np.ones((8, 8))), wcs_frame(np.ones((8, 8)), crval=(150.0, 2.0 + 20 * SCALE_DEG))]
-    with pytest.raises(StepInputError, match="do not overlap"):
-        OutlierDetectionStep.call(frames)
+@pytest.mark.parametrize("offsets", [(0,), (0, 20)], ids=["one-frame", "apart"])
+def test_frames_with_nothing_to_compare_pass_unflagged_and_skipped(offsets, tmp_path):
+    """One frame, or frames that do not overlap (separate fields of a mosaic): no pixel is seen twice, so nothing
+    is flagged, each frame is SKIPPED, and its _crf is still written (a product the workflow declares)."""
+    frames = []
+    for index, offset in enumerate(offsets):
+        frame = wcs_frame(np.ones((8, 8)), crval=(150.0, 2.0 + offset * SCALE_DEG))
+        frame.data[4, 4] = 1000.0
+        frame.meta.filename = f"f{index}_cal.fits"
+        frames.append(frame)
+    library = OutlierDetectionStep.call(frames, output_dir=str(tmp_path), save_results=True)
+    for index in range(len(offsets)):
+        with library.frame(index) as model:
+            assert model.meta.cal_step.outlier_detection == "SKIPPED"
+            assert not (model.dq & datamodels.dqflags.pixel["OUTLIER"]).any()
+        assert (tmp_path / f"f{index}_crf.fits").is_file()
+    library.close()
 
 
 def test_a_spike_in_one_of_three_frames_is_flagged_and_saved_as_crf(tmp_path):

@@ -48,19 +48,32 @@ class OutlierDetectionStep(LigerIrisStep):
         snr, scale = _pair(self.snr, "snr"), _pair(self.scale, "scale")
         library = self.open_library(frames)
         grid = output_grid(frame_geometry(library))
+        median = self._median(library, grid)
+        status = "SKIPPED" if median is None else "COMPLETE"
+        for index in range(len(library)):
+            with library.frame(index) as model:
+                if median is not None:
+                    self._flag(model, median, grid, snr, scale)
+                self.record(model, status)
+                self.finalize_result(model, [])
+                path = self.make_output_path(basepath=model.meta.filename, suffix=self.suffix) if self.save_results else None
+                library.replace(index, model, path)
+        return library
+
+    def _median(self, library, grid):
+        """The median of the frames drizzled one by one onto ``grid``, or None (with a warning) when no pixel is
+        seen by two frames: one frame, or frames that do not overlap (a mosaic of separate fields), has nothing to
+        compare; such frames are passed on unflagged, SKIPPED."""
+        if len(library) < 2:
+            log.warning("%s: one frame, nothing to compare it with: outlier detection skipped", library.names[0])
+            return None
         with tempfile.TemporaryDirectory(prefix="single_", dir=library.work_dir) as scratch:
             singles = [self._single(library, index, grid, scratch) for index in range(len(library))]
             coverage = sum(np.isfinite(single).astype(np.uint16) for single in singles)
             if coverage.max(initial=0) < 2:
-                raise StepInputError(f"{library.names[0]}: the frames do not overlap; no pixel can be compared")
-            median = median_in_sections(singles)
-            del singles
-        for index in range(len(library)):
-            with library.frame(index) as model:
-                self._flag(model, median, grid, snr, scale)
-                path = self.make_output_path(basepath=model.meta.filename, suffix=self.suffix) if self.save_results else None
-                library.replace(index, model, path)
-        return library
+                log.warning("%s...: no pixel is seen by two frames: outlier detection skipped", library.names[0])
+                return None
+            return median_in_sections(singles)
 
     def _single(self, library, index, grid, scratch):
         """Frame ``index`` drizzled alone onto ``grid``, NaN where its weight is below maskpt times its typical
@@ -85,8 +98,6 @@ class OutlierDetectionStep(LigerIrisStep):
         new = outliers & (model.dq & OUTLIER_FLAGS != OUTLIER_FLAGS)
         model.dq[outliers] |= OUTLIER_FLAGS
         log.info("%s: %d outlier pixels flagged (%.3g %%)", model.meta.filename, new.sum(), 100.0 * new.mean())
-        self.record(model, "COMPLETE")
-        self.finalize_result(model, [])
 
 
 def _pair(text, name):

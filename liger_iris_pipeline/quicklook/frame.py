@@ -24,9 +24,13 @@ QA_COLUMNS = (
 SEPARATOR = "; "
 
 
-def flagged_pixels(dq):
-    """Pixels with any DQ flag other than SUBARRAY."""
-    return (dq & ~np.uint32(NOT_BAD)) != 0
+def flagged_pixels(model):
+    """Pixels of a frame with any DQ flag other than SUBARRAY; of a mosaic (no DQ), those no frame covered
+    (weight 0)."""
+    dq = model.instance.get("dq")
+    if dq is None:
+        return ~(np.asarray(model.wht) > 0)
+    return (np.asarray(dq) & ~np.uint32(NOT_BAD)) != 0
 
 
 def read_catalog(path):
@@ -40,7 +44,8 @@ def read_catalog(path):
 
 def quicklook_frame(frame_path, png_path, qa_path, catalog_path=None, stretch="zscale", max_size=1024,
                     match_radius_arcsec=0.1):
-    """Write the quick-look PNG and the one-row QA table (ECSV) of the L2b frame ``frame_path``; return the row.
+    """Write the quick-look PNG and the one-row QA table (ECSV) of the L2b frame (or L3 mosaic) ``frame_path``;
+    return the row.
 
     ``catalog_path``: an ECSV star list (ra, dec) to check the WCS against, or None.
     """
@@ -49,7 +54,7 @@ def quicklook_frame(frame_path, png_path, qa_path, catalog_path=None, stretch="z
         if model.meta.wcs is None:
             raise ValueError(f"{name}: no WCS in the frame (meta.wcs); run assign_wcs first")
         image = np.asarray(model.data, dtype=np.float64)
-        flagged = flagged_pixels(np.asarray(model.dq))
+        flagged = flagged_pixels(model)
         catalog = read_catalog(catalog_path) if catalog_path else None
         numbers = frame_qa(image, flagged, model.meta.wcs, catalog, match_radius_arcsec=match_radius_arcsec)
         drawn = render_quicklook(png_path, image, flagged, model.meta.wcs, _title(model, name), stretch, max_size)
@@ -85,8 +90,10 @@ def write_qa_row(path, row):
 
 def _title(model, name):
     meta = model.meta
+    frames = model.meta.resample.n_frames if "resample" in model.meta.instance else None
+    what = f"mosaic of {frames} frames" if frames else f"exposure {meta.exposure.number}"
     return (
         f"{meta.target.name} | {meta.instrument.name} {meta.instrument.filter} | {name}\n"
-        f"exposure {meta.exposure.number}, {meta.exposure.exposure_time:g} s, "
+        f"{what}, {meta.exposure.exposure_time:g} s, "
         f"{meta.observation.date}T{meta.observation.time} UTC"
     )

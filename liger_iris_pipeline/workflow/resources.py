@@ -37,6 +37,10 @@ MEASURED_IN_BATCH = {
     "process_imager_l2": {"IRIS": (1098, 0.32), "LIGER": (500, 0.1)},
     "quicklook": {"IRIS": (920, 2.3), "LIGER": (230, 0.6)},
 }
+#: An observation's Level-3 job (Image3Pipeline, frames streamed): (peak RSS in MiB, wall seconds per frame). LIGER:
+#: /usr/bin/time -v of `tmtrun image3` on 4 dithered 2048x2048 frames, 2026-12-07, machine loaded (load ~4); IRIS
+#: scaled from it by pixel count.
+MEASURED_MOSAIC = {"LIGER": (1219, 10.0), "IRIS": (4876, 40.0)}
 MEMORY_MARGIN = 1.5
 RUNTIME_MARGIN = 20
 
@@ -71,6 +75,17 @@ def batch_runtime(instrument, rule, frames):
     own, each later one at the measured cost of a frame in a batch."""
     seconds = MEASURED[rule][instrument][1] + (frames - 1) * MEASURED_IN_BATCH[rule][instrument][1]
     return lambda wildcards, attempt: runtime_request(seconds, attempt)
+
+
+def mosaic_memory(instrument):
+    """Resource function: mem_mb of an observation's Level-3 job (Image3Pipeline), which streams its frames:
+    its memory does not grow with their number (MEASURED_MOSAIC)."""
+    return lambda wildcards, attempt: memory_request(MEASURED_MOSAIC[instrument][0], attempt)
+
+
+def mosaic_runtime(instrument, frames):
+    """Resource function: runtime of an observation's Level-3 job on ``frames`` frames (MEASURED_MOSAIC)."""
+    return lambda wildcards, attempt: runtime_request(frames * MEASURED_MOSAIC[instrument][1], attempt)
 
 
 def ramp_memory(path, attempt):
