@@ -2,9 +2,9 @@
 followed by the exact set of jobs that ran (from the run's own record of its jobs) and proof that every product
 no job of that run wrote kept its bytes and modification time.
 
-The night: an IRIS observation with a GUIDE subarray merged into its full frame, and a Liger observation whose
-frame has a sky exposure subtracted (an association), plus Liger darks and flats made into a master dark and
-flat (calibrations) before the science. Snakemake imports the package from a copy of its own, so that editing
+The night: an IRIS observation with a GUIDE subarray merged into its full frame and its exposures combined into a
+Level-3 mosaic, and a Liger observation whose frame has a sky exposure subtracted (an association), plus Liger darks
+and flats made into a master dark and flat (calibrations) before the science. Snakemake imports the package from a copy of its own, so that editing
 package code (as a developer would) touches neither the repository nor other tests.
 """
 
@@ -33,7 +33,8 @@ SIZE = 64
 CHAIN = ("dq_init", "dark_current", "flat_field", "assign_wcs")
 #: The job that writes each kind of product, by the end of its file name.
 WRITERS = (
-    (re.compile(r"(.+)_(cal|merged)_(quicklook\.png|qa\.ecsv)$"), "quicklook", "{0}/{1}"),
+    (re.compile(r"(.+)_(cal|merged|i2d)_(quicklook\.png|qa\.ecsv)$"), "quicklook", "{0}/{1}"),
+    (re.compile(r"(.+)/.+_(crf\.fits|i2d\.fits|cat\.ecsv|cat\.reg)$"), "image3_{0}", ""),
     (re.compile(r"(.+)_cal\.fits$"), "assign_wcs", "{0}"),
     (re.compile(r"(.+)_merged\.fits$"), "merge_subarrays", "{0}"),
     (re.compile(r"(.+)_dqinit\.fits$"), "dq_init", "{0}"),
@@ -77,6 +78,7 @@ class Night:
                     "raw": ["raw/iris/*_SCI_LVL1_[0-9][0-9][0-9][0-9].fits"],
                     "subarrays": ["raw/iris/*_GUIDE_LVL1_[0-9][0-9][0-9][0-9].fits"],
                     "merge_subarrays": True,
+                    "mosaic": True,
                 },
                 {
                     "name": "liger_field",
@@ -146,15 +148,15 @@ def writer_of(product):
     for pattern, rule, target in WRITERS:
         match = pattern.match(product)
         if match:
-            return rule, target.format(*match.groups())
+            return rule.format(*match.groups()), target.format(*match.groups())
     raise AssertionError(f"no job writes {product}")
 
 
-def assert_only_their_products_changed(before, after, jobs):
-    """The products of the jobs that ran were written again (or made); every other product kept its bytes and
-    modification time."""
+def assert_only_their_products_changed(before, after, jobs, left=()):
+    """The products of the jobs that ran were written again (or made); every other product, and those ``left``
+    (no longer any job's), kept its bytes and modification time."""
     for product, stamp in after.items():
-        if writer_of(product) in jobs:
+        if writer_of(product) in jobs and product not in left:
             assert before.get(product) != stamp, f"{product} was not written again by {writer_of(product)}"
         else:
             assert before.get(product) == stamp, f"{product} changed, but its job {writer_of(product)} did not run"
@@ -172,6 +174,10 @@ def merged(observation, exposures):
     return {("merge_subarrays", f"{observation}/{exposure}") for exposure in exposures} | looks(
         observation, exposures, "merged"
     )
+
+
+#: The IRIS observation's mosaic: its job (the frames' _crf, the _i2d, catalogue and regions) and quick-look.
+MOSAIC = {("image3_iris_field", ""), ("quicklook", "iris_field/iris_field/i2d")}
 
 
 def names(paths):
@@ -192,10 +198,10 @@ def new_flat(night, instrument, useafter):
     return add_references(night.root / "store", [path]), path.name
 
 
-def step(night, expected, certain=None):
-    """Run the workflow: exactly the jobs ``expected`` run, and only their products change. The dry run before
-    lists them; when the selection must run first it counts ``certain`` of them as certain (default: all but the
-    selection) and the rest as an upper bound, otherwise it lists exactly them."""
+def step(night, expected, certain=None, left=()):
+    """Run the workflow: exactly the jobs ``expected`` run, and only their products change (and not those ``left``).
+    The dry run before lists them; when the selection must run first it counts ``certain`` of them as certain
+    (default: all but the selection) and the rest as an upper bound, otherwise it lists exactly them."""
     before = night.products()
     listed, counts = night.dry_run()
     if ("crds_select", "") in expected:
@@ -206,7 +212,7 @@ def step(night, expected, certain=None):
         assert counts is None and listed == expected, sorted(listed ^ expected)
     jobs = night.run()
     assert jobs == expected, f"ran {sorted(jobs - expected)}, expected but not run {sorted(expected - jobs)}"
-    assert_only_their_products_changed(before, night.products(), jobs)
+    assert_only_their_products_changed(before, night.products(), jobs, left)
 
 
 def test_a_nights_life(tmp_path):
@@ -225,8 +231,9 @@ def test_a_nights_life(tmp_path):
     expected = {job for job in made if job[0].startswith("crds")} | fetched | GATHERING
     expected |= {job for job in jobs if job[0] in ("master_dark", "master_flat")}
     expected |= chain("iris_field", iris + guide) | chain("liger_field", liger) | {("background", f"liger_field/{liger[0]}")}
-    expected |= looks("iris_field", iris + guide) | looks("liger_field", liger) | merged("iris_field", iris)
+    expected |= looks("iris_field", iris + guide) | looks("liger_field", liger) | merged("iris_field", iris) | MOSAIC
     assert jobs == expected, sorted(jobs ^ expected)
+    assert (night.root / "results" / "iris_field" / "iris_field_i2d.fits").is_file()
     first_context = store_context(night.root / "store")
     assert first_context == "ligeriri_0002.pmap"  # the calibration products' context
     assert night.header(f"liger_field/{liger[0]}_cal.fits", "CRDS_CTX") == first_context
@@ -234,12 +241,13 @@ def test_a_nights_life(tmp_path):
     # 2. Nothing to do: the dry run lists nothing, and a run runs nothing.
     step(night, set())
 
-    # 3. Exposures appended to an observation: the new frame and its subarray, merged; nothing else.
+    # 3. Exposures appended to an observation: the new frame and its subarray, merged, and the observation's mosaic;
+    # nothing else.
     for path in night.later.iterdir():
         shutil.copy2(path, night.root / "raw" / "iris" / path.name)
     iris_frames, iris_exposures = iris + guide + later_iris + later_guide, iris + later_iris
     expected = chain("iris_field", later_iris + later_guide) | merged("iris_field", later_iris)
-    step(night, {("crds_select", "")} | expected | looks("iris_field", later_iris + later_guide) | GATHERING)
+    step(night, {("crds_select", "")} | expected | looks("iris_field", later_iris + later_guide) | MOSAIC | GATHERING)
 
     # 4. A new observation: its frame only.
     deep = names(
@@ -258,7 +266,7 @@ def test_a_nights_life(tmp_path):
     # 5. A new context in the store (a new IRIS flat), with calibrations configured and temporary intermediates:
     # every IRIS frame again from its raw frame (its intermediates are gone), the Liger frames untouched.
     iris_context, iris_flat = new_flat(night, "IRIS", "2026-01-01T00:00:00")
-    iris_looks = looks("iris_field", iris_frames) | merged("iris_field", iris_exposures)
+    iris_looks = looks("iris_field", iris_frames) | merged("iris_field", iris_exposures) | MOSAIC
     expected = {("crds_select", ""), ("crds_reference", iris_flat)} | chain("iris_field", iris_frames) | iris_looks
     step(night, expected | GATHERING, certain=0)
     assert night.header(f"iris_field/{iris[0]}_cal.fits", "R_FLAT") == iris_flat
@@ -320,13 +328,14 @@ def test_a_nights_life(tmp_path):
     module.write_text(module.read_text() + "# edited\n")
     step(night, sky_frame | GATHERING)
 
-    # 16. A raw frame replaced with new content: that frame, its merge and looks.
+    # 16. A raw frame replaced with new content: that frame, its merge and looks, its observation's mosaic.
     with fits.open(night.root / "raw" / "iris" / f"{later_iris[0]}.fits", mode="update") as raw:
         raw["SCI"].data[0, 0] += 1.0
     expected = {("crds_select", "")} | chain("iris_field", later_iris) | merged("iris_field", later_iris)
-    step(night, expected | looks("iris_field", later_iris) | GATHERING)
+    step(night, expected | looks("iris_field", later_iris) | MOSAIC | GATHERING)
 
-    # 17. A frame removed from the config: the selection and the night's summary, nothing else.
+    # 17. A frame removed from the config: the selection, the night's summary and the observation's mosaic (its
+    # frames changed), nothing else; the removed frame's _crf is left as it was.
     night.edit_config(
         lambda config: config["observations"][0].update(
             raw=[f"raw/iris/{iris[0]}.fits"], subarrays=[f"raw/iris/{guide[0]}.fits"]
@@ -334,4 +343,9 @@ def test_a_nights_life(tmp_path):
     )
     # (The dry run cannot count the summary as certain: Snakemake compares a set of inputs only once the selection,
     # which the summary waits for, has run.)
-    step(night, {("crds_select", ""), ("night_summary", ""), ("benchmark_table", ""), ("all", "")}, certain=0)
+    step(
+        night,
+        {("crds_select", ""), ("night_summary", ""), ("benchmark_table", ""), ("all", "")} | MOSAIC,
+        certain=0,
+        left={f"iris_field/{later_iris[0]}_crf.fits"},
+    )

@@ -48,16 +48,19 @@ def split_by_selection(dag, selection_rule):
 
 def _runs_anyway(dag, job, planned, required):
     """The job would run whatever the selection decides: a reason of its own (_OWN_REASONS), a product the
-    targets ask for missing, or a file it depends on, directly or through temporary intermediates that are gone,
+    targets ask for missing, a product of its own (not temporary) missing, or a file it depends on, directly or through temporary intermediates that are gone,
     newer than its products. (A missing intermediate is made only when a job that needs it runs.)"""
     reason = dag.reason(job)
     if any(getattr(reason, name) for name in _OWN_REASONS):
         return True
     if reason._missing_output:
         return job in dag.targetjobs or any(str(path) in required for path in reason.missing_output)
-    if not job.output:
+    existing = [path for path in job.output if os.path.exists(path)]
+    if any(path not in job.temp_output for path in set(job.output) - set(existing)):
+        return True  # a product of its own is missing (a mosaic's new frame's _crf): it must be made
+    if not existing:
         return False
-    oldest_product = min(os.stat(path).st_mtime for path in job.output)
+    oldest_product = min(os.stat(path).st_mtime for path in existing)
     for source, upstream in _sources(dag, job, planned):
         if any(getattr(dag.reason(other), name) for other in upstream for name in _OWN_REASONS):
             return True
