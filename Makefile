@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 # The main job on the shipped demo: simulate 2 IRIS (with a GUIDE subarray) + 2 Liger frames and their references, put the
 # references into a store as a CRDS context, and run the workflow on them (.test/config/config.yaml) on 2 cores. Liger also
 # has a sky frame (associated with each science frame) and 3 darks + 3 dome flats, which the workflow turns
-# into a master dark and flat and adds to the store as a new context before reducing the science frames.
+# into a master dark and flat and adds to the store as a new context before reducing the science frames; its two
+# (dithered) exposures are then combined into a Level-3 mosaic.
 demo: install
 	rm -rf $(DEMO)
 	$(BIN)/liger-iris-simulate --instrument IRIS --n-exposures 2 --seed 1 --observation 001 --subarray GUIDE,1793,1793,512,512 --output-dir $(DEMO)/raw/iris
@@ -38,6 +39,7 @@ demo: install
 		$(DEMO)/raw/iris/IRIS_IMG1_*_1.fits $(DEMO)/raw/liger/Liger_IMG_*_1.fits
 	$(BIN)/snakemake --cores 2 --configfile .test/config/config.yaml
 	@echo "L2b frames:"; ls -1 $(DEMO)/results/*/*_cal.fits $(DEMO)/results/*/*_merged.fits
+	@echo "Level-3 mosaics:"; ls -1 $(DEMO)/results/*/*_i2d.fits
 
 test: install system-packages
 	$(BIN)/python -m pytest
