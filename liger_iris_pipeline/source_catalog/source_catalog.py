@@ -27,7 +27,20 @@ pixels j (centre inside the annulus, usable, 3-sigma-clipped) number N:
     flux_err   = sqrt(sum_i w_i ERR_i**2 + (A sigma_b)**2)
 
 ERR holds the whole noise of each pixel (the source's and sky's Poisson noise, read noise, the flat's error),
-so flux_err is the total error. No aperture correction is applied: the flux is what the aperture holds
+so flux_err is the total error of an image whose pixels are independent. A drizzled image's are not: with the
+square kernel, an input pixel's drop (``pixfrac`` input pixels wide) lands on several output pixels (``s`` input
+pixels wide), so a sum over many output pixels has a larger noise than the sum of their VAR says, by the factor
+(Casertano et al. 2000, AJ 120, 2747, eq. A12; Fruchter & Hook 2002, PASP 114, 144), with r = pixfrac / s,
+
+    R = 1 / (1 - r / 3)          for r <= 1,
+    R = r / (1 - 1 / (3 r))      for r >= 1,
+
+a ratio of noise, so of variance R**2 (2.25 for pixfrac 1 on the input grid: along one axis an output pixel
+averages two input pixels with weights a and 1 - a, E[a**2 + (1 - a)**2] = 2/3 over the drops' positions, and
+the square kernel is separable); 1 for the point kernel, whose drops are points. Every error above (flux_err,
+sigma_b, segment_flux_err) is multiplied by R (``noise_correlation`` = R**2, the variance ratio): the limit for
+areas much larger than a drop, a few per cent conservative for an aperture a few drops wide, which loses the
+covariance across its edge. jwst's catalogue leaves it out. No aperture correction is applied: the flux is what the aperture holds
 (for a Gaussian PSF of width sigma, 1 - exp(-r**2 / (2 sigma**2)) of the total).
 
 Flags (bits of ``flags``): BAD_PIXEL, an unusable pixel within the largest aperture (its flux is missing);
@@ -74,6 +87,19 @@ class NoUsablePixels(ValueError):
 def aperture_column(index, quantity="flux"):
     """Name of a column of the ``index``-th aperture (1-based): aper1_flux, aper1_flux_err, ..."""
     return f"aper{index}_{quantity}"
+
+
+def drizzle_variance_ratio(kernel, pixfrac, scale_ratio):
+    """R**2 (module docstring): the variance of a sum over many pixels of an image drizzled with ``kernel``,
+    ``pixfrac`` and output/input pixel ``scale_ratio``, over the sum of the pixels' own variances. None for a
+    kernel it is not known for (gaussian, lanczos)."""
+    if kernel == "point":
+        return 1.0
+    if kernel not in ("square", "turbo"):
+        return None
+    r = pixfrac / scale_ratio
+    noise_ratio = 1.0 / (1.0 - r / 3.0) if r <= 1.0 else r / (1.0 - 1.0 / (3.0 * r))
+    return noise_ratio**2
 
 
 def unusable_pixels(sci, err, dq, do_not_use, weight=None):
@@ -193,7 +219,7 @@ def empty_catalog(n_apertures):
 
 def measure_sources(
     sci, err, unusable, wcs, kernel_fwhm, aperture_radii, annulus_radii, bkg_boxsize=100, snr_threshold=3.0,
-    npixels=5, deblend=True,
+    npixels=5, deblend=True, noise_correlation=1.0,
 ):
     """The catalogue (astropy Table) of the sources of ``sci``; radii in pixels, ``wcs`` APE-14.
 
@@ -201,7 +227,7 @@ def measure_sources(
     segment_flux, segment_flux_err (isophotal, above the smooth background), fwhm (pixels: of the convolved
     source's second moments, the kernel's removed in quadrature),
     aper<k>_flux, aper<k>_flux_err for each of ``aperture_radii``, flags, is_isolated (module docstring).
-    Raises NoUsablePixels when no pixel is usable.
+    ``noise_correlation``: R**2 of a drizzled image (``drizzle_variance_ratio``), 1 for independent pixels. Raises NoUsablePixels when no pixel is usable.
     """
     if unusable.all():
         raise NoUsablePixels("no usable pixel (every pixel DO_NOT_USE, not finite, without error or weight)")
@@ -221,6 +247,8 @@ def measure_sources(
 
     r_in, r_out = annulus_radii
     level, level_err, annulus_fraction = local_background(sci, err, unusable, positions, r_in, r_out)
+    correlation = np.sqrt(noise_correlation)
+    level_err, err = level_err * correlation, err * correlation
     table = Table({
         "id": np.arange(1, len(x) + 1),
         "x_centroid": x,
@@ -230,7 +258,7 @@ def measure_sources(
         "background": level,
         "background_err": level_err,
         "segment_flux": np.asarray(sources.segment_flux, float),
-        "segment_flux_err": np.asarray(sources.segment_flux_err, float),
+        "segment_flux_err": np.asarray(sources.segment_flux_err, float) * correlation,  # from ERR before the scaling
         "fwhm": np.sqrt(np.clip(np.asarray(sources.fwhm.value, float) ** 2 - kernel_fwhm**2, 0.0, None)),
     })
     for index, radius in enumerate(aperture_radii, start=1):
