@@ -249,6 +249,22 @@ def test_flags_mark_bad_pixels_edges_and_blends():
     assert flags[(60.0, 60.0)] == (0, True)
 
 
+def test_a_change_of_the_frames_within_the_aperture_is_flagged():
+    """A mosaic's context (frames 1 and 2 left of x = 70, frame 1 alone right of it, and a pixel frame 2 left
+    out at (30, 60)): stars whose largest aperture reaches a change are flagged COVERAGE, the others not."""
+    stars = [(30.0, 30.0, 5e3), (66.0, 30.0, 5e3), (110.0, 30.0, 5e3), (32.0, 62.0, 5e3)]
+    model = frame_with_stars((100, 140), stars)
+    context = np.full((1, 100, 140), 0b11, np.int32)
+    context[0, :, 70:] = 0b01
+    context[0, 60, 30] = 0b01
+    changes = source_catalog.coverage_changes(context)
+    assert changes[:, 69:71].all() and changes[59:62, 29:32].all() and changes.sum() == 2 * 100 + 9
+    model.instance["con"] = context
+    catalog = catalogue(model)
+    flags = {round(float(x)): int(f) for x, f in zip(catalog["x_centroid"], catalog["flags"])}
+    assert flags == {30: 0, 66: source_catalog.FLAG_COVERAGE, 110: 0, 32: source_catalog.FLAG_COVERAGE}
+
+
 def test_a_weight_map_masks_the_unexposed_pixels():
     """A mosaic's WHT (here set on a frame's tree, as a mosaic model carries it): no source where it is 0."""
     model = frame_with_stars((80, 100), [(30.0, 40.0, 5e3), (70.0, 40.0, 5e3)])

@@ -94,7 +94,7 @@ class SourceCatalogStep(LigerIrisStep):
                 catalog = measure_sources(
                     model.data, model.err, unusable, wcs, fwhm, aperture_radii, annulus_radii,
                     bkg_boxsize=self.bkg_boxsize, snr_threshold=self.snr_threshold, npixels=self.npixels,
-                    deblend=self.deblend, noise_correlation=correlation,
+                    deblend=self.deblend, noise_correlation=correlation, context=model.instance.get("con"),
                 )
             except NoUsablePixels as error:
                 raise StepInputError(f"{name}: {error}") from error
