@@ -12,6 +12,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from scipy.spatial import cKDTree
 
+from dithered import isolated
 from frames import make_frame, simulated_reference_steps
 from liger_iris_pipeline import AssignWcsStep, ProcessImagerL2Pipeline, datamodels
 from liger_iris_pipeline.base_step import StepInputError
@@ -58,9 +59,7 @@ def truly_isolated(field):
     """Per true star: no other true star near enough to reach its aperture or annulus."""
     truth, meta = field["truth"], field["catalog"].meta
     reach = meta["annulus_radii_pixels"][1] + max(meta["aperture_radii_pixels"]) + ISOLATION_SIGMAS * truth.meta["sigma_pixels"]
-    positions = np.column_stack([truth["x"], truth["y"]])
-    distance, _ = cKDTree(positions).query(positions, k=2)
-    return distance[:, 1] > reach
+    return isolated(truth["x"], truth["y"], reach)
 
 
 def expected_snr(field):
