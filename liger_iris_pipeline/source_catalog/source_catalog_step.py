@@ -47,7 +47,9 @@ COLUMNS = {
 class SourceCatalogStep(LigerIrisStep):
     """Detect the sources of an image in DN/s with a gWCS (SCI, ERR, DQ; a WHT map, when the model has one,
     masks the unexposed pixels), measure their centroids, sky positions and aperture fluxes with errors from ERR,
-    and return the catalogue (an astropy Table). Saved (``save_results`` or ``output_file``) as
+    and return the catalogue (an astropy Table). For a mosaic, the errors are corrected for the noise correlation
+    of the drizzle its meta.resample records (the variance ratio goes to the catalogue's ``noise_correlation``),
+    and its context map flags the sources whose aperture the set of frames changes within (COVERAGE). Saved (``save_results`` or ``output_file``) as
     ``<name>_cat.ecsv`` and ``<name>_cat.reg`` (DS9 fk5 circles of the largest aperture), both written whole or
     not at all. The image's S_SRCCAT becomes COMPLETE. Radii are in units of ``kernel_fwhm``, whose default is
     the diffraction limit of the telescope in the image's filter at the WCS's plate scale."""
