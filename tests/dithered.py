@@ -1,15 +1,21 @@
-"""Calibrated (L2b) frames of a simulated dithered observation, the input of the Level-3 tests."""
+"""Calibrated (L2b) frames of a simulated dithered observation, the input of the Level-3 tests, and what those
+tests measure against its truth: the injected outliers an outlier detection can be asked to find, the good star
+pixels it must leave alone, isolated stars, blank sky."""
 
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
+from scipy.spatial import cKDTree
 
 from frames import simulated_reference_steps
 from liger_iris_pipeline import ProcessImagerL2Pipeline, datamodels
 from liger_iris_pipeline.assign_wcs.imager_wcs import imaging_gwcs
 from liger_iris_pipeline.simulator import simulate_observation
+
+OVERLAP_MARGIN = 3  # pixels from a frame's edge within which the blot's interpolation is not trusted
+DO_NOT_USE = datamodels.dqflags.pixel["DO_NOT_USE"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +66,74 @@ def with_true_wcs(dither, directory):
             model.meta.wcs = true_wcs(catalog, model.data.shape)
             paths.append(Path(model.save(directory / cal.name)))
     return tuple(paths)
+
+
+def frame_counts(frames, index, x, y):
+    """How many frames (this one included) see the sky of pixels (x, y) of frame ``index`` at least
+    OVERLAP_MARGIN pixels inside their edges."""
+    with datamodels.open(frames[index]) as model:
+        ra, dec = model.meta.wcs(x, y)
+    counts = np.zeros(len(x), int)
+    for path in frames:
+        with datamodels.open(path) as other:
+            ox, oy = other.meta.wcs.invert(ra, dec, with_bounding_box=False)
+            ny, nx = other.data.shape
+            counts += (ox >= OVERLAP_MARGIN) & (ox < nx - 1 - OVERLAP_MARGIN) & (oy >= OVERLAP_MARGIN) & (oy < ny - 1 - OVERLAP_MARGIN)
+    return counts
+
+
+def injected(dither, frames, index):
+    """The injected outliers of exposure ``index``, with the frame's ERR, the true star signal, and the
+    number of ``frames`` that cover them."""
+    table = Table.read(dither.simulated.outliers[index])
+    with datamodels.open(frames[index]) as model, datamodels.open(dither.simulated.truth[index]) as truth:
+        table["err"] = model.err[table["y"], table["x"]]
+        sky = Table.read(dither.simulated.catalogs[index]).meta["sky_rate"]
+        table["star"] = truth.data[table["y"], table["x"]] - sky
+    table["frames"] = frame_counts(frames, index, table["x"], table["y"])
+    return table
+
+
+def counted(table):
+    """The injected pixels an outlier detection can be asked to find: brighter than snr1 (5) ERR, on no star
+    (star signal < 1 ERR; a star's core raises the threshold by its derivative), in >= 3 frames."""
+    return (table["rate"] > 5.0 * table["err"]) & (table["star"] < table["err"]) & (table["frames"] >= 3)
+
+
+def good_star_pixels(dither, frames, index):
+    """Map of the pixels of exposure ``index`` where a star is > 5 ERR above the sky (ERR of ``frames[index]``,
+    before outlier detection), not within a pixel of an injected outlier and not DO_NOT_USE already."""
+    table = Table.read(dither.simulated.outliers[index])
+    sky = Table.read(dither.simulated.catalogs[index]).meta["sky_rate"]
+    with datamodels.open(frames[index]) as before, datamodels.open(dither.simulated.truth[index]) as truth:
+        ny, nx = before.data.shape
+        near_outlier = np.zeros((ny, nx), bool)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                near_outlier[np.clip(table["y"] + dy, 0, ny - 1), np.clip(table["x"] + dx, 0, nx - 1)] = True
+        return (truth.data - sky > 5.0 * before.err) & ~near_outlier & ((before.dq & DO_NOT_USE) == 0)
+
+
+def isolated(x, y, reach):
+    """Per star at (x, y): no other star within ``reach`` pixels."""
+    positions = np.column_stack([x, y])
+    if len(positions) < 2:
+        return np.ones(len(positions), bool)
+    distance, _ = cKDTree(positions).query(positions, k=2)
+    return distance[:, 1] > reach
+
+
+def blank_sky(mosaic, x, y, flux, sigma, n_frames):
+    """Map of the mosaic pixels every one of ``n_frames`` covers and where no star (at mosaic pixels x, y, total
+    ``flux`` DN/s, Gaussian ``sigma`` pixels) adds 1e-3 DN/s."""
+    ny, nx = mosaic.data.shape
+    blank = (mosaic.con[0] == 2**n_frames - 1) & np.isfinite(mosaic.data)
+    for xs, ys, star_flux in zip(x, y, flux):
+        peak = star_flux / (2 * np.pi * sigma**2)
+        radius = sigma * np.sqrt(2 * np.log(max(peak / 1e-3, 1.0))) + 2
+        x0, x1 = max(int(xs - radius), 0), min(int(xs + radius) + 2, nx)
+        y0, y1 = max(int(ys - radius), 0), min(int(ys + radius) + 2, ny)
+        if x0 < x1 and y0 < y1:
+            yy, xx = np.mgrid[y0:y1, x0:x1]
+            blank[y0:y1, x0:x1] &= np.hypot(xx - xs, yy - ys) > radius
+    return blank

@@ -3,9 +3,8 @@ dither with residual cosmic rays and hot pixels against the simulator's list of 
 
 import numpy as np
 import pytest
-from astropy.table import Table
 
-from dithered import calibrate_dither, with_true_wcs
+from dithered import calibrate_dither, counted, good_star_pixels, injected, with_true_wcs
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.outlier_detection import OutlierDetectionStep
 from liger_iris_pipeline.outlier_detection.outlier_detection import (
@@ -107,9 +106,6 @@ def test_a_spike_in_one_of_three_frames_is_flagged_and_saved_as_crf(tmp_path):
 
 # ---- a simulated 4-point dither with residual cosmic rays and hot pixels, true WCS ----
 
-OVERLAP_MARGIN = 3  # pixels from a frame's edge within which the blot's interpolation is not trusted
-
-
 @pytest.fixture(scope="module")
 def flagged_dither(tmp_path_factory):
     directory = tmp_path_factory.mktemp("outliers")
@@ -118,38 +114,6 @@ def flagged_dither(tmp_path_factory):
     library = OutlierDetectionStep.call(list(frames))
     yield dither, frames, library
     library.close()
-
-
-def frame_counts(frames, index, x, y):
-    """How many frames (this one included) see the sky of pixels (x, y) of frame ``index`` at least
-    OVERLAP_MARGIN pixels inside their edges."""
-    with datamodels.open(frames[index]) as model:
-        ra, dec = model.meta.wcs(x, y)
-    counts = np.zeros(len(x), int)
-    for path in frames:
-        with datamodels.open(path) as other:
-            ox, oy = other.meta.wcs.invert(ra, dec, with_bounding_box=False)
-            ny, nx = other.data.shape
-            counts += (ox >= OVERLAP_MARGIN) & (ox < nx - 1 - OVERLAP_MARGIN) & (oy >= OVERLAP_MARGIN) & (oy < ny - 1 - OVERLAP_MARGIN)
-    return counts
-
-
-def injected(dither, frames, index):
-    """The injected outliers of exposure ``index``, with the frame's ERR, the true star signal, and the
-    number of frames that cover them."""
-    table = Table.read(dither.simulated.outliers[index])
-    with datamodels.open(frames[index]) as model, datamodels.open(dither.simulated.truth[index]) as truth:
-        table["err"] = model.err[table["y"], table["x"]]
-        sky = Table.read(dither.simulated.catalogs[index]).meta["sky_rate"]
-        table["star"] = truth.data[table["y"], table["x"]] - sky
-    table["frames"] = frame_counts(frames, index, table["x"], table["y"])
-    return table
-
-
-def counted(table):
-    """The injected pixels an outlier detection can be asked to find: brighter than snr1 (5) ERR, on no star
-    (star signal < 1 ERR; a star's core raises the threshold by its derivative), in >= 3 frames."""
-    return (table["rate"] > 5.0 * table["err"]) & (table["star"] < table["err"]) & (table["frames"] >= 3)
 
 
 @pytest.mark.science
@@ -191,14 +155,7 @@ def test_good_star_pixels_are_not_flagged(flagged_dither):
     dither, frames, library = flagged_dither
     flagged = total = 0
     for index in range(len(frames)):
-        table = Table.read(dither.simulated.outliers[index])
-        near_outlier = np.zeros((384, 384), bool)
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                near_outlier[np.clip(table["y"] + dy, 0, 383), np.clip(table["x"] + dx, 0, 383)] = True
-        sky = Table.read(dither.simulated.catalogs[index]).meta["sky_rate"]
-        with datamodels.open(frames[index]) as before, datamodels.open(dither.simulated.truth[index]) as truth:
-            stars = (truth.data - sky > 5.0 * before.err) & ~near_outlier & ~(before.dq & FLAGS["DO_NOT_USE"]).astype(bool)
+        stars = good_star_pixels(dither, frames, index)
         with library.frame(index) as model:
             flagged += np.count_nonzero(model.dq[stars] & FLAGS["OUTLIER"])
         total += np.count_nonzero(stars)

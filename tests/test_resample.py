@@ -6,7 +6,7 @@ import pytest
 from astropy.table import Table, vstack
 from photutils.centroids import centroid_2dg
 
-from dithered import calibrate_dither, with_true_wcs
+from dithered import blank_sky, calibrate_dither, with_true_wcs
 from frames import make_frame
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.assign_wcs.imager_wcs import fits_wcs_keywords, imaging_gwcs
@@ -184,13 +184,7 @@ def test_mosaic_variance_matches_the_scatter_of_blank_sky(dither_mosaic):
     out."""
     mosaic, catalog, meta = dither_mosaic
     x, y = mosaic.meta.wcs.invert(catalog["ra"], catalog["dec"], with_bounding_box=False)
-    yy, xx = np.indices(mosaic.data.shape)
-    blank = (mosaic.con[0] == 15) & np.isfinite(mosaic.data)
-    sigma = meta["sigma_pixels"]
-    for xs, ys, flux in zip(x, y, catalog["flux"]):
-        peak = flux / (2 * np.pi * sigma**2)
-        radius = sigma * np.sqrt(2 * np.log(max(peak / 1e-3, 1.0))) + 2  # where the star adds < 1e-3 DN/s
-        blank &= np.hypot(xx - xs, yy - ys) > radius
+    blank = blank_sky(mosaic, x, y, catalog["flux"], meta["sigma_pixels"], 4)
     sky = np.median(mosaic.data[blank])
     chi2 = np.mean(((mosaic.data[blank] - sky) / mosaic.err[blank]) ** 2)
     print(f"{blank.sum()} blank pixels: chi2/dof {chi2:.4f}")

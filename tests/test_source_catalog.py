@@ -12,9 +12,11 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from scipy.spatial import cKDTree
 
+from dithered import isolated
 from frames import make_frame, simulated_reference_steps
 from liger_iris_pipeline import AssignWcsStep, ProcessImagerL2Pipeline, datamodels
 from liger_iris_pipeline.base_step import StepInputError
+from liger_iris_pipeline.resample.drizzle_frames import MosaicDrizzle
 from liger_iris_pipeline.simulator import simulate_observation
 from liger_iris_pipeline.simulator.scene import render_stars
 from liger_iris_pipeline.source_catalog import source_catalog
@@ -57,9 +59,7 @@ def truly_isolated(field):
     """Per true star: no other true star near enough to reach its aperture or annulus."""
     truth, meta = field["truth"], field["catalog"].meta
     reach = meta["annulus_radii_pixels"][1] + max(meta["aperture_radii_pixels"]) + ISOLATION_SIGMAS * truth.meta["sigma_pixels"]
-    positions = np.column_stack([truth["x"], truth["y"]])
-    distance, _ = cKDTree(positions).query(positions, k=2)
-    return distance[:, 1] > reach
+    return isolated(truth["x"], truth["y"], reach)
 
 
 def expected_snr(field):
@@ -248,6 +248,22 @@ def test_flags_mark_bad_pixels_edges_and_blends():
     assert flags[(60.0, 60.0)] == (0, True)
 
 
+def test_a_change_of_the_frames_within_the_aperture_is_flagged():
+    """A mosaic's context (frames 1 and 2 left of x = 70, frame 1 alone right of it, and a pixel frame 2 left
+    out at (30, 60)): stars whose largest aperture reaches a change are flagged COVERAGE, the others not."""
+    stars = [(30.0, 30.0, 5e3), (66.0, 30.0, 5e3), (110.0, 30.0, 5e3), (32.0, 62.0, 5e3)]
+    model = frame_with_stars((100, 140), stars)
+    context = np.full((1, 100, 140), 0b11, np.int32)
+    context[0, :, 70:] = 0b01
+    context[0, 60, 30] = 0b01
+    changes = source_catalog.coverage_changes(context)
+    assert changes[:, 69:71].all() and changes[59:62, 29:32].all() and changes.sum() == 2 * 100 + 9
+    model.instance["con"] = context
+    catalog = catalogue(model)
+    flags = {round(float(x)): int(f) for x, f in zip(catalog["x_centroid"], catalog["flags"])}
+    assert flags == {30: 0, 66: source_catalog.FLAG_COVERAGE, 110: 0, 32: source_catalog.FLAG_COVERAGE}
+
+
 def test_a_weight_map_masks_the_unexposed_pixels():
     """A mosaic's WHT (here set on a frame's tree, as a mosaic model carries it): no source where it is 0."""
     model = frame_with_stars((80, 100), [(30.0, 40.0, 5e3), (70.0, 40.0, 5e3)])
@@ -312,3 +328,34 @@ def test_a_failed_write_leaves_no_partial_catalogue(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         catalogue(str(path), output_dir=str(output), save_results=True)
     assert list(output.iterdir()) == []
+
+
+@pytest.mark.science
+@pytest.mark.parametrize("pixfrac, scale_ratio", [(1.0, 1.0), (0.5, 1.0), (1.0, 0.5), (1.0, 2.0), (0.8, 1.25)])
+def test_the_variance_ratio_of_a_drizzled_image_is_the_scatter_of_its_sums(pixfrac, scale_ratio):
+    """White noise drizzled (square kernel, rotated by 3 deg so that drops fall at every phase) many times:
+    the variance of sums over 16 x 16 input-pixel boxes, over the sum of the output pixels' VAR, is R**2 less
+    the covariance across the boxes' edges (measured 3-7 %); R itself (a ratio of noise) would be 17-60 % short."""
+    rng = np.random.default_rng(8)
+    size, box, angle = 240, int(round(16 / scale_ratio)), np.radians(3.0)
+    yy, xx = np.mgrid[:size, :size].astype(float)
+    pixmap = np.stack([
+        (np.cos(angle) * xx - np.sin(angle) * yy) / scale_ratio + 12.3,
+        (np.sin(angle) * xx + np.cos(angle) * yy) / scale_ratio + 4.6,
+    ], axis=-1)
+    out_shape = (int(size / scale_ratio) + 30, int(size / scale_ratio) + 30)
+    ones = np.ones((size, size), np.float32)
+    corners = [(y0, x0) for y0 in range(int(25 / scale_ratio), int(215 / scale_ratio) - box, box)
+               for x0 in range(int(35 / scale_ratio), int(225 / scale_ratio) - box, box)]
+    sums, variances = [], None
+    for _ in range(200):
+        drizzle = MosaicDrizzle(out_shape, "square", pixfrac)
+        drizzle.add(rng.normal(0.0, 1.0, (size, size)).astype(np.float32), (0 * ones, ones, 0 * ones), ones, pixmap, 1.0)
+        sums.append([drizzle.sci[y0:y0 + box, x0:x0 + box].sum() for y0, x0 in corners])
+        if variances is None:
+            variances = np.array([drizzle.variances[1][y0:y0 + box, x0:x0 + box].sum() for y0, x0 in corners])
+    measured = np.mean(np.var(np.array(sums), axis=0) / variances)
+    expected = source_catalog.drizzle_variance_ratio("square", pixfrac, scale_ratio)
+    print(f"pixfrac {pixfrac}, scale {scale_ratio}: variance ratio measured {measured:.3f}, R**2 {expected:.3f} ({len(corners)} boxes)")
+    assert 0.9 * expected < measured < 1.01 * expected
+    assert source_catalog.drizzle_variance_ratio("point", pixfrac, scale_ratio) == 1.0

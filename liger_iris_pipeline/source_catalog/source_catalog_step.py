@@ -16,6 +16,7 @@ from .source_catalog import (
     FLAG_MEANINGS,
     NoUsablePixels,
     aperture_column,
+    drizzle_variance_ratio,
     ds9_regions,
     measure_sources,
     pixel_scale_arcsec,
@@ -36,7 +37,7 @@ COLUMNS = {
     "background": ("DN/s", "local background per pixel: sigma-clipped median of the annulus"),
     "background_err": ("DN/s", "error of the local background per pixel"),
     "segment_flux": ("DN/s", "isophotal flux above the smooth (Background2D) background"),
-    "segment_flux_err": ("DN/s", "error of segment_flux, from ERR"),
+    "segment_flux_err": ("DN/s", "error of segment_flux, from ERR (times sqrt(noise_correlation), the meta's drizzle noise correction)"),
     "fwhm": ("pix", "FWHM from the second moments of the convolved source, the kernel's removed in quadrature"),
     "flags": (None, "bit flags: " + "; ".join(f"{bit} {meaning}" for bit, meaning in FLAG_MEANINGS.items())),
     "is_isolated": (None, "no other source within the annulus' outer radius plus the largest aperture radius"),
@@ -46,7 +47,9 @@ COLUMNS = {
 class SourceCatalogStep(LigerIrisStep):
     """Detect the sources of an image in DN/s with a gWCS (SCI, ERR, DQ; a WHT map, when the model has one,
     masks the unexposed pixels), measure their centroids, sky positions and aperture fluxes with errors from ERR,
-    and return the catalogue (an astropy Table). Saved (``save_results`` or ``output_file``) as
+    and return the catalogue (an astropy Table). For a mosaic, the errors are corrected for the noise correlation
+    of the drizzle its meta.resample records (the variance ratio goes to the catalogue's ``noise_correlation``),
+    and its context map flags the sources whose aperture the set of frames changes within (COVERAGE). Saved (``save_results`` or ``output_file``) as
     ``<name>_cat.ecsv`` and ``<name>_cat.reg`` (DS9 fk5 circles of the largest aperture), both written whole or
     not at all. The image's S_SRCCAT becomes COMPLETE. Radii are in units of ``kernel_fwhm``, whose default is
     the diffraction limit of the telescope in the image's filter at the WCS's plate scale."""
@@ -88,15 +91,17 @@ class SourceCatalogStep(LigerIrisStep):
             fwhm = self._kernel_fwhm(model, wcs)
             aperture_radii = [factor * fwhm for factor in self.aperture_radii]
             annulus_radii = [factor * fwhm for factor in self.annulus_radii]
+            correlation = self._noise_correlation(model)
             try:
                 catalog = measure_sources(
                     model.data, model.err, unusable, wcs, fwhm, aperture_radii, annulus_radii,
                     bkg_boxsize=self.bkg_boxsize, snr_threshold=self.snr_threshold, npixels=self.npixels,
-                    deblend=self.deblend,
+                    deblend=self.deblend, noise_correlation=correlation, context=model.instance.get("con"),
                 )
             except NoUsablePixels as error:
                 raise StepInputError(f"{name}: {error}") from error
             self._describe(catalog, model, fwhm, aperture_radii, annulus_radii)
+            catalog.meta["noise_correlation"] = correlation
             log.info("%s: %d sources", name, len(catalog))
             if self.save_results:
                 self._save(catalog, wcs)
@@ -105,6 +110,21 @@ class SourceCatalogStep(LigerIrisStep):
             if model is not input_data:
                 model.close()
         return catalog
+
+    def _noise_correlation(self, model):
+        """R**2, by which the errors' variances are multiplied (source_catalog.py): of the drizzle recorded in
+        meta.resample for a mosaic, 1 for a frame (or a kernel R is not known for, with a warning)."""
+        resample = model.meta.instance.get("resample") or {}
+        if not resample.get("kernel"):
+            return 1.0
+        ratio = drizzle_variance_ratio(resample["kernel"], resample["pixfrac"], resample["pixel_scale_ratio"])
+        if ratio is None:
+            log.warning(
+                "%s: drizzled with the %s kernel, whose noise correlation is not known: errors are those of "
+                "independent pixels, too small", model.meta.filename, resample["kernel"],
+            )
+            return 1.0
+        return ratio
 
     def _kernel_fwhm(self, model, wcs):
         """``kernel_fwhm``, or the diffraction limit in the filter over the WCS's plate scale at the image's
@@ -135,7 +155,7 @@ class SourceCatalogStep(LigerIrisStep):
                 catalog[aperture_column(index, quantity)].unit = "DN/s"
                 catalog[aperture_column(index, quantity)].description = (
                     f"{what} in an aperture of radius {radius:.3f} pixels, local background removed, "
-                    "not aperture-corrected"
+                    "not aperture-corrected" + ("" if quantity == "flux" else "; from ERR times sqrt(noise_correlation)")
                 )
         for column, (unit, description) in COLUMNS.items():
             catalog[column].unit, catalog[column].description = unit, description

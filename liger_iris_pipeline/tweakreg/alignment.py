@@ -12,12 +12,19 @@ order is enforced) with ``nclip`` rounds of ``sigma`` x RMS clipping. The map is
     general  p' = A p + s   (6 parameters)
 
 Absolute: the (relatively aligned) frames move together, as one group, onto the catalogue stars' RA/Dec.
+The group's catalogue holds each star once: a star seen in several frames is kept in the first of them only
+(copies within ``separation`` / 2 on the sky are one star). With every copy, the one-to-one matching would pick,
+for each catalogue star, the copy nearest its position *before* the fit, so the chosen copies' noise leans
+towards the offset being fitted and the fitted shift falls short of it (measured: 0.13 mas of a 9 mas offset
+with 9 frames of 0.2 mas centroid noise); the frame a copy comes from does not depend on its noise.
 A frame whose catalogue has fewer than ``minobj`` stars, or whose fit has fewer than ``minobj`` matches, is
 not aligned (tweakwcs's status FAILED), and its WCS is left as it was.
 """
 
 from dataclasses import dataclass
 
+import numpy as np
+from scipy.spatial import cKDTree
 from tweakwcs.imalign import NotEnoughCatalogs, align_wcs
 from tweakwcs.matchutils import XYXYMatch
 
@@ -125,8 +132,33 @@ def align_relative(correctors, match, fit, enforce_user_order=False, expand_refc
     return _align(correctors, None, match, fit, enforce_user_order, expand_refcat)
 
 
-def align_absolute(correctors, refcat, match, fit):
-    """Move ``correctors`` together onto ``refcat`` (a Table with RA, DEC in deg). The FitOutcome of each."""
+def first_copies(correctors, radius_arcsec):
+    """Per corrector, a boolean mask of its catalogue's stars that no earlier corrector's kept star lies within
+    ``radius_arcsec`` of on the sky (positions through the correctors' current WCS)."""
+    kept_points, masks = np.zeros((0, 2)), []
+    plane = correctors[0]
     for corrector in correctors:
+        catalog = corrector.meta["catalog"]
+        points = np.column_stack(plane.world_to_tanp(*corrector.det_to_world(catalog["x"], catalog["y"])))
+        if len(kept_points) and len(points):
+            distance, _ = cKDTree(kept_points).query(points, distance_upper_bound=radius_arcsec)
+            mask = ~np.isfinite(distance)
+        else:
+            mask = np.ones(len(points), bool)
+        masks.append(mask)
+        kept_points = np.vstack([kept_points, points[mask]])
+    return masks
+
+
+def align_absolute(correctors, refcat, match, fit):
+    """Move ``correctors`` together onto ``refcat`` (a Table with RA, DEC in deg), each star of the group once
+    (module docstring). The FitOutcome of each."""
+    catalogs = [corrector.meta["catalog"] for corrector in correctors]
+    for corrector, mask in zip(correctors, first_copies(correctors, match.separation / 2.0)):
         corrector.meta["group_id"] = "absolute"
-    return _align(correctors, refcat, match, fit, enforce_user_order=True, expand_refcat=False)
+        corrector.meta["catalog"] = corrector.meta["catalog"][mask]
+    try:
+        return _align(correctors, refcat, match, fit, enforce_user_order=True, expand_refcat=False)
+    finally:
+        for corrector, catalog in zip(correctors, catalogs):
+            corrector.meta["catalog"] = catalog
