@@ -2,11 +2,11 @@
 tests measure against its truth: the injected outliers an outlier detection can be asked to find, the good star
 pixels it must leave alone, isolated stars, blank sky."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from astropy.table import Table
+from astropy.table import Table, unique, vstack
 from scipy.spatial import cKDTree
 
 from frames import simulated_reference_steps
@@ -15,28 +15,53 @@ from liger_iris_pipeline.assign_wcs.imager_wcs import imaging_gwcs
 from liger_iris_pipeline.simulator import simulate_observation
 
 OVERLAP_MARGIN = 3  # pixels from a frame's edge within which the blot's interpolation is not trusted
+MAS_PER_DEG = 3.6e6
 DO_NOT_USE = datamodels.dqflags.pixel["DO_NOT_USE"]
 
 
 @dataclass(frozen=True)
 class CalibratedDither:
     """The simulation (raw, catalogues with the true WCS in their meta, truth, outlier tables, references) and
-    the calibrated frames ``cal`` (``*_cal.fits``), one per exposure, in exposure order."""
+    the calibrated frames ``cal`` (``*_cal.fits``), one per exposure, in exposure order; for a mosaic
+    (``n_detectors=4``) the other detectors, each a CalibratedDither of its own, in ``mosaic``."""
 
     simulated: object
     cal: tuple[Path, ...]
+    mosaic: tuple["CalibratedDither", ...] = ()
+
+    @property
+    def detectors(self):
+        """This detector and the mosaic's others."""
+        return (self, *self.mosaic)
+
+    @property
+    def all_cal(self):
+        """The calibrated frames of every detector, detector by detector."""
+        return tuple(path for detector in self.detectors for path in detector.cal)
+
+    @property
+    def all_catalogs(self):
+        """The truth catalogue of each of ``all_cal``."""
+        return tuple(path for detector in self.detectors for path in detector.simulated.catalogs)
 
 
 def calibrate_dither(directory, positions=4, size=512, seed=11, **simulation):
     """Simulate a ``positions``-point dither (default pointing errors and rotation, keyword arguments of
-    ``simulate_observation`` otherwise) in ``directory`` and calibrate every exposure to ``directory/cal``."""
+    ``simulate_observation`` otherwise, ``n_detectors`` among them) in ``directory`` and calibrate every exposure
+    of every detector to ``directory/cal``."""
     directory = Path(directory)
     simulated = simulate_observation(
         directory / "raw", size=size, seed=seed, dither_positions=positions, **simulation
     )
-    steps = simulated_reference_steps(simulated)
     output = directory / "cal"
     output.mkdir(parents=True, exist_ok=True)
+    first, *others = (_calibrate(detector, output) for detector in (simulated, *simulated.mosaic))
+    return replace(first, mosaic=tuple(others))
+
+
+def _calibrate(simulated, output):
+    """The CalibratedDither of one detector's ``simulated`` exposures, calibrated with its own references."""
+    steps = simulated_reference_steps(simulated)
     cal = []
     for raw in simulated.raw:
         model = ProcessImagerL2Pipeline.call(raw, steps=steps)
@@ -44,6 +69,18 @@ def calibrate_dither(directory, positions=4, size=512, seed=11, **simulation):
         model.save(path)
         cal.append(path)
     return CalibratedDither(simulated, tuple(cal))
+
+
+def reference_catalog(catalogs, path, noise_mas, seed):
+    """Every star of the truth ``catalogs`` once (id, ra, dec, flux), and, written to ``path`` (ECSV), its ra/dec
+    with N(0, ``noise_mas``) added per axis: an absolute catalogue of the field (Gaia-like)."""
+    truth = unique(vstack([Table.read(path)["id", "ra", "dec", "flux"] for path in catalogs], metadata_conflicts="silent"), keys="id")
+    rng = np.random.default_rng(seed)
+    Table({
+        "ra": truth["ra"] + rng.normal(0, noise_mas, len(truth)) / MAS_PER_DEG / np.cos(np.radians(truth["dec"])),
+        "dec": truth["dec"] + rng.normal(0, noise_mas, len(truth)) / MAS_PER_DEG,
+    }).write(path)
+    return truth
 
 
 def true_wcs(catalog_path, shape):

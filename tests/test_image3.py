@@ -8,11 +8,11 @@ import subprocess
 import numpy as np
 import pytest
 from astropy.io import fits
-from astropy.table import Table, unique, vstack
+from astropy.table import Table
 from scipy.spatial import cKDTree
 
 from commands import clean_environment, command
-from dithered import blank_sky, calibrate_dither, counted, good_star_pixels, injected, isolated, true_wcs
+from dithered import MAS_PER_DEG, blank_sky, calibrate_dither, reference_catalog, counted, good_star_pixels, injected, isolated, true_wcs
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.source_catalog.source_catalog import drizzle_variance_ratio
 
@@ -21,7 +21,6 @@ PRODUCT = "field"
 SIZE, POSITIONS = 1024, 4
 #: Noise of the absolute catalogue's positions (a Gaia-like catalogue of the field's stars).
 REFCAT_NOISE_MAS = 0.5
-MAS_PER_DEG = 3.6e6
 GRID = 16  # pixels per axis of the grid on which each frame's WCS is compared with the true one
 MATCH_RADIUS = 1.0  # pixels, a catalogue source to a true star
 #: A true star is isolated when no other true star lies within the annulus' outer radius plus the largest
@@ -38,16 +37,7 @@ def run(tmp_path_factory):
     dither = calibrate_dither(
         directory, positions=POSITIONS, size=SIZE, residual_cosmic_rays=100, residual_hot_pixels=20, flux_power_index=1.2
     )
-    truth = unique(
-        vstack([Table.read(path)["id", "ra", "dec", "flux"] for path in dither.simulated.catalogs], metadata_conflicts="silent"),
-        keys="id",
-    )
-    rng = np.random.default_rng(2)
-    refcat = Table({
-        "ra": truth["ra"] + rng.normal(0, REFCAT_NOISE_MAS, len(truth)) / MAS_PER_DEG / np.cos(np.radians(truth["dec"])),
-        "dec": truth["dec"] + rng.normal(0, REFCAT_NOISE_MAS, len(truth)) / MAS_PER_DEG,
-    })
-    refcat.write(directory / "refcat.ecsv")
+    truth = reference_catalog(dither.simulated.catalogs, directory / "refcat.ecsv", REFCAT_NOISE_MAS, seed=2)
     environment = clean_environment()
     asn = subprocess.run(
         [command("liger-iris-asn"), "--image3", PRODUCT, "--output-dir", str(directory), *map(str, dither.cal)],

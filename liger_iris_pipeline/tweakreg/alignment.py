@@ -11,6 +11,11 @@ order is enforced) with ``nclip`` rounds of ``sigma`` x RMS clipping. The map is
     rscale   p' = k R(theta) p + s
     general  p' = A p + s   (6 parameters)
 
+Groups: frames with the same ``group_id`` (the detectors of one exposure: one telescope pointing) are aligned
+as one rigid body, as jwst's tweakreg does: tweakwcs merges their catalogues into one, fits one map for the group
+(in the reference frame's tangent plane) and gives every member that same correction. The detectors of an
+exposure need not overlap each other, and a member with too few stars of its own is carried by the others.
+
 Absolute: the (relatively aligned) frames move together, as one group, onto the catalogue stars' RA/Dec.
 The group's catalogue holds each star once: a star seen in several frames is kept in the first of them only
 (copies within ``separation`` / 2 on the sky are one star). With every copy, the one-to-one matching would pick,
@@ -124,11 +129,12 @@ def _align(correctors, refcat, match, fit, enforce_user_order, expand_refcat):
     return [_outcome(corrector) for corrector in correctors]
 
 
-def align_relative(correctors, match, fit, enforce_user_order=False, expand_refcat=False):
+def align_relative(correctors, match, fit, enforce_user_order=False, expand_refcat=False, groups=None):
     """Align the frames of ``correctors`` (GWCSCorrector, each with its ``catalog`` of x, y in meta) to each
-    other; their WCS are corrected in place. The FitOutcome of each."""
-    for corrector in correctors:
-        corrector.meta.pop("group_id", None)
+    other, those of equal ``groups`` entry (hashable; None: a group of its own) as one rigid body; their WCS are
+    corrected in place. The FitOutcome of each."""
+    for corrector, group in zip(correctors, groups or [None] * len(correctors)):
+        corrector.meta["group_id"] = group
     return _align(correctors, None, match, fit, enforce_user_order, expand_refcat)
 
 

@@ -34,6 +34,31 @@ def read_reference_catalog(path):
     return catalog
 
 
+def exposure_group(meta):
+    """The exposure a frame belongs to, shared by every detector of that exposure: ('exposure', program,
+    observation, exposure number) when the three are known, else ('start', DATE-OBS, TIME-OBS); None when neither
+    is (the frame is a group of its own)."""
+    program, observation = meta.observation.program_number, meta.observation.observation_number
+    if None not in (program, observation, meta.exposure.number):
+        return ("exposure", str(program), str(observation), int(meta.exposure.number))
+    if meta.observation.date and meta.observation.time:
+        return ("start", str(meta.observation.date), str(meta.observation.time))
+    return None
+
+
+def _group_name(group):
+    """A group as the history shows it, e.g. 'P001/001/3'."""
+    return "/".join(str(part) for part in group[1:]) if group is not None else "own"
+
+
+def _members(groups):
+    """{group: [member indices]}, a member without a group alone under its own key."""
+    members = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group if group is not None else ("alone", index), []).append(index)
+    return members
+
+
 class TweakRegStep(LigerIrisStep):
     """Correct each frame's WCS so that its stars fall where the other frames' (and the catalogue's) do.
 
@@ -43,6 +68,12 @@ class TweakRegStep(LigerIrisStep):
     ``tangent_plane_correction`` before its TAN projection) and into the FITS keywords (CRVAL, PC), which
     agree. A frame that cannot be aligned (fewer than ``minobj`` stars or matches) keeps its WCS and is
     SKIPPED, with a warning; each frame's HISTORY holds its fit (shift in mas, rotation, RMS, matches).
+
+    The frames of one exposure (IRIS's four detectors: one telescope pointing) are aligned as one group, one
+    rigid body with one correction, so that detectors which overlap nothing (the mosaic's gaps are wider than a
+    small dither) are carried by the others. An exposure is known by its PROGRAM, OBSERVTN and EXPOSURE
+    keywords, else by DATE-OBS and TIME-OBS; a frame with neither is a group of its own (``exposure_group``).
+    ``minobj`` then counts the stars of the whole group.
     """
 
     class_alias = "tweakreg"
@@ -80,24 +111,28 @@ class TweakRegStep(LigerIrisStep):
     def process(self, frames):
         library = self.open_library(frames)
         refcat = read_reference_catalog(self.abs_refcat) if self.abs_refcat.strip() else None
-        correctors = self._correctors(library)
-        outcomes = [{} for _ in correctors]
+        correctors, groups = self._correctors(library)
+        outcomes = [{"group": _group_name(group)} if group is not None else {} for group in groups]
         usable = []
-        for index, corrector in enumerate(correctors):
-            if len(corrector.meta["catalog"]) < self.minobj:
-                outcomes[index]["relative"] = {"status": "failed", "reason": f"{len(corrector.meta['catalog'])} stars found, minobj {self.minobj}"}
+        for members in _members(groups).values():
+            n_stars = sum(len(correctors[index].meta["catalog"]) for index in members)
+            if n_stars < self.minobj:
+                for index in members:
+                    outcomes[index]["relative"] = {"status": "failed", "reason": f"{n_stars} stars found in its exposure, minobj {self.minobj}"}
             else:
-                usable.append(index)
-        if len(usable) >= 2:
+                usable.extend(members)
+        usable.sort()
+        if len({groups[index] for index in usable}) >= 2:
             relative = align_relative(
                 [correctors[index] for index in usable], self._match(""), self._fit(""),
-                self.enforce_user_order, self.expand_refcat,
+                self.enforce_user_order, self.expand_refcat, [groups[index] for index in usable],
             )
             for index, outcome in zip(usable, relative):
                 outcomes[index]["relative"] = outcome.summary()
             usable = [index for index, outcome in zip(usable, relative) if outcome.succeeded]
         elif usable and refcat is None:
-            outcomes[usable[0]]["relative"] = {"status": "failed", "reason": "no other frame to align to"}
+            for index in usable:
+                outcomes[index]["relative"] = {"status": "failed", "reason": "no other exposure to align to"}
             usable = []
         if refcat is not None and usable:
             absolute = align_absolute([correctors[index] for index in usable], refcat, self._match("abs_"), self._fit("abs_"))
@@ -105,16 +140,16 @@ class TweakRegStep(LigerIrisStep):
                 outcomes[index]["absolute"] = outcome.summary()
             if not absolute[0].succeeded:
                 log.warning("absolute alignment to %s failed (%s): the frames keep their relative alignment", self.abs_refcat, absolute[0].reason)
-                if "relative" not in outcomes[usable[0]]:  # a lone frame: nothing was aligned
+                if "relative" not in outcomes[usable[0]]:  # a lone exposure: nothing was aligned
                     usable = []
         self._apply(library, correctors, outcomes, set(usable))
         self.save_members(library)
         return library
 
     def _correctors(self, library):
-        """A GWCSCorrector per member, with its star catalogue; StepInputError for a frame without a usable WCS
-        or of another instrument than the first."""
-        correctors, instrument = [], None
+        """A GWCSCorrector per member, with its star catalogue, and each member's exposure group (or None);
+        StepInputError for a frame without a usable WCS or of another instrument than the first."""
+        correctors, groups, instrument = [], [], None
         for index in range(len(library)):
             with library.frame(index) as model:
                 name = model.meta.filename
@@ -128,9 +163,10 @@ class TweakRegStep(LigerIrisStep):
                 except WCSStructureError as error:
                     raise StepInputError(f"{name}: WCS cannot be aligned: {error}") from error
                 corrector.meta["catalog"] = self._sources(model)
-                log.info("%s: %d stars", name, len(corrector.meta["catalog"]))
+                groups.append(exposure_group(model.meta))
+                log.info("%s: %d stars, exposure %s", name, len(corrector.meta["catalog"]), _group_name(groups[-1]))
             correctors.append(corrector)
-        return correctors
+        return correctors, groups
 
     def _sources(self, model):
         """The stars of ``model`` (x, y, flux), with the step's detection parameters."""
