@@ -2,6 +2,7 @@
 tests measure against its truth: the injected outliers an outlier detection can be asked to find, the good star
 pixels it must leave alone, isolated stars, blank sky."""
 
+import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 from astropy.table import Table, unique, vstack
 from scipy.spatial import cKDTree
 
+from commands import clean_environment, command
 from frames import simulated_reference_steps
 from liger_iris_pipeline import ProcessImagerL2Pipeline, datamodels
 from liger_iris_pipeline.assign_wcs.imager_wcs import imaging_gwcs
@@ -16,6 +18,10 @@ from liger_iris_pipeline.simulator import simulate_observation
 
 OVERLAP_MARGIN = 3  # pixels from a frame's edge within which the blot's interpolation is not trusted
 MAS_PER_DEG = 3.6e6
+MATCH_RADIUS = 1.0  # pixels, a catalogue source to a true star
+#: A true star is isolated when no other true star lies within the annulus' outer radius plus the largest
+#: aperture radius plus this many PSF sigmas (as in test_source_catalog.py).
+ISOLATION_SIGMAS = 3.0
 DO_NOT_USE = datamodels.dqflags.pixel["DO_NOT_USE"]
 
 
@@ -81,6 +87,47 @@ def reference_catalog(catalogs, path, noise_mas, seed):
         "dec": truth["dec"] + rng.normal(0, noise_mas, len(truth)) / MAS_PER_DEG,
     }).write(path)
     return truth
+
+
+def run_image3(directory, cal, refcat, product):
+    """Run Level 3 as users do (``liger-iris-asn --image3``, then ``tmtrun image3`` aligning to ``refcat``) on the
+    ``cal`` frames, products in ``directory/out``; that directory and the pipeline's stdout."""
+    directory = Path(directory)
+    environment = clean_environment()
+    asn = subprocess.run(
+        [command("liger-iris-asn"), "--image3", product, "--output-dir", str(directory), *map(str, cal)],
+        capture_output=True, text=True, env=environment,
+    )
+    assert asn.returncode == 0, asn.stderr
+    out = directory / "out"
+    result = subprocess.run(
+        [command("tmtrun"), "image3", str(directory / f"{product}_asn.json"), f"--output-dir={out}",
+         f"--steps.tweakreg.abs_refcat={refcat}"],
+        capture_output=True, text=True, env=environment,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result.stdout
+
+
+def matched_sources(catalog, mosaic, truth, sigma):
+    """Per source of the mosaic's ``catalog``: its nearest true star (of ``truth``, at x, y through the mosaic's
+    WCS), and ``clean``: within MATCH_RADIUS of it, the star truly isolated (no other within the annulus' outer
+    radius plus the largest aperture radius plus ISOLATION_SIGMAS PSF ``sigma``) and the source unflagged."""
+    x, y = mosaic.meta.wcs.invert(truth["ra"], truth["dec"], with_bounding_box=False)
+    distance, nearest = cKDTree(np.column_stack([x, y])).query(np.column_stack([catalog["x_centroid"], catalog["y_centroid"]]))
+    reach = catalog.meta["annulus_radii_pixels"][1] + max(catalog.meta["aperture_radii_pixels"]) + ISOLATION_SIGMAS * sigma
+    clean = (distance < MATCH_RADIUS) & isolated(x, y, reach)[nearest] & (np.asarray(catalog["flags"]) == 0)
+    return {"catalog": catalog, "x": x, "y": y, "nearest": nearest, "clean": clean, "sigma": sigma}
+
+
+def bright_offsets(matched, min_snr=100):
+    """Centroid minus true position (dx, dy in mosaic pixels) of the clean sources of ``matched`` brighter than
+    ``min_snr`` in the third aperture."""
+    catalog = matched["catalog"]
+    snr = np.asarray(catalog["aper3_flux"]) / np.asarray(catalog["aper3_flux_err"])
+    rows = matched["clean"] & (snr > min_snr)
+    nearest = matched["nearest"][rows]
+    return np.asarray(catalog["x_centroid"])[rows] - matched["x"][nearest], np.asarray(catalog["y_centroid"])[rows] - matched["y"][nearest]
 
 
 def true_wcs(catalog_path, shape):

@@ -3,16 +3,16 @@
 the products against the simulator's truth (issue 18, item 6)."""
 
 import math
-import subprocess
 
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from scipy.spatial import cKDTree
 
-from commands import clean_environment, command
-from dithered import MAS_PER_DEG, blank_sky, calibrate_dither, reference_catalog, counted, good_star_pixels, injected, isolated, true_wcs
+from dithered import (
+    MAS_PER_DEG, blank_sky, bright_offsets, calibrate_dither, counted, good_star_pixels, injected, matched_sources, reference_catalog,
+    run_image3, true_wcs,
+)
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.source_catalog.source_catalog import drizzle_variance_ratio
 
@@ -22,10 +22,6 @@ SIZE, POSITIONS = 1024, 4
 #: Noise of the absolute catalogue's positions (a Gaia-like catalogue of the field's stars).
 REFCAT_NOISE_MAS = 0.5
 GRID = 16  # pixels per axis of the grid on which each frame's WCS is compared with the true one
-MATCH_RADIUS = 1.0  # pixels, a catalogue source to a true star
-#: A true star is isolated when no other true star lies within the annulus' outer radius plus the largest
-#: aperture radius plus this many PSF sigmas (as in test_source_catalog.py).
-ISOLATION_SIGMAS = 3.0
 #: The 4 frame steps and the 2 mosaic steps, by FITS keyword.
 STATUS_KEYWORDS = ("S_TWKREG", "S_SKYMAT", "S_OUTLIR", "S_RESAMP", "S_SRCCAT")
 
@@ -38,21 +34,9 @@ def run(tmp_path_factory):
         directory, positions=POSITIONS, size=SIZE, residual_cosmic_rays=100, residual_hot_pixels=20, flux_power_index=1.2
     )
     truth = reference_catalog(dither.simulated.catalogs, directory / "refcat.ecsv", REFCAT_NOISE_MAS, seed=2)
-    environment = clean_environment()
-    asn = subprocess.run(
-        [command("liger-iris-asn"), "--image3", PRODUCT, "--output-dir", str(directory), *map(str, dither.cal)],
-        capture_output=True, text=True, env=environment,
-    )
-    assert asn.returncode == 0, asn.stderr
-    out = directory / "out"
-    result = subprocess.run(
-        [command("tmtrun"), "image3", str(directory / f"{PRODUCT}_asn.json"), f"--output-dir={out}",
-         f"--steps.tweakreg.abs_refcat={directory / 'refcat.ecsv'}"],
-        capture_output=True, text=True, env=environment,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    out, stdout = run_image3(directory, dither.cal, directory / "refcat.ecsv", PRODUCT)
     crf = tuple(out / path.name.replace("_cal.fits", "_crf.fits") for path in dither.cal)
-    return {"dither": dither, "truth": truth, "out": out, "crf": crf, "stdout": result.stdout}
+    return {"dither": dither, "truth": truth, "out": out, "crf": crf, "stdout": stdout}
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +50,8 @@ def matched(run, mosaic):
     """The catalogue, the truth in mosaic pixels, and per source its nearest true star, whether it is within
     MATCH_RADIUS and whether that star is truly isolated; the PSF sigma of the mosaic."""
     catalog = Table.read(run["out"] / f"{PRODUCT}_cat.ecsv")
-    truth = run["truth"]
-    x, y = mosaic.meta.wcs.invert(truth["ra"], truth["dec"], with_bounding_box=False)
-    distance, nearest = cKDTree(np.column_stack([x, y])).query(np.column_stack([catalog["x_centroid"], catalog["y_centroid"]]))
     sigma = Table.read(run["dither"].simulated.catalogs[0]).meta["sigma_pixels"]
-    reach = catalog.meta["annulus_radii_pixels"][1] + max(catalog.meta["aperture_radii_pixels"]) + ISOLATION_SIGMAS * sigma
-    clean = (distance < MATCH_RADIUS) & isolated(x, y, reach)[nearest] & (np.asarray(catalog["flags"]) == 0)
-    return {"catalog": catalog, "x": x, "y": y, "nearest": nearest, "clean": clean, "sigma": sigma}
+    return matched_sources(catalog, mosaic, run["truth"], sigma)
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +82,10 @@ def test_alignment_recovers_the_injected_pointing_errors(run):
 def test_mosaic_star_positions_match_the_truth(matched, mosaic):
     """Centroids of bright (S/N > 100), truly isolated, unflagged stars in the catalogue of the mosaic against
     the true RA/Dec through the mosaic's WCS: median offset < 0.02, RMS < 0.05 output pixel."""
-    catalog = matched["catalog"]
-    snr = np.asarray(catalog["aper3_flux"]) / np.asarray(catalog["aper3_flux_err"])
-    rows = matched["clean"] & (snr > 100)
-    nearest = matched["nearest"][rows]
-    dx = np.asarray(catalog["x_centroid"])[rows] - matched["x"][nearest]
-    dy = np.asarray(catalog["y_centroid"])[rows] - matched["y"][nearest]
+    dx, dy = bright_offsets(matched)
     median, rms = (np.median(dx), np.median(dy)), np.sqrt(np.mean(dx**2 + dy**2))
-    print(f"{rows.sum()} stars: median offset {np.round(median, 4)} pixel, RMS {rms:.4f}")
-    assert rows.sum() > 80
+    print(f"{len(dx)} stars: median offset {np.round(median, 4)} pixel, RMS {rms:.4f}")
+    assert len(dx) > 80
     assert np.all(np.abs(median) < 0.02)
     assert rms < 0.05
 

@@ -102,3 +102,17 @@ def test_subtraction_takes_the_level_off_sci(offset_frames):
         with library.frame(index) as subtracted:
             assert subtracted.meta.background.subtracted is True
             np.testing.assert_allclose(subtracted.data, model.data - np.float32(subtracted.meta.background.level), atol=1e-5)
+
+
+def test_the_frames_of_one_exposure_share_one_level_and_connect_the_detectors():
+    """Two detectors that never overlap, three exposures: detector A overlaps itself between exposures 1 and 2,
+    B between 2 and 3. One level per exposure ties all six frames into one group with the exposures' true sky
+    (lowest 0); matched frame by frame, A and B are two groups, each with its own zero."""
+    sky = {1: 0.2, 2: 0.5, 3: 0.1}
+    frames = [("A", 1), ("A", 2), ("A", 3), ("B", 1), ("B", 2), ("B", 3)]
+    pairs = [(0, 1, sky[1] - sky[2], 500), (4, 5, sky[2] - sky[3], 500)]
+    levels, groups = match_levels(6, pairs, [exposure for _, exposure in frames])
+    np.testing.assert_allclose(levels, [sky[exposure] - 0.1 for _, exposure in frames], atol=1e-12)
+    assert groups == [[0, 1, 2, 3, 4, 5]]
+    _, alone = match_levels(6, pairs)
+    assert len(alone) == 4

@@ -22,7 +22,7 @@ from pathlib import Path
 from .models import ImagerModel, LigerIrisDataModel
 from .models import open as open_model
 
-__all__ = ["FrameLibrary"]
+__all__ = ["FrameLibrary", "exposure_group"]
 
 
 class FrameLibrary:
@@ -138,3 +138,16 @@ def _set_meta(model, path, value):
     for part in parents:
         node = getattr(node, part)
     setattr(node, leaf, value)
+
+
+def exposure_group(meta):
+    """The exposure a frame (its ``meta``) belongs to, shared by every detector of that exposure (one telescope
+    pointing; the Level-3 steps treat its frames as one group, as jwst's ``group_id``): ('exposure', program,
+    observation, exposure number) when the three are known, else ('start', DATE-OBS, TIME-OBS); None when neither
+    is (the frame is a group of its own)."""
+    program, observation = meta.observation.program_number, meta.observation.observation_number
+    if None not in (program, observation, meta.exposure.number):
+        return ("exposure", str(program), str(observation), int(meta.exposure.number))
+    if meta.observation.date and meta.observation.time:
+        return ("start", str(meta.observation.date), str(meta.observation.time))
+    return None

@@ -15,7 +15,11 @@ Methods (jwst's skymatch):
 
       sum over pairs w_ij (L_i - L_j - d_ij)**2
 
-  and, within each group of frames connected by overlaps, the lowest level is 0 (jwst's match_down);
+  and, within each group of frames connected by overlaps, the lowest level is 0 (jwst's match_down). The frames
+  of one exposure (IRIS's four detectors, which never overlap each other) share one level, as in jwst's sky
+  groups: one sky at one time and pointing. That ties every detector to the others through the dither's
+  overlaps of each detector with itself; without it each detector would be matched on its own, its zero
+  undetermined against the others';
 - global+match: the matched levels plus the smallest local level of the frames minus their matched levels.
 
 Overlaps are found on a common grid: each frame's pixels, sampled every ``stride`` pixels, are mapped by their
@@ -129,25 +133,32 @@ def _groups(n_frames, pairs):
     return list(groups.values())
 
 
-def match_levels(n_frames, pairs):
+def match_levels(n_frames, pairs, exposures=None):
     """Levels L (lowest 0 in each group of overlapping frames) that best fit the pair differences ``pairs``
-    [(i, j, d_ij, w_ij)], and the groups; a frame that overlaps none is a group of its own, level 0."""
+    [(i, j, d_ij, w_ij)], and the groups; a frame that overlaps none is a group of its own, level 0. Frames of
+    equal ``exposures`` entry (hashable, one per frame; default all different) share one level."""
+    keys = list(range(n_frames)) if exposures is None else list(exposures)
+    index_of = {key: position for position, key in enumerate(dict.fromkeys(keys))}
+    level_of = np.array([index_of[key] for key in keys])
+    n_levels = len(index_of)
+    exposure_pairs = [(level_of[i], level_of[j], d, w) for i, j, d, w in pairs if level_of[i] != level_of[j]]
     rows, targets, weights = [], [], []
-    for i, j, difference, weight in pairs:
-        row = np.zeros(n_frames)
+    for i, j, difference, weight in exposure_pairs:
+        row = np.zeros(n_levels)
         row[i], row[j] = 1.0, -1.0
         rows.append(row)
         targets.append(difference)
         weights.append(np.sqrt(weight))
-    groups = _groups(n_frames, pairs)
-    for group in groups:  # each group's levels are free up to a constant: fix their sum
-        row = np.zeros(n_frames)
+    level_groups = _groups(n_levels, exposure_pairs)
+    for group in level_groups:  # each group's levels are free up to a constant: fix their sum
+        row = np.zeros(n_levels)
         row[group] = 1.0
         rows.append(row)
         targets.append(0.0)
         weights.append(1.0)
     design = np.asarray(rows) * np.asarray(weights)[:, None]
     levels, *_ = np.linalg.lstsq(design, np.asarray(targets) * np.asarray(weights), rcond=None)
-    for group in groups:
+    for group in level_groups:
         levels[group] -= levels[group].min()
-    return levels, groups
+    groups = [sorted(np.flatnonzero(np.isin(level_of, group)).tolist()) for group in level_groups]
+    return levels[level_of], groups

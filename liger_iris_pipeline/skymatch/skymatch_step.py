@@ -5,6 +5,7 @@ import logging
 import numpy as np
 
 from ..base_step import LigerIrisStep, StepInputError
+from ..datamodels.library import exposure_group
 from ..dqflags import pixel
 from .skymatch import SkyStatistic, frame_samples, match_levels, pair_differences
 
@@ -18,7 +19,9 @@ class SkyMatchStep(LigerIrisStep):
 
     ``skymethod``: 'local' (each frame's own sky), 'global' (the lowest local sky for all), 'match' (levels
     from the sky differences where the frames overlap on the sky, through their WCS; the lowest 0) or
-    'global+match' (matched, plus the lowest sky left). Pixels with DO_NOT_USE take no part.
+    'global+match' (matched, plus the lowest sky left). Pixels with DO_NOT_USE take no part. In a match, the
+    frames of one exposure (IRIS's detectors; ``datamodels.library.exposure_group``) share one level, so that
+    detectors which never overlap each other are matched through the dither.
     """
 
     class_alias = "skymatch"
@@ -41,7 +44,7 @@ class SkyMatchStep(LigerIrisStep):
         statistic = SkyStatistic(self.skystat, self.lower, self.upper, self.nclip, self.lsigma, self.usigma)
         local = self.skymethod in ("local", "global", "global+match")
         matched = "match" in self.skymethod
-        samples, local_levels, grid_wcs = [], [], None
+        samples, local_levels, exposures, grid_wcs = [], [], [], None
         for index in range(len(library)):
             with library.frame(index) as model:
                 usable = (model.dq & pixel["DO_NOT_USE"]) == 0
@@ -53,20 +56,22 @@ class SkyMatchStep(LigerIrisStep):
                     grid_wcs = grid_wcs or model.meta.wcs
                     to_grid = _pixel_to_grid(model.meta.wcs, grid_wcs)
                     samples.append(frame_samples(model.data, usable, to_grid, self.stride))
-        levels, usable_levels = self._levels(library, np.asarray(local_levels), samples, statistic)
+                    group = exposure_group(model.meta)
+                    exposures.append(group if group is not None else ("alone", index))
+        levels, usable_levels = self._levels(library, np.asarray(local_levels), samples, exposures, statistic)
         for index, level in enumerate(levels):
             self._apply(library, index, level, usable_levels[index])
         self.save_members(library)
         return library
 
-    def _levels(self, library, local_levels, samples, statistic):
+    def _levels(self, library, local_levels, samples, exposures, statistic):
         """The level of each frame, and whether it is known."""
         n_frames = len(library)
         if self.skymethod == "local":
             return local_levels, np.isfinite(local_levels)
         if self.skymethod == "global":
             return np.full(n_frames, np.nanmin(local_levels)), np.full(n_frames, np.isfinite(local_levels).any())
-        levels, groups = match_levels(n_frames, pair_differences(samples, statistic))
+        levels, groups = match_levels(n_frames, pair_differences(samples, statistic), exposures)
         alone = [group[0] for group in groups if len(group) == 1]
         for index in alone:
             log.warning("%s overlaps no other frame: its sky cannot be matched", library.names[index])

@@ -7,6 +7,7 @@ import numpy as np
 from astropy.table import Table
 
 from ..base_step import LigerIrisStep, StepInputError
+from ..datamodels.library import exposure_group
 from ..dqflags import pixel
 from ..instruments import IMAGERS, diffraction_fwhm_arcsec
 from .alignment import FitParameters, MatchParameters, align_absolute, align_relative
@@ -32,18 +33,6 @@ def read_reference_catalog(path):
     if len(catalog) == 0 or not np.all(np.isfinite(catalog["RA"]) & np.isfinite(catalog["DEC"])):
         raise StepInputError(f"{path}: reference catalogue is empty or has non-finite ra/dec")
     return catalog
-
-
-def exposure_group(meta):
-    """The exposure a frame belongs to, shared by every detector of that exposure: ('exposure', program,
-    observation, exposure number) when the three are known, else ('start', DATE-OBS, TIME-OBS); None when neither
-    is (the frame is a group of its own)."""
-    program, observation = meta.observation.program_number, meta.observation.observation_number
-    if None not in (program, observation, meta.exposure.number):
-        return ("exposure", str(program), str(observation), int(meta.exposure.number))
-    if meta.observation.date and meta.observation.time:
-        return ("start", str(meta.observation.date), str(meta.observation.time))
-    return None
 
 
 def _group_name(group):
@@ -72,7 +61,8 @@ class TweakRegStep(LigerIrisStep):
     The frames of one exposure (IRIS's four detectors: one telescope pointing) are aligned as one group, one
     rigid body with one correction, so that detectors which overlap nothing (the mosaic's gaps are wider than a
     small dither) are carried by the others. An exposure is known by its PROGRAM, OBSERVTN and EXPOSURE
-    keywords, else by DATE-OBS and TIME-OBS; a frame with neither is a group of its own (``exposure_group``).
+    keywords, else by DATE-OBS and TIME-OBS; a frame with neither is a group of its own
+    (``datamodels.library.exposure_group``).
     ``minobj`` then counts the stars of the whole group.
     """
 
