@@ -8,7 +8,7 @@ from drizzle.resample import blot_image
 
 from ..base_step import LigerIrisStep, StepInputError
 from ..dqflags import pixel as dq_flags
-from ..resample.drizzle_frames import MosaicDrizzle, pixel_area, pixel_map
+from ..resample.drizzle_frames import MosaicDrizzle, pixel_map
 from ..resample.frames import drizzle_inputs, frame_background, frame_geometry, output_grid
 from ..resample.resample_step import DRIZZLE_SPEC
 from .outlier_detection import median_in_sections, outlier_mask, weight_threshold
@@ -66,7 +66,7 @@ class OutlierDetectionStep(LigerIrisStep):
         """Frame ``index`` drizzled alone onto ``grid``, NaN where its weight is below maskpt times its typical
         weight; in a temporary .npy file unless ``in_memory``."""
         with library.frame(index) as model:
-            drizzle = MosaicDrizzle(grid.shape, self.kernel, self.pixfrac, "NAN")
+            drizzle = MosaicDrizzle(grid.shape, self.kernel, self.pixfrac, "NAN", variances=False)
             drizzle.add(**drizzle_inputs(model, grid, self.weight_type, self.good_bits))
         image = drizzle.sci
         image[~(drizzle.wht >= weight_threshold(drizzle.wht, self.maskpt))] = np.nan
@@ -78,9 +78,9 @@ class OutlierDetectionStep(LigerIrisStep):
 
     def _flag(self, model, median, grid, snr, scale):
         """Flag the outliers of ``model`` against the ``median`` on ``grid`` and record the step."""
-        pixmap = pixel_map(model.meta.wcs, model.data.shape, grid)
+        pixmap, area = pixel_map(model.meta.wcs, model.data.shape, grid)
         blot = blot_image(median, pixmap, fillval=np.nan)
-        blot *= pixel_area(pixmap)  # DN/s per output pixel to per input pixel
+        blot *= area  # DN/s per output pixel to per input pixel
         outliers = outlier_mask(model.data, blot, model.err, snr, scale, frame_background(model))
         new = outliers & (model.dq & OUTLIER_FLAGS != OUTLIER_FLAGS)
         model.dq[outliers] |= OUTLIER_FLAGS

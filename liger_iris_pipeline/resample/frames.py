@@ -79,13 +79,15 @@ def frame_background(model):
 
 def drizzle_inputs(model, grid, weight_type, good_bits):
     """The keyword arguments of ``MosaicDrizzle.add`` for frame ``model`` on ``grid``."""
+    pixmap, area = pixel_map(model.meta.wcs, model.data.shape, grid)
     return dict(
         data=model.data,
         variances=frame_variances(model),
         weights=input_weights(
             good_pixels(model.dq, good_bits), model.var_rnoise, model.meta.exposure.exposure_time, weight_type
         ),
-        pixmap=pixel_map(model.meta.wcs, model.data.shape, grid),
+        pixmap=pixmap,
+        area=area,
         exposure_time=model.meta.exposure.exposure_time,
         background=frame_background(model),
     )
