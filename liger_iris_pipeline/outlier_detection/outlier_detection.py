@@ -16,9 +16,12 @@
    counts; here any count >= 1 does, as the comment there intends.
 """
 
+import numba
 import numpy as np
 from astropy.stats import sigma_clip
 from scipy import ndimage
+
+from ..kernels import insertion_sort
 
 __all__ = ["blot_derivative", "median_in_sections", "outlier_mask", "weight_threshold"]
 
@@ -36,18 +39,34 @@ def weight_threshold(weights, maskpt):
 
 def median_in_sections(images, out=None, section_bytes=MEDIAN_SECTION_BYTES):
     """The NaN-ignoring median over ``images`` (equal-shape 2-D arrays, typically memory-mapped files), read
-    in bands of rows that hold at most ``section_bytes`` together; NaN where every image is NaN."""
+    in bands of rows that hold at most ``section_bytes`` together; NaN where every image is NaN (as
+    ``np.nanmedian``: the middle value of a pixel's finite values, or the mean of the two middle ones)."""
     ny, nx = images[0].shape
     out = np.empty((ny, nx), np.float32) if out is None else out
     rows = max(1, section_bytes // (len(images) * nx * 4))
     for start in range(0, ny, rows):
-        band = np.stack([image[start : start + rows] for image in images])
-        empty = np.isnan(band).all(axis=0)
-        band[:, empty] = 0.0  # keeps nanmedian from warning about all-NaN columns
-        median = np.nanmedian(band, axis=0)
-        median[empty] = np.nan
-        out[start : start + rows] = median
+        band = np.stack([image[start : start + rows] for image in images]).astype(np.float32, copy=False)
+        _nanmedian_of_band(band, out[start : start + rows])
     return out
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _nanmedian_of_band(band, out):
+    """out[y, x] = the median of the finite band[:, y, x] (NaN if none), in float32."""
+    for y in numba.prange(band.shape[1]):
+        values = np.empty(band.shape[0], np.float32)
+        for x in range(band.shape[2]):
+            count = 0
+            for k in range(band.shape[0]):
+                if not np.isnan(band[k, y, x]):
+                    values[count] = band[k, y, x]
+                    count += 1
+            if count == 0:
+                out[y, x] = np.nan
+                continue
+            insertion_sort(values, count)
+            half = count // 2
+            out[y, x] = values[half] if count % 2 else (values[half - 1] + values[half]) * np.float32(0.5)
 
 
 def blot_derivative(blot):

@@ -9,7 +9,7 @@ from drizzle.resample import blot_image
 from ..base_step import LigerIrisStep, StepInputError
 from ..dqflags import pixel as dq_flags
 from ..resample.drizzle_frames import MosaicDrizzle, pixel_map
-from ..resample.frames import drizzle_inputs, frame_background, frame_geometry, output_grid
+from ..resample.frames import drizzle_frame, drizzle_inputs, frame_background, frame_geometry, output_grid
 from ..resample.resample_step import DRIZZLE_SPEC
 from .outlier_detection import median_in_sections, outlier_mask, weight_threshold
 
@@ -65,7 +65,7 @@ class OutlierDetectionStep(LigerIrisStep):
     def _single(self, library, index, grid, scratch):
         """Frame ``index`` drizzled alone onto ``grid``, NaN where its weight is below maskpt times its typical
         weight; in a temporary .npy file unless ``in_memory``."""
-        with library.frame(index) as model:
+        with drizzle_frame(library, index) as model:
             drizzle = MosaicDrizzle(grid.shape, self.kernel, self.pixfrac, "NAN", variances=False)
             drizzle.add(**drizzle_inputs(model, grid, self.weight_type, self.good_bits))
         image = drizzle.sci

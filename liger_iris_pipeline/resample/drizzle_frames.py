@@ -63,6 +63,8 @@ __all__ = [
 
 #: The drizzle kernels (the gaussian and lanczos ones do not conserve flux).
 KERNELS = ("square", "gaussian", "point", "turbo", "lanczos2", "lanczos3")
+#: The kernels drizzle sizes by the pixel scale ratio (square and point drops do not depend on it).
+SCALED_KERNELS = ("gaussian", "turbo", "lanczos2", "lanczos3")
 #: Points per edge of a frame at which its footprint on the sky is sampled (a distorted edge is not straight).
 FOOTPRINT_POINTS_PER_EDGE = 16
 #: Output pixels by which a footprint may overhang the grid (rounding of the WCS transforms).
@@ -245,6 +247,11 @@ def pixel_area(pixmap):
     return np.abs(dx_dx * dy_dy - dx_dy * dy_dx).astype(np.float32)
 
 
+def _pixel_scale_ratio(area, usable):
+    """Output over input pixel scale (linear) of a frame: 1 / sqrt(median usable pixel area)."""
+    return float(1.0 / np.sqrt(np.median(area[usable]))) if usable.any() else 1.0
+
+
 class MosaicDrizzle:
     """Drizzle frames one at a time onto one grid: SCI, the three variances (unless ``variances`` is False),
     WHT and the context.
@@ -285,7 +292,7 @@ class MosaicDrizzle:
             data2=scaled_variances,
             weight_map=np.where(usable, weights, np.float32(0.0)),
             pixfrac=self.pixfrac,
-            pixel_scale_ratio=float(1.0 / np.sqrt(np.median(area[usable]))) if usable.any() else 1.0,
+            pixel_scale_ratio=_pixel_scale_ratio(area, usable) if self.kernel in SCALED_KERNELS else 1.0,
         )
 
     @property
