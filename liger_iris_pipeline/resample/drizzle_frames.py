@@ -247,6 +247,28 @@ def pixel_area(pixmap):
     return np.abs(dx_dx * dy_dy - dx_dy * dy_dx).astype(np.float32)
 
 
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _drizzle_arrays(data, background, var_1, var_2, var_3, weights, pixmap, area, scaled, out_1, out_2, out_3, used_weights):
+    """What drizzle gets of a frame, where its pixel is usable (weight > 0, SCI, the variances, the pixel map
+    finite, area > 0), else 0: scaled = (data - background) / area, out_k = var_k / area**2 (float32),
+    used_weights = weights. out_k may all be ``scaled`` when the variances are not drizzled (written first)."""
+    for y in numba.prange(data.shape[0]):
+        for x in range(data.shape[1]):
+            a = area[y, x]
+            usable = (
+                weights[y, x] > 0 and np.isfinite(data[y, x]) and np.isfinite(a) and a > 0
+                and np.isfinite(pixmap[y, x, 0]) and np.isfinite(pixmap[y, x, 1])
+                and np.isfinite(var_1[y, x]) and np.isfinite(var_2[y, x]) and np.isfinite(var_3[y, x])
+            )
+            if usable:
+                squared = a * a
+                out_1[y, x], out_2[y, x], out_3[y, x] = var_1[y, x] / squared, var_2[y, x] / squared, var_3[y, x] / squared
+                scaled[y, x] = (data[y, x] - background) / a
+                used_weights[y, x] = weights[y, x]
+            else:
+                out_1[y, x] = out_2[y, x] = out_3[y, x] = scaled[y, x] = used_weights[y, x] = 0.0
+
+
 def _pixel_scale_ratio(area, usable):
     """Output over input pixel scale (linear) of a frame: 1 / sqrt(median usable pixel area)."""
     return float(1.0 / np.sqrt(np.median(area[usable]))) if usable.any() else 1.0
@@ -272,27 +294,19 @@ class MosaicDrizzle:
         """Add one frame: ``data`` (DN/s per input pixel, ``background`` subtracted here), ``variances``
         (VAR_POISSON, VAR_RNOISE, VAR_FLAT), ``weights`` (``input_weights``), ``pixmap`` and ``area``
         (``pixel_map``)."""
-        usable = (weights > 0) & np.isfinite(data) & np.isfinite(area) & (area > 0) & np.isfinite(pixmap).all(axis=-1)
-        for variance in variances:
-            usable &= np.isfinite(variance)
-        scaled = np.zeros(data.shape, np.float32)
-        np.divide(np.subtract(data, background, dtype=np.float32), area, out=scaled, where=usable)
-        scaled_variances = None
-        if self.with_variances:
-            squared_area = np.square(area)
-            scaled_variances = []
-            for variance in variances:
-                scaled_variance = np.zeros(data.shape, np.float32)
-                np.divide(variance, squared_area, out=scaled_variance, where=usable)
-                scaled_variances.append(scaled_variance)
+        scaled = np.empty(data.shape, np.float32)
+        scaled_variances = [np.empty(data.shape, np.float32) for _ in variances] if self.with_variances else None
+        used_weights = np.empty(data.shape, np.float32)
+        variance_outputs = scaled_variances or [scaled] * 3  # not drizzled: written over by ``scaled``
+        _drizzle_arrays(data, np.float32(background), *variances, weights, pixmap, area, scaled, *variance_outputs, used_weights)
         self._drizzle.add_image(
             scaled,
             exptime=float(exposure_time),
             pixmap=pixmap,
             data2=scaled_variances,
-            weight_map=np.where(usable, weights, np.float32(0.0)),
+            weight_map=used_weights,
             pixfrac=self.pixfrac,
-            pixel_scale_ratio=_pixel_scale_ratio(area, usable) if self.kernel in SCALED_KERNELS else 1.0,
+            pixel_scale_ratio=_pixel_scale_ratio(area, used_weights > 0) if self.kernel in SCALED_KERNELS else 1.0,
         )
 
     @property
