@@ -13,8 +13,8 @@ tangent point is a central projection of a plane onto a plane),
 
     (x_out, y_out) = (X / W, Y / W),   (X, Y, W) = H (x_in, y_in, 1),
 
-with H fitted on a few points mapped through the gWCS and accepted only if it reproduces them on as many
-other points to ``PROJECTIVE_TOLERANCE``; it is then evaluated directly (drizzle's ``calc_pixmap`` evaluates
+with H fitted on a grid of points mapped through the gWCS and accepted only if it reproduces the gWCS at the
+points between them to ``PROJECTIVE_TOLERANCE`` (the gWCS's own float64 rounding is ~1e-7 pixel); it is then evaluated directly (drizzle's ``calc_pixmap`` evaluates
 the gWCS at every pixel, ~100x slower), with the pixel area of the next paragraph exact: A = |det H| / |W|**3.
 
 Units: frames are in DN/s per input pixel; the mosaic is in DN/s per *output* pixel, so that the sum of the
@@ -59,6 +59,7 @@ __all__ = [
     "pixel_map",
     "pixel_scale",
     "input_weights",
+    "projective_matrix",
 ]
 
 #: The drizzle kernels (the gaussian and lanczos ones do not conserve flux).
@@ -183,13 +184,15 @@ def pixel_map(wcs, shape, grid):
 
 def _is_linear_to_tan(transform):
     """Whether ``transform`` is linear maps of the plane followed by one TAN projection and sky rotation."""
-    leaves = [node for node in transform.traverse_postorder(include_operator=True)]
-    kinds = [node for node in leaves if not isinstance(node, str)]
+    nodes = list(transform.traverse_postorder(include_operator=True))
+    operators = [node for node in nodes if isinstance(node, str)]
+    leaves = [node for node in nodes if not isinstance(node, str)]
+    tan = [type(leaf) for leaf in leaves if isinstance(leaf, TAN_MODELS)]
     return (
-        all(node in ("|", "&") for node in leaves if isinstance(node, str))
-        and all(isinstance(node, LINEAR_MODELS + TAN_MODELS) for node in kinds)
-        and [type(node) for node in kinds if isinstance(node, TAN_MODELS)] == [models.Pix2Sky_TAN, models.RotateNative2Celestial]
-        and isinstance(kinds[-1], models.RotateNative2Celestial)
+        set(operators) <= {"|", "&"}
+        and all(isinstance(leaf, LINEAR_MODELS + TAN_MODELS) for leaf in leaves)
+        and tan == [models.Pix2Sky_TAN, models.RotateNative2Celestial]
+        and isinstance(leaves[-1], models.RotateNative2Celestial)
     )
 
 
