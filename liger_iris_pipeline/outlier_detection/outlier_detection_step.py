@@ -49,8 +49,11 @@ class OutlierDetectionStep(LigerIrisStep):
         library = self.open_library(frames)
         grid = output_grid(frame_geometry(library))
         with tempfile.TemporaryDirectory(prefix="single_", dir=library.work_dir) as scratch:
-            singles = [self._single(library, index, grid, scratch) for index in range(len(library))]
-            coverage = sum(np.isfinite(single).astype(np.uint16) for single in singles)
+            coverage, singles = np.zeros(grid.shape, np.uint16), []
+            for index in range(len(library)):
+                image = self._single(library, index, grid)
+                coverage += np.isfinite(image)
+                singles.append(image if self.in_memory else ImageFile(f"{scratch}/{index:04d}.f32", image))
             if coverage.max(initial=0) < 2:
                 raise StepInputError(f"{library.names[0]}: the frames do not overlap; no pixel can be compared")
             median = median_in_sections(singles)
@@ -62,19 +65,15 @@ class OutlierDetectionStep(LigerIrisStep):
                 library.replace(index, model, path)
         return library
 
-    def _single(self, library, index, grid, scratch):
+    def _single(self, library, index, grid):
         """Frame ``index`` drizzled alone onto ``grid``, NaN where its weight is below maskpt times its typical
-        weight; in a temporary .npy file unless ``in_memory``."""
+        weight."""
         with drizzle_frame(library, index) as model:
             drizzle = MosaicDrizzle(grid.shape, self.kernel, self.pixfrac, "NAN", variances=False)
             drizzle.add(**drizzle_inputs(model, grid, self.weight_type, self.good_bits))
         image = drizzle.sci
         image[~(drizzle.wht >= weight_threshold(drizzle.wht, self.maskpt))] = np.nan
-        if self.in_memory:
-            return image
-        stored = np.lib.format.open_memmap(f"{scratch}/{index:04d}.npy", mode="w+", dtype=np.float32, shape=image.shape)
-        stored[:] = image
-        return stored
+        return image
 
     def _flag(self, model, median, grid, snr, scale):
         """Flag the outliers of ``model`` against the ``median`` on ``grid`` and record the step."""
@@ -87,6 +86,21 @@ class OutlierDetectionStep(LigerIrisStep):
         log.info("%s: %d outlier pixels flagged (%.3g %%)", model.meta.filename, new.sum(), 100.0 * new.mean())
         self.record(model, "COMPLETE")
         self.finalize_result(model, [])
+
+
+class ImageFile:
+    """A float32 image written to a raw file and read back a band of rows at a time (``image[start:stop]``),
+    with plain reads: unlike a memory map, the rows read do not stay in the process's memory."""
+
+    def __init__(self, path, image):
+        self.path, self.shape = path, image.shape
+        np.ascontiguousarray(image, np.float32).tofile(path)
+
+    def __getitem__(self, rows):
+        start, stop, _ = rows.indices(self.shape[0])
+        width = self.shape[1]
+        band = np.fromfile(self.path, np.float32, count=max(stop - start, 0) * width, offset=start * width * 4)
+        return band.reshape(-1, width)
 
 
 def _pair(text, name):
