@@ -16,9 +16,11 @@
    counts; here any count >= 1 does, as the comment there intends.
 """
 
+import numba
 import numpy as np
 from astropy.stats import sigma_clip
-from scipy import ndimage
+
+from ..kernels import insertion_sort
 
 __all__ = ["blot_derivative", "median_in_sections", "outlier_mask", "weight_threshold"]
 
@@ -36,26 +38,62 @@ def weight_threshold(weights, maskpt):
 
 def median_in_sections(images, out=None, section_bytes=MEDIAN_SECTION_BYTES):
     """The NaN-ignoring median over ``images`` (equal-shape 2-D arrays, typically memory-mapped files), read
-    in bands of rows that hold at most ``section_bytes`` together; NaN where every image is NaN."""
+    in bands of rows that hold at most ``section_bytes`` together; NaN where every image is NaN (as
+    ``np.nanmedian``: the middle value of a pixel's finite values, or the mean of the two middle ones)."""
     ny, nx = images[0].shape
     out = np.empty((ny, nx), np.float32) if out is None else out
     rows = max(1, section_bytes // (len(images) * nx * 4))
     for start in range(0, ny, rows):
-        band = np.stack([image[start : start + rows] for image in images])
-        empty = np.isnan(band).all(axis=0)
-        band[:, empty] = 0.0  # keeps nanmedian from warning about all-NaN columns
-        median = np.nanmedian(band, axis=0)
-        median[empty] = np.nan
-        out[start : start + rows] = median
+        band = np.stack([image[start : start + rows] for image in images]).astype(np.float32, copy=False)
+        _nanmedian_of_band(band, out[start : start + rows])
     return out
 
 
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _nanmedian_of_band(band, out):
+    """out[y, x] = the median of the finite band[:, y, x] (NaN if none), in float32."""
+    for y in numba.prange(band.shape[1]):
+        values = np.empty(band.shape[0], np.float32)
+        for x in range(band.shape[2]):
+            count = 0
+            for k in range(band.shape[0]):
+                if not np.isnan(band[k, y, x]):
+                    values[count] = band[k, y, x]
+                    count += 1
+            if count == 0:
+                out[y, x] = np.nan
+                continue
+            insertion_sort(values, count)
+            half = count // 2
+            out[y, x] = values[half] if count % 2 else (values[half - 1] + values[half]) * np.float32(0.5)
+
+
 def blot_derivative(blot):
-    """max abs(B - B_neighbour) over the 4 nearest neighbours (an edge pixel compares with those it has)."""
-    padded = np.pad(blot, 1, mode="edge")
-    centre = padded[1:-1, 1:-1]
-    neighbours = (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:])
-    return np.max([np.abs(centre - neighbour) for neighbour in neighbours], axis=0)
+    """max abs(B - B_neighbour) over the 4 nearest neighbours (an edge pixel compares with those it has); NaN
+    where B or a neighbour is NaN."""
+    derivative = np.empty_like(blot)
+    _blot_derivative(blot, derivative)
+    return derivative
+
+
+@numba.njit(inline="always")
+def _derivative_at(blot, y, x):
+    """blot_derivative at one pixel (an edge pixel's missing neighbour is itself: a difference of 0)."""
+    centre = blot[y, x]
+    ny, nx = blot.shape
+    largest = abs(centre - blot[max(y - 1, 0), x])
+    for neighbour in (blot[min(y + 1, ny - 1), x], blot[y, max(x - 1, 0)], blot[y, min(x + 1, nx - 1)]):
+        step = abs(centre - neighbour)
+        if np.isnan(step) or step > largest:  # NaN wins, as in np.max
+            largest = step
+    return largest
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _blot_derivative(blot, out):
+    for y in numba.prange(blot.shape[0]):
+        for x in range(blot.shape[1]):
+            out[y, x] = _derivative_at(blot, y, x)
 
 
 def outlier_mask(data, blot, err, snr=(5.0, 4.0), scale=(1.2, 0.7), background=0.0):
@@ -63,11 +101,43 @@ def outlier_mask(data, blot, err, snr=(5.0, 4.0), scale=(1.2, 0.7), background=0
 
     Pixels where ``blot`` is NaN (no median there) are never outliers; a NaN ``err`` counts as 0, as in jwst.
     """
-    difference = np.abs(data - blot - background)
-    derivative = blot_derivative(blot)
-    noise = np.nan_to_num(err)
-    with np.errstate(invalid="ignore"):
-        strong = difference > scale[0] * derivative + snr[0] * noise
-        weak = difference > scale[1] * derivative + snr[1] * noise
-    near_strong = ndimage.maximum_filter(strong, size=3, mode="nearest")
-    return weak & near_strong
+    dtype = np.result_type(data, blot, err)
+    data, blot, err = (np.asarray(array, dtype) for array in (data, blot, err))
+    strong, weak = np.empty(data.shape, bool), np.empty(data.shape, bool)
+    constants = (dtype.type(value) for value in (background, *snr, *scale, 0.0, np.finfo(dtype).max))
+    _detections(data, blot, err, *constants, strong, weak)
+    mask = np.empty(data.shape, bool)
+    _weak_near_strong(strong, weak, mask)
+    return mask
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _detections(data, blot, err, background, snr_1, snr_2, scale_1, scale_2, zero, largest, strong, weak):
+    """strong (weak) where D = abs(data - blot - background) > scale_1 dB + snr_1 ERR (scale_2, snr_2), with
+    dB = blot_derivative and a NaN ERR as ``zero``, an infinite one as +-``largest`` (as np.nan_to_num); all in
+    the arrays' type."""
+    for y in numba.prange(data.shape[0]):
+        for x in range(data.shape[1]):
+            difference = abs(data[y, x] - blot[y, x] - background)
+            derivative = _derivative_at(blot, y, x)
+            noise = err[y, x]
+            if np.isnan(noise):
+                noise = zero
+            elif np.isinf(noise):
+                noise = largest if noise > 0 else -largest
+            strong[y, x] = difference > scale_1 * derivative + snr_1 * noise
+            weak[y, x] = difference > scale_2 * derivative + snr_2 * noise
+
+
+@numba.njit(parallel=True, cache=True)
+def _weak_near_strong(strong, weak, mask):
+    """mask = weak and strong somewhere in the pixel's 3 x 3 neighbourhood (the part inside the image)."""
+    ny, nx = strong.shape
+    for y in numba.prange(ny):
+        for x in range(nx):
+            found = False
+            if weak[y, x]:
+                for j in range(max(y - 1, 0), min(y + 2, ny)):
+                    for i in range(max(x - 1, 0), min(x + 2, nx)):
+                        found = found or strong[j, i]
+            mask[y, x] = found

@@ -8,8 +8,8 @@ from drizzle.resample import blot_image
 
 from ..base_step import LigerIrisStep, StepInputError
 from ..dqflags import pixel as dq_flags
-from ..resample.drizzle_frames import MosaicDrizzle, pixel_area, pixel_map
-from ..resample.frames import drizzle_inputs, frame_background, frame_geometry, output_grid
+from ..resample.drizzle_frames import MosaicDrizzle, pixel_map
+from ..resample.frames import drizzle_frame, drizzle_inputs, frame_background, frame_geometry, output_grid
 from ..resample.resample_step import DRIZZLE_SPEC
 from .outlier_detection import median_in_sections, outlier_mask, weight_threshold
 
@@ -68,36 +68,50 @@ class OutlierDetectionStep(LigerIrisStep):
             log.warning("%s: one frame, nothing to compare it with: outlier detection skipped", library.names[0])
             return None
         with tempfile.TemporaryDirectory(prefix="single_", dir=library.work_dir) as scratch:
-            singles = [self._single(library, index, grid, scratch) for index in range(len(library))]
-            coverage = sum(np.isfinite(single).astype(np.uint16) for single in singles)
+            coverage, singles = np.zeros(grid.shape, np.uint16), []
+            for index in range(len(library)):
+                image = self._single(library, index, grid)
+                coverage += np.isfinite(image)
+                singles.append(image if self.in_memory else ImageFile(f"{scratch}/{index:04d}.f32", image))
             if coverage.max(initial=0) < 2:
                 log.warning("%s...: no pixel is seen by two frames: outlier detection skipped", library.names[0])
                 return None
             return median_in_sections(singles)
 
-    def _single(self, library, index, grid, scratch):
+    def _single(self, library, index, grid):
         """Frame ``index`` drizzled alone onto ``grid``, NaN where its weight is below maskpt times its typical
-        weight; in a temporary .npy file unless ``in_memory``."""
-        with library.frame(index) as model:
-            drizzle = MosaicDrizzle(grid.shape, self.kernel, self.pixfrac, "NAN")
+        weight."""
+        with drizzle_frame(library, index) as model:
+            drizzle = MosaicDrizzle(grid.shape, self.kernel, self.pixfrac, "NAN", variances=False)
             drizzle.add(**drizzle_inputs(model, grid, self.weight_type, self.good_bits))
         image = drizzle.sci
         image[~(drizzle.wht >= weight_threshold(drizzle.wht, self.maskpt))] = np.nan
-        if self.in_memory:
-            return image
-        stored = np.lib.format.open_memmap(f"{scratch}/{index:04d}.npy", mode="w+", dtype=np.float32, shape=image.shape)
-        stored[:] = image
-        return stored
+        return image
 
     def _flag(self, model, median, grid, snr, scale):
         """Flag the outliers of ``model`` against the ``median`` on ``grid`` and record the step."""
-        pixmap = pixel_map(model.meta.wcs, model.data.shape, grid)
+        pixmap, area = pixel_map(model.meta.wcs, model.data.shape, grid)
         blot = blot_image(median, pixmap, fillval=np.nan)
-        blot *= pixel_area(pixmap)  # DN/s per output pixel to per input pixel
+        blot *= area  # DN/s per output pixel to per input pixel
         outliers = outlier_mask(model.data, blot, model.err, snr, scale, frame_background(model))
         new = outliers & (model.dq & OUTLIER_FLAGS != OUTLIER_FLAGS)
         model.dq[outliers] |= OUTLIER_FLAGS
         log.info("%s: %d outlier pixels flagged (%.3g %%)", model.meta.filename, new.sum(), 100.0 * new.mean())
+
+
+class ImageFile:
+    """A float32 image written to a raw file and read back a band of rows at a time (``image[start:stop]``),
+    with plain reads: unlike a memory map, the rows read do not stay in the process's memory."""
+
+    def __init__(self, path, image):
+        self.path, self.shape = path, image.shape
+        np.ascontiguousarray(image, np.float32).tofile(path)
+
+    def __getitem__(self, rows):
+        start, stop, _ = rows.indices(self.shape[0])
+        width = self.shape[1]
+        band = np.fromfile(self.path, np.float32, count=max(stop - start, 0) * width, offset=start * width * 4)
+        return band.reshape(-1, width)
 
 
 def _pair(text, name):

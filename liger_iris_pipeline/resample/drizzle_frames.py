@@ -6,7 +6,16 @@ orientation keeps its pixel grid), just large enough to hold every footprint (th
 bounding box mapped through its gWCS).
 
 Pixel map: each input pixel's centre mapped through the frame's gWCS forward transform and the output gWCS
-inverse, so any frame WCS (a distortion included) is used as it is.
+inverse, so any frame WCS (a distortion included) is used as it is. When both gWCS are linear maps of the
+pixels into a TAN plane (``Shift``, ``Scale``, ``Rotation2D``, ``AffineTransformation2D``, then
+``Pix2Sky_TAN | RotateNative2Celestial``), the map is a projective one (a gnomonic projection seen from another
+tangent point is a central projection of a plane onto a plane),
+
+    (x_out, y_out) = (X / W, Y / W),   (X, Y, W) = H (x_in, y_in, 1),
+
+with H fitted on a grid of points mapped through the gWCS and accepted only if it reproduces the gWCS at the
+points between them to ``PROJECTIVE_TOLERANCE`` (the gWCS's own float64 rounding is ~1e-7 pixel); it is then evaluated directly (drizzle's ``calc_pixmap`` evaluates
+the gWCS at every pixel, ~100x slower), with the pixel area of the next paragraph exact: A = |det H| / |W|**3.
 
 Units: frames are in DN/s per input pixel; the mosaic is in DN/s per *output* pixel, so that the sum of the
 mosaic over a source is its DN/s, whatever the output scale (flux conserving). Drizzle averages surface
@@ -28,7 +37,9 @@ pixels (with pixfrac 1 and the square kernel), so their noise is correlated and 
 larger variance than the sum of the VAR of its pixels (Fruchter & Hook 2002, Casertano et al. 2000).
 """
 
+import numba
 import numpy as np
+from astropy.modeling import models
 from astropy.nddata.bitmask import bitfield_to_boolean_mask
 from drizzle.resample import Drizzle
 from drizzle.utils import calc_pixmap
@@ -48,14 +59,24 @@ __all__ = [
     "pixel_map",
     "pixel_scale",
     "input_weights",
+    "projective_matrix",
 ]
 
 #: The drizzle kernels (the gaussian and lanczos ones do not conserve flux).
 KERNELS = ("square", "gaussian", "point", "turbo", "lanczos2", "lanczos3")
+#: The kernels drizzle sizes by the pixel scale ratio (square and point drops do not depend on it).
+SCALED_KERNELS = ("gaussian", "turbo", "lanczos2", "lanczos3")
 #: Points per edge of a frame at which its footprint on the sky is sampled (a distorted edge is not straight).
 FOOTPRINT_POINTS_PER_EDGE = 16
 #: Output pixels by which a footprint may overhang the grid (rounding of the WCS transforms).
 EDGE_TOLERANCE = 1e-6
+#: Largest difference (output pixels) between the projective pixel map and the gWCS at its check points.
+PROJECTIVE_TOLERANCE = 1e-6
+#: Points per axis at which the projective map is fitted (and, between them, checked).
+PROJECTIVE_POINTS = 5
+#: Models that map a plane linearly (pixels to pixels, or to the tangent plane), and the TAN ends of a transform.
+LINEAR_MODELS = (models.Shift, models.Scale, models.Multiply, models.Identity, models.Rotation2D, models.AffineTransformation2D)
+TAN_MODELS = (models.Pix2Sky_TAN, models.RotateNative2Celestial)
 
 
 def good_pixels(dq, good_bits):
@@ -144,8 +165,82 @@ def mosaic_grid(footprints, crval, pixel_scale_deg, rotation_deg=0.0, shape=None
 
 
 def pixel_map(wcs, shape, grid):
-    """(ny, nx, 2) output-grid (x, y) of the centres of a frame's pixels (NaN outside its bounding box)."""
-    return calc_pixmap(wcs, grid.wcs, shape=shape, disable_bbox="to")
+    """((ny, nx, 2) output-grid (x, y) of the centres of a frame's pixels, NaN outside its bounding box; (ny, nx)
+    float32 area of each pixel in output pixels): the projective map where it holds, else drizzle's
+    ``calc_pixmap`` and ``pixel_area``."""
+    matrix = projective_matrix(wcs, shape, grid)
+    if matrix is None:
+        pixmap = calc_pixmap(wcs, grid.wcs, shape=shape, disable_bbox="to")
+        return pixmap, pixel_area(pixmap)
+    pixmap, area = np.empty((*shape, 2)), np.empty(shape, np.float32)
+    _projective_map(matrix, abs(np.linalg.det(matrix)), pixmap, area)
+    if wcs.bounding_box is not None:
+        (x_low, x_high), (y_low, y_high) = wcs.bounding_box.bounding_box(order="F")
+        x, y = np.arange(shape[1]), np.arange(shape[0])
+        pixmap[(y < y_low) | (y > y_high)] = np.nan
+        pixmap[:, (x < x_low) | (x > x_high)] = np.nan
+    return pixmap, area
+
+
+def _is_linear_to_tan(transform):
+    """Whether ``transform`` is linear maps of the plane followed by one TAN projection and sky rotation."""
+    nodes = list(transform.traverse_postorder(include_operator=True))
+    operators = [node for node in nodes if isinstance(node, str)]
+    leaves = [node for node in nodes if not isinstance(node, str)]
+    tan = [type(leaf) for leaf in leaves if isinstance(leaf, TAN_MODELS)]
+    return (
+        set(operators) <= {"|", "&"}
+        and all(isinstance(leaf, LINEAR_MODELS + TAN_MODELS) for leaf in leaves)
+        and tan == [models.Pix2Sky_TAN, models.RotateNative2Celestial]
+        and isinstance(leaves[-1], models.RotateNative2Celestial)
+    )
+
+
+def projective_matrix(wcs, shape, grid):
+    """The 3x3 H of the frame's projective pixel map onto ``grid`` (module docstring), or None when a gWCS is
+    not linear-to-TAN or H misses the gWCS by more than ``PROJECTIVE_TOLERANCE`` output pixels."""
+    if not (_is_linear_to_tan(wcs.forward_transform) and _is_linear_to_tan(grid.wcs.forward_transform)):
+        return None
+    ny, nx = shape
+    step = np.linspace(0.0, 1.0, 2 * PROJECTIVE_POINTS - 1)
+    x, y = (grid_axis.ravel() for grid_axis in np.meshgrid(step * (nx - 1), step * (ny - 1)))
+    x_out, y_out = grid.wcs.backward_transform(*wcs.forward_transform(x, y))
+    fit = np.zeros((2 * PROJECTIVE_POINTS - 1,) * 2, bool)
+    fit[::2, ::2] = True
+    fit = fit.ravel()
+    # (X, Y) = (a x + b y + c, d x + e y + f) / (g x + h y + 1), linear in the 8 unknowns once multiplied out;
+    # in coordinates centred and scaled to ~1 so that the least-squares problem is well conditioned.
+    normal_in, normal_out = _normalisation(x[fit], y[fit]), _normalisation(x_out[fit], y_out[fit])
+    u, v, _ = normal_in @ np.array([x[fit], y[fit], np.ones(fit.sum())])
+    p, q, _ = normal_out @ np.array([x_out[fit], y_out[fit], np.ones(fit.sum())])
+    zero, one = np.zeros_like(u), np.ones_like(u)
+    system = np.concatenate([
+        np.stack([u, v, one, zero, zero, zero, -u * p, -v * p], axis=1),
+        np.stack([zero, zero, zero, u, v, one, -u * q, -v * q], axis=1),
+    ])
+    solution = np.linalg.lstsq(system, np.concatenate([p, q]), rcond=None)[0]
+    matrix = np.linalg.inv(normal_out) @ np.append(solution, 1.0).reshape(3, 3) @ normal_in
+    matrix /= matrix[2, 2]
+    mapped = matrix @ np.array([x, y, np.ones_like(x)])
+    miss = np.hypot(mapped[0] / mapped[2] - x_out, mapped[1] / mapped[2] - y_out)
+    return matrix if np.all(miss[~fit] < PROJECTIVE_TOLERANCE) else None
+
+
+def _normalisation(x, y):
+    """3x3 matrix moving points (x, y) to their centroid and scaling them to an RMS distance of sqrt(2)."""
+    scale = np.sqrt(2.0) / max(np.sqrt(np.mean((x - x.mean()) ** 2 + (y - y.mean()) ** 2)), 1e-300)
+    return np.array([[scale, 0.0, -scale * x.mean()], [0.0, scale, -scale * y.mean()], [0.0, 0.0, 1.0]])
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _projective_map(matrix, determinant, pixmap, area):
+    """pixmap[y, x] = (X / W, Y / W) with (X, Y, W) = matrix (x, y, 1), and area[y, x] = determinant / |W|**3."""
+    for y in numba.prange(pixmap.shape[0]):
+        for x in range(pixmap.shape[1]):
+            w = matrix[2, 0] * x + matrix[2, 1] * y + matrix[2, 2]
+            pixmap[y, x, 0] = (matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2]) / w
+            pixmap[y, x, 1] = (matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2]) / w
+            area[y, x] = determinant / abs(w * w * w)
 
 
 def pixel_area(pixmap):
@@ -155,43 +250,66 @@ def pixel_area(pixmap):
     return np.abs(dx_dx * dy_dy - dx_dy * dy_dx).astype(np.float32)
 
 
-class MosaicDrizzle:
-    """Drizzle frames one at a time onto one grid: SCI, the three variances, WHT and the context.
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _drizzle_arrays(data, background, var_1, var_2, var_3, weights, pixmap, area, scaled, out_1, out_2, out_3, used_weights):
+    """What drizzle gets of a frame, where its pixel is usable (weight > 0, SCI, the variances, the pixel map
+    finite, area > 0), else 0: scaled = (data - background) / area, out_k = var_k / area**2 (float32),
+    used_weights = weights. out_k may all be ``scaled`` when the variances are not drizzled (written first)."""
+    for y in numba.prange(data.shape[0]):
+        for x in range(data.shape[1]):
+            a = area[y, x]
+            usable = (
+                weights[y, x] > 0 and np.isfinite(data[y, x]) and np.isfinite(a) and a > 0
+                and np.isfinite(pixmap[y, x, 0]) and np.isfinite(pixmap[y, x, 1])
+                and np.isfinite(var_1[y, x]) and np.isfinite(var_2[y, x]) and np.isfinite(var_3[y, x])
+            )
+            if usable:
+                squared = a * a
+                out_1[y, x], out_2[y, x], out_3[y, x] = var_1[y, x] / squared, var_2[y, x] / squared, var_3[y, x] / squared
+                scaled[y, x] = (data[y, x] - background) / a
+                used_weights[y, x] = weights[y, x]
+            else:
+                out_1[y, x] = out_2[y, x] = out_3[y, x] = scaled[y, x] = used_weights[y, x] = 0.0
 
-    Only the output arrays are kept between frames, so memory does not grow with the number of frames.
+
+def _pixel_scale_ratio(area, usable):
+    """Output over input pixel scale (linear) of a frame: 1 / sqrt(median usable pixel area)."""
+    return float(1.0 / np.sqrt(np.median(area[usable]))) if usable.any() else 1.0
+
+
+class MosaicDrizzle:
+    """Drizzle frames one at a time onto one grid: SCI, the three variances (unless ``variances`` is False),
+    WHT and the context.
+
+    Only the output arrays are kept between frames, so memory does not grow with the number of frames. Without
+    ``variances`` (outlier detection's single images) a pixel without finite variances is still left out.
     """
 
-    def __init__(self, shape, kernel="square", pixfrac=1.0, fillval="NAN", n_frames=1):
+    def __init__(self, shape, kernel="square", pixfrac=1.0, fillval="NAN", n_frames=1, variances=True):
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
-        self.kernel, self.pixfrac = kernel, float(pixfrac)
+        self.kernel, self.pixfrac, self.with_variances = kernel, float(pixfrac), variances
         self._drizzle = Drizzle(
             kernel=kernel, fillval=fillval, fillval2=fillval, out_shape=shape, max_ctx_id=max(n_frames - 1, 0)
         )
 
-    def add(self, data, variances, weights, pixmap, exposure_time, background=0.0):
+    def add(self, data, variances, weights, pixmap, area, exposure_time, background=0.0):
         """Add one frame: ``data`` (DN/s per input pixel, ``background`` subtracted here), ``variances``
-        (VAR_POISSON, VAR_RNOISE, VAR_FLAT), ``weights`` (``input_weights``), ``pixmap`` (``pixel_map``)."""
-        area = pixel_area(pixmap)
-        usable = (weights > 0) & np.isfinite(data) & np.isfinite(area) & (area > 0) & np.isfinite(pixmap).all(axis=-1)
-        for variance in variances:
-            usable &= np.isfinite(variance)
-        scaled = np.zeros(data.shape, np.float32)
-        np.divide(np.subtract(data, background, dtype=np.float32), area, out=scaled, where=usable)
-        squared_area = np.square(area)
-        scaled_variances = []
-        for variance in variances:
-            scaled_variance = np.zeros(data.shape, np.float32)
-            np.divide(variance, squared_area, out=scaled_variance, where=usable)
-            scaled_variances.append(scaled_variance)
+        (VAR_POISSON, VAR_RNOISE, VAR_FLAT), ``weights`` (``input_weights``), ``pixmap`` and ``area``
+        (``pixel_map``)."""
+        scaled = np.empty(data.shape, np.float32)
+        scaled_variances = [np.empty(data.shape, np.float32) for _ in variances] if self.with_variances else None
+        used_weights = np.empty(data.shape, np.float32)
+        variance_outputs = scaled_variances or [scaled] * 3  # not drizzled: written over by ``scaled``
+        _drizzle_arrays(data, np.float32(background), *variances, weights, pixmap, area, scaled, *variance_outputs, used_weights)
         self._drizzle.add_image(
             scaled,
             exptime=float(exposure_time),
             pixmap=pixmap,
             data2=scaled_variances,
-            weight_map=np.where(usable, weights, np.float32(0.0)),
+            weight_map=used_weights,
             pixfrac=self.pixfrac,
-            pixel_scale_ratio=float(1.0 / np.sqrt(np.median(area[usable]))) if usable.any() else 1.0,
+            pixel_scale_ratio=_pixel_scale_ratio(area, used_weights > 0) if self.kernel in SCALED_KERNELS else 1.0,
         )
 
     @property

@@ -1,14 +1,19 @@
 """What the drizzling steps (resample, outlier_detection) share: the frames checked for drizzling, the output grid they span, and each frame drizzled in turn (one frame in memory at a time)."""
 
 import math
+from contextlib import contextmanager
+
 import numpy as np
 
 from .. import units
 from ..base_step import StepInputError, meta_value
-from ..variances import frame_variances
+from ..variances import VARIANCE_ARRAYS, frame_variances
 from .drizzle_frames import footprint, frame_centre, good_pixels, input_weights, mosaic_grid, pixel_map, pixel_scale
 
-__all__ = ["FrameGeometry", "frame_background", "frame_geometry", "output_grid", "drizzle_inputs"]
+__all__ = ["DRIZZLE_ARRAYS", "FrameGeometry", "drizzle_frame", "frame_background", "frame_geometry", "output_grid", "drizzle_inputs"]
+
+#: The arrays ``drizzle_inputs`` uses (ERR is not drizzled: the mosaic's is made from its variances).
+DRIZZLE_ARRAYS = ("data", "dq", *VARIANCE_ARRAYS)
 
 #: Metadata every frame of a mosaic must share with the first (a mosaic is one instrument's, in one unit).
 SHARED_META = ("instrument.name", "exposure.type")
@@ -77,15 +82,30 @@ def frame_background(model):
     return 0.0
 
 
+@contextmanager
+def drizzle_frame(library, index):
+    """Borrow frame ``index`` of ``library`` with only the arrays drizzling uses (``DRIZZLE_ARRAYS``); read
+    whole when its file lacks a variance array (the model then makes its variances from ERR)."""
+    with library.frame(index, arrays=DRIZZLE_ARRAYS) as model:
+        complete = all(model.instance.get(name) is not None for name in VARIANCE_ARRAYS)
+        if complete:
+            yield model
+    if not complete:
+        with library.frame(index) as model:
+            yield model
+
+
 def drizzle_inputs(model, grid, weight_type, good_bits):
     """The keyword arguments of ``MosaicDrizzle.add`` for frame ``model`` on ``grid``."""
+    pixmap, area = pixel_map(model.meta.wcs, model.data.shape, grid)
     return dict(
         data=model.data,
         variances=frame_variances(model),
         weights=input_weights(
             good_pixels(model.dq, good_bits), model.var_rnoise, model.meta.exposure.exposure_time, weight_type
         ),
-        pixmap=pixel_map(model.meta.wcs, model.data.shape, grid),
+        pixmap=pixmap,
+        area=area,
         exposure_time=model.meta.exposure.exposure_time,
         background=frame_background(model),
     )

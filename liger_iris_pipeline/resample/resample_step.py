@@ -8,7 +8,7 @@ from ..base_step import LigerIrisStep, StepInputError
 from ..datamodels import MosaicModel
 from .. import units
 from .drizzle_frames import MosaicDrizzle
-from .frames import drizzle_inputs, frame_geometry, output_grid
+from .frames import drizzle_frame, drizzle_inputs, frame_geometry, output_grid
 
 __all__ = ["ResampleStep"]
 
@@ -66,7 +66,7 @@ class ResampleStep(LigerIrisStep):
             mosaic = MosaicModel()
             statuses = []
             for index in range(len(library)):
-                with library.frame(index) as model:
+                with drizzle_frame(library, index) as model:
                     if index == 0:
                         _copy_meta(model, mosaic)
                     statuses.append(model.meta.cal_step.instance)
