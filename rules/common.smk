@@ -295,7 +295,8 @@ def reference_catalog(observation):
 
 def image3_parameters(observation):
     """Image3Pipeline's parameters for ``observation``: the config's, with tweakreg's abs_refcat when the
-    observation gives one (a file Snakemake tracks, so a new catalogue reruns the mosaic)."""
+    observation gives one (a file Snakemake tracks, so a new catalogue reruns the mosaic).
+    """
     parameters = step_parameters("image3", observation)
     for catalog in reference_catalog(observation):
         steps = dict(parameters.get("steps") or {})
@@ -309,7 +310,13 @@ def all_mosaic_products():
     return [
         mosaic_product(observation, suffix)
         for observation in NIGHT.mosaics
-        for suffix in ("i2d.fits", "cat.ecsv", "cat.reg", "i2d_quicklook.png", "i2d_qa.ecsv")
+        for suffix in (
+            "i2d.fits",
+            "cat.ecsv",
+            "cat.reg",
+            "i2d_quicklook.png",
+            "i2d_qa.ecsv",
+        )
     ]
 
 

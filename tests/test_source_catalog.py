@@ -345,12 +345,14 @@ def test_the_variance_ratio_of_a_drizzled_image_is_the_scatter_of_its_sums(pixfr
     ], axis=-1)
     out_shape = (int(size / scale_ratio) + 30, int(size / scale_ratio) + 30)
     ones = np.ones((size, size), np.float32)
+    area = ones / scale_ratio**2  # each input pixel's area in output pixels (the map is a scaled rotation)
     corners = [(y0, x0) for y0 in range(int(25 / scale_ratio), int(215 / scale_ratio) - box, box)
                for x0 in range(int(35 / scale_ratio), int(225 / scale_ratio) - box, box)]
     sums, variances = [], None
     for _ in range(200):
         drizzle = MosaicDrizzle(out_shape, "square", pixfrac)
-        drizzle.add(rng.normal(0.0, 1.0, (size, size)).astype(np.float32), (0 * ones, ones, 0 * ones), ones, pixmap, 1.0)
+        noise = rng.normal(0.0, 1.0, (size, size)).astype(np.float32)
+        drizzle.add(noise, (0 * ones, ones, 0 * ones), ones, pixmap, area, 1.0)
         sums.append([drizzle.sci[y0:y0 + box, x0:x0 + box].sum() for y0, x0 in corners])
         if variances is None:
             variances = np.array([drizzle.variances[1][y0:y0 + box, x0:x0 + box].sum() for y0, x0 in corners])

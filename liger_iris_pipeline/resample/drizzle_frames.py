@@ -15,7 +15,7 @@ tangent point is a central projection of a plane onto a plane),
 
 with H fitted on a grid of points mapped through the gWCS and accepted only if it reproduces the gWCS at the
 points between them to ``PROJECTIVE_TOLERANCE`` (the gWCS's own float64 rounding is ~1e-7 pixel); it is then evaluated directly (drizzle's ``calc_pixmap`` evaluates
-the gWCS at every pixel, ~100x slower), with the pixel area of the next paragraph exact: A = |det H| / |W|**3.
+the gWCS at every pixel, ~100x slower), with the pixel area of the next paragraph exact: A = abs(det H) / abs(W)**3.
 
 Units: frames are in DN/s per input pixel; the mosaic is in DN/s per *output* pixel, so that the sum of the
 mosaic over a source is its DN/s, whatever the output scale (flux conserving). Drizzle averages surface
@@ -234,7 +234,7 @@ def _normalisation(x, y):
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def _projective_map(matrix, determinant, pixmap, area):
-    """pixmap[y, x] = (X / W, Y / W) with (X, Y, W) = matrix (x, y, 1), and area[y, x] = determinant / |W|**3."""
+    """pixmap[y, x] = (X / W, Y / W) with (X, Y, W) = matrix (x, y, 1), and area[y, x] = determinant / abs(W)**3."""
     for y in numba.prange(pixmap.shape[0]):
         for x in range(pixmap.shape[1]):
             w = matrix[2, 0] * x + matrix[2, 1] * y + matrix[2, 2]
