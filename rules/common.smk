@@ -274,7 +274,8 @@ def frame_catalog(wildcards):
 
 def mosaic_rule_name(observation):
     """``image3_<observation>``: rule names are identifiers."""
-    return "image3_" + re.sub(r"\W", "_", observation)
+    stem = re.sub(r"\W", "_", observation)
+    return f"image3_{stem}"
 
 
 def mosaic_product(observation, suffix):
