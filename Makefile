@@ -41,8 +41,10 @@ demo: install
 	@echo "L2b frames:"; ls -1 $(DEMO)/results/*/*_cal.fits $(DEMO)/results/*/*_merged.fits
 	@echo "Level-3 mosaics:"; ls -1 $(DEMO)/results/*/*_i2d.fits
 
+# Two workers, each taking whole test files (a module's fixtures stay in one process); the night's-life test, the
+# longest, first.
 test: install system-packages
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/test_workflow_night.py tests
 
 # The benchmarks of benchmarks/results/ (about an hour and a half on 2 cores; BENCH_FRAMES=1,10 for a quicker run).
 # jwst's steps, the reference point, run in their own environment: jwst pins asdf<6, which conflicts with constraints.txt.
