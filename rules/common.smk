@@ -65,6 +65,8 @@ def step_parameter_uses():
     uses = [
         (step, step_cfg(step), step_parameters(step), f"steps/{step}/parameters")
         for step in WORKFLOW_STEPS
+        # Level 3's stack (drizzle, tweakwcs, photutils, numba kernels) is imported only for a night with mosaics.
+        if step != "image3" or NIGHT_HAS_MOSAICS
     ]
     for index, observation in enumerate(config["observations"]):
         for step in observation.get("steps", {}):
@@ -77,6 +79,12 @@ def step_parameter_uses():
                 )
             )
     return uses
+
+
+#: Whether an observation asks for a Level-3 mosaic (read from the config, before the plan).
+NIGHT_HAS_MOSAICS = any(
+    observation.get("mosaic", False) for observation in config.get("observations", [])
+)
 
 
 def plan():
