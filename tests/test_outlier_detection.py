@@ -116,6 +116,12 @@ def flagged_dither(tmp_path_factory):
     library.close()
 
 
+def flagged_count(library, index, pixels):
+    """How many of the ``pixels`` (an index or a mask) of member ``index`` are flagged OUTLIER."""
+    with library.frame(index) as model:
+        return np.count_nonzero(model.dq[pixels] & FLAGS["OUTLIER"])
+
+
 @pytest.mark.science
 def test_residual_cosmic_rays_are_flagged(flagged_dither):
     dither, frames, library = flagged_dither
@@ -126,8 +132,7 @@ def test_residual_cosmic_rays_are_flagged(flagged_dither):
         cosmic = cosmic[np.unique(np.stack([cosmic["x"], cosmic["y"]]), axis=1, return_index=True)[1]]
         injected_pixels += len(cosmic)
         chosen = cosmic[counted(cosmic)]
-        with library.frame(index) as model:
-            found += np.count_nonzero(model.dq[chosen["y"], chosen["x"]] & FLAGS["OUTLIER"])
+        found += flagged_count(library, index, (chosen["y"], chosen["x"]))
         total += len(chosen)
     print(f"cosmic-ray pixels: {found} of {total} counted flagged ({injected_pixels} injected)")
     assert total > 500
@@ -142,8 +147,7 @@ def test_residual_hot_pixels_are_flagged_in_every_frame(flagged_dither):
         table = injected(dither, frames, index)
         hot = table[(table["kind"] == "hot")]
         chosen = hot[counted(hot)]
-        with library.frame(index) as model:
-            found += np.count_nonzero(model.dq[chosen["y"], chosen["x"]] & FLAGS["OUTLIER"])
+        found += flagged_count(library, index, (chosen["y"], chosen["x"]))
         total += len(chosen)
     print(f"hot pixels: {found} of {total} counted flagged")
     assert total >= 20 and found == total
@@ -156,8 +160,7 @@ def test_good_star_pixels_are_not_flagged(flagged_dither):
     flagged = total = 0
     for index in range(len(frames)):
         stars = good_star_pixels(dither, frames, index)
-        with library.frame(index) as model:
-            flagged += np.count_nonzero(model.dq[stars] & FLAGS["OUTLIER"])
+        flagged += flagged_count(library, index, stars)
         total += np.count_nonzero(stars)
     print(f"star pixels: {flagged} of {total} flagged ({100.0 * flagged / total:.3f} %)")
     assert total > 2000
