@@ -3,6 +3,7 @@ dither with residual cosmic rays and hot pixels against the simulator's list of 
 
 import numpy as np
 import pytest
+from astropy.stats import sigma_clip
 
 from dithered import calibrate_dither, counted, good_star_pixels, injected, with_true_wcs
 from liger_iris_pipeline import datamodels

@@ -18,7 +18,6 @@
 
 import numba
 import numpy as np
-from astropy.stats import sigma_clip
 
 from ..kernels import insertion_sort
 
@@ -28,12 +27,42 @@ __all__ = ["blot_derivative", "median_in_sections", "outlier_mask", "weight_thre
 MEDIAN_SECTION_BYTES = 64 * 2**20
 
 
-def weight_threshold(weights, maskpt):
-    """``maskpt`` times the 3-sigma-clipped mean of the positive finite ``weights`` (0 if there are none)."""
-    positive = weights[np.isfinite(weights) & (weights > 0)]
-    if positive.size == 0:
+def weight_threshold(weights, maskpt, sigma=3.0, max_iterations=5):
+    """``maskpt`` times the ``sigma``-clipped mean of the positive finite ``weights`` (0 if there are none).
+
+    astropy's ``sigma_clip`` with its defaults (centre the median, width the standard deviation, at most
+    ``max_iterations`` passes that keep the values within centre +- sigma width of those kept before), made on
+    the values sorted once: each pass then keeps a contiguous slice, whose median is read off and whose
+    standard deviation is one pass over it (float32 pairwise sums, as astropy).
+    """
+    values = np.sort(weights[np.isfinite(weights) & (weights > 0)])
+    if values.size == 0:
         return 0.0
-    return float(maskpt * np.mean(sigma_clip(positive, sigma=3, maxiters=5, masked=False)))
+    start, stop = 0, values.size
+    for _ in range(max_iterations):
+        kept = values[start:stop]
+        middle = kept.size // 2
+        centre = float(kept[middle]) if kept.size % 2 else (float(kept[middle - 1]) + float(kept[middle])) / 2.0
+        width = sigma * float(np.std(kept))
+        low = start + int(np.searchsorted(kept, _float32_at_or_above(centre - width), side="left"))
+        high = start + int(np.searchsorted(kept, _float32_at_or_below(centre + width), side="right"))
+        if (low, high) == (start, stop):
+            break
+        start, stop = low, high
+    return float(maskpt * np.mean(values[start:stop], dtype=np.float64))
+
+
+def _float32_at_or_above(bound):
+    """The smallest float32 >= ``bound``: float32 values x >= it exactly when x >= ``bound`` (a search with a
+    float32 key keeps numpy from converting the whole array to float64)."""
+    key = np.float32(bound)
+    return np.nextafter(key, np.float32(np.inf)) if key < bound else key
+
+
+def _float32_at_or_below(bound):
+    """The largest float32 <= ``bound``."""
+    key = np.float32(bound)
+    return np.nextafter(key, np.float32(-np.inf)) if key > bound else key
 
 
 def median_in_sections(images, out=None, section_bytes=MEDIAN_SECTION_BYTES):
