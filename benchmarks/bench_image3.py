@@ -42,6 +42,8 @@ DRIZZLE = {"pixfrac": 1.0, "kernel": "square", "weight_type": "ivm"}
 #: Residual cosmic-ray hits per exposure per 1024x1024 pixels, for outlier detection to find.
 COSMIC_RAYS_PER_MEGAPIXEL = 100
 PRODUCT = "bench_image3"
+OURS = "ours: OutlierDetectionStep + ResampleStep (2 processes, the default)"
+OURS_SERIAL = "ours: OutlierDetectionStep + ResampleStep (1 process)"
 #: DQ bits of pixels drizzle leaves out (DO_NOT_USE, NON_SCIENCE), as both sides do.
 UNUSABLE = 1 | 512
 OUTLIER = 16
@@ -49,16 +51,23 @@ OUTLIER = 16
 
 # ---- workers (each in its own process) ----
 
-def ours_worker(frames_json, output):
-    """Our OutlierDetectionStep then ResampleStep on the frames; the mosaic written to ``output``."""
+def ours_worker(frames_json, output, processes="2"):
+    """Our OutlierDetectionStep then ResampleStep on the frames, drizzling in ``processes`` processes (their
+    default 2: forked children; 1: this process alone); the mosaic written to ``output``. Besides the phases: CPU
+    seconds of the process and its children, and the peak RSS of its largest child (the children share the
+    parent's pages copy-on-write, so the two peaks overlap)."""
+    import os
+    import resource
+
     started = time.perf_counter()
     from liger_iris_pipeline import OutlierDetectionStep, ResampleStep
 
     imported = time.perf_counter()
+    parameters = {**DRIZZLE, "processes": int(processes)}
     # OutlierDetectionStep returns the FrameLibrary of the flagged frames, which its caller closes.
-    with OutlierDetectionStep.call(json.loads(frames_json), **DRIZZLE) as flagged:
+    with OutlierDetectionStep.call(json.loads(frames_json), **parameters) as flagged:
         after_outliers = time.perf_counter()
-        mosaic = ResampleStep.call(flagged, **DRIZZLE)
+        mosaic = ResampleStep.call(flagged, **parameters)
         computed = time.perf_counter()
         mosaic.save(output)
         written = time.perf_counter()
@@ -66,9 +75,12 @@ def ours_worker(frames_json, output):
         for index in range(len(flagged)):
             with flagged.frame(index, arrays=("dq",)) as model:
                 outliers += int(((model.dq & OUTLIER) != 0).sum())
+    times = os.times()
     print_timings(
         started, imported, imported, computed, written,
         outlier_detection_s=after_outliers - imported, resample_s=computed - after_outliers, outlier_pixels=outliers,
+        cpu_s=times.user + times.system + times.children_user + times.children_system,
+        child_peak_rss_mib=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     )
 
 
@@ -178,9 +190,10 @@ def measure_stage(frames, work, repeat, jwst_python):
     """Every job of the full-size comparison on ``frames``: {row name: timings}, and the two mosaics."""
     ours_i2d = work / "ours_i2d.fits"
     frames_json = json.dumps([str(path) for path in frames])
-    rows = {"ours: OutlierDetectionStep + ResampleStep": best_of(
-        repeat, lambda: run_script_worker(__file__, "ours", frames_json, ours_i2d)
-    )}
+    rows = {OURS: best_of(repeat, lambda: run_script_worker(__file__, "ours", frames_json, ours_i2d, 2))}
+    rows[OURS_SERIAL] = best_of(
+        repeat, lambda: run_script_worker(__file__, "ours", frames_json, work / "ours_serial_i2d.fits", 1)
+    )
     association = write_association(frames, frames[0].parent)
     rows["ours: Image3Pipeline (all steps)"] = best_of(
         repeat, lambda: run_script_worker(__file__, "pipeline", association, work / "image3")
@@ -267,8 +280,8 @@ def markdown(result):
         f"liger_iris_pipeline {info['liger_iris_pipeline']}, drizzle {result['drizzle']}; median of "
         f"{result['repeat']} runs, each job in a fresh process; load average {info['load_average']} at the start.",
         "",
-        "| job | process wall [s] | read [s] | outlier detection [s] | resample [s] | compute [s] | peak RSS [MiB] |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| job | process wall [s] | read [s] | outlier detection [s] | resample [s] | compute [s] | CPU [s] | peak RSS [MiB] | largest child's peak RSS [MiB] |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in rows.items():
         cells = [row.get(key) or None for key in ("read_s", "outlier_detection_s", "resample_s")]
@@ -276,10 +289,12 @@ def markdown(result):
         lines.append(
             f"| {name} | {row['process_s']:.2f} | "
             + " | ".join("" if value is None else f"{value:.2f}" for value in cells)
-            + f" | {compute:.2f} | {row['peak_rss_mib']:.0f} |"
+            + f" | {compute:.2f} | {_cell(row.get('cpu_s'), '.1f')} | {row['peak_rss_mib']:.0f}"
+            + f" | {_cell(row.get('child_peak_rss_mib') or None, '.0f')} |"
         )
     lines += [
         "",
+        "CPU: user and system seconds of the job's process and its forked children, where measured. "
         "Ours reads each frame within the steps; jwst's rows read the frames first (read, as its ModelLibrary in "
         "memory would on first use), and its ratios below count that reading. Ratios of this run: "
         + "; ".join(f"{name} {value:.2f}" for name, value in result["ratios"].items()) + ".",
@@ -314,12 +329,23 @@ def markdown(result):
     return "\n".join(lines) + "\n"
 
 
+def _cell(value, spec):
+    return "" if value is None else format(value, spec)
+
+
 def ratios(rows):
-    """The comparisons of issue 18: jwst's time over ours, and our stage's time over drizzle's kernel."""
-    ours = rows["ours: OutlierDetectionStep + ResampleStep"]
+    """The comparisons of issue 18: jwst's time over ours, and our stage's time over drizzle's kernel (wall time,
+    and, for the default's two processes, CPU time too)."""
+    ours = rows[OURS]
     ours_steps = ours["outlier_detection_s"] + ours["resample_s"]
-    found = {"ours / drizzle kernel (SCI)": ours_steps / rows["drizzle kernel: SCI"]["kernel_s"],
-             "ours / drizzle kernel (SCI + variances)": ours_steps / rows["drizzle kernel: SCI + 3 variances"]["kernel_s"]}
+    serial = rows[OURS_SERIAL]
+    kernel = rows["drizzle kernel: SCI + 3 variances"]["kernel_s"]
+    found = {
+        "ours / drizzle kernel (SCI)": ours_steps / rows["drizzle kernel: SCI"]["kernel_s"],
+        "ours / drizzle kernel (SCI + variances)": ours_steps / kernel,
+        "ours in 1 process / drizzle kernel (SCI + variances)": (serial["outlier_detection_s"] + serial["resample_s"]) / kernel,
+        "ours, CPU seconds of all processes / drizzle kernel (SCI + variances)": ours["cpu_s"] / kernel,
+    }
     for name, row in rows.items():
         if name.startswith("jwst"):
             mode = "in_memory=False" if "in_memory=False" in name else "in_memory=True"

@@ -118,6 +118,8 @@ SELECTION_TABLE = f"{OUTPUT}/crds/bestrefs.json"
 SELECTION_MARKER = f"{OUTPUT}/crds/context.json"
 NIGHT = plan()
 FUSED_CHAIN = config["fused_chain"]
+#: Threads of a mosaic job: its drizzling steps drizzle two frames at once, in forked processes.
+MOSAIC_THREADS = 2
 #: Fused batches: one job reduces (and one makes the quick-looks of) several frames.
 BATCHED_FRAMES = FUSED_CHAIN and config["frames_per_job"] > 1
 CRDS_CACHE = os.path.abspath(config["crds"]["cache"])

@@ -25,7 +25,7 @@ for observation, frames in NIGHT.mosaics.items():
             f"{OUTPUT}/benchmarks/image3/{observation}.tsv"
         conda:
             "../envs/drs.yaml"
-        threads: 1
+        threads: MOSAIC_THREADS
         resources:
             mem_mb=measured.mosaic_memory(NIGHT.instrument(observation)),
             runtime=measured.mosaic_runtime(NIGHT.instrument(observation), len(frames)),

@@ -1,6 +1,6 @@
 """Snakemake script: Image3Pipeline on an observation's L2b frames, writing their _crf frames, the _i2d mosaic, its
-_cat.ecsv catalogue and _cat.reg regions under the names the rule declares; its log in the rule's log file, ending
-with one line on failure."""
+_cat.ecsv catalogue and _cat.reg regions under the names the rule declares, drizzling in as many processes as the
+job has threads; its log in the rule's log file, ending with one line on failure."""
 
 import os
 
@@ -14,5 +14,6 @@ with job_log(snakemake.log[0], snakemake.output):  # noqa: F821 (snakemake globa
         output_dir=os.path.dirname(snakemake.output.mosaic),  # noqa: F821
         output_file=snakemake.params.product,  # noqa: F821
         save_results=True,
+        processes=snakemake.threads,  # noqa: F821 (the drizzling steps' processes: the same mosaic with 1 or 2)
         **snakemake.params.parameters,  # noqa: F821
     )

@@ -25,6 +25,20 @@ def test_weight_threshold_is_maskpt_times_the_clipped_mean_of_positive_weights()
     assert weight_threshold(np.zeros(4), 0.7) == 0.0
 
 
+@pytest.mark.science
+@pytest.mark.parametrize("size", [7, 1000, 200_000])
+def test_weight_threshold_agrees_with_astropys_sigma_clip(size):
+    """A skewed, tailed weight map (a drizzled frame's edges and gaps) against astropy's sigma_clip itself."""
+    rng = np.random.default_rng(size)
+    weights = rng.normal(1.0, 0.1, size).astype(np.float32)
+    weights[: size // 10] = 0.0
+    weights[size // 10 : size // 4] = rng.uniform(0.0, 1.0, size // 4 - size // 10)
+    weights[-3:] = [np.nan, 50.0, 0.2]
+    positive = weights[np.isfinite(weights) & (weights > 0)]
+    expected = 0.7 * np.mean(sigma_clip(positive, sigma=3, maxiters=5, masked=False), dtype=np.float64)
+    assert weight_threshold(weights, 0.7) == pytest.approx(expected, rel=1e-6)
+
+
 def test_median_in_sections_is_the_nan_median_whatever_the_band_size():
     rng = np.random.default_rng(3)
     images = [rng.normal(size=(7, 5)).astype(np.float32) for _ in range(4)]
@@ -166,3 +180,15 @@ def test_good_star_pixels_are_not_flagged(flagged_dither):
     print(f"star pixels: {flagged} of {total} flagged ({100.0 * flagged / total:.3f} %)")
     assert total > 2000
     assert flagged < 0.001 * total
+
+
+def test_the_flags_are_the_same_made_by_one_process_or_two(flagged_dither):
+    """Single drizzles and blots run two at a time in forked processes by default; in this process one at a time
+    they flag the same pixels, and the frames come back in their order."""
+    _, frames, library = flagged_dither
+    with OutlierDetectionStep.call(list(frames), processes=1) as serial:
+        assert serial.names == library.names
+        for index in range(len(frames)):
+            with serial.frame(index, arrays=("dq",)) as one, library.frame(index, arrays=("dq",)) as two:
+                np.testing.assert_array_equal(one.dq, two.dq)
+                assert (one.dq & FLAGS["OUTLIER"]).any()

@@ -2,13 +2,16 @@
 
 import logging
 import tempfile
+from contextlib import ExitStack
+from functools import partial
 
 import numpy as np
 from drizzle.resample import blot_image
 
 from ..base_step import LigerIrisStep, StepInputError
 from ..dqflags import pixel as dq_flags
-from ..resample.drizzle_frames import MosaicDrizzle, pixel_map
+from ..forked import ForkPool, shared_array
+from ..resample.drizzle_frames import DrizzleOutput, pixel_map, prepare_frame
 from ..resample.frames import drizzle_frame, drizzle_inputs, frame_background, frame_geometry, output_grid
 from ..resample.resample_step import DRIZZLE_SPEC
 from .outlier_detection import median_in_sections, outlier_mask, weight_threshold
@@ -49,15 +52,18 @@ class OutlierDetectionStep(LigerIrisStep):
         library = self.open_library(frames)
         grid = output_grid(frame_geometry(library))
         median = self._median(library, grid)
-        status = "SKIPPED" if median is None else "COMPLETE"
-        for index in range(len(library)):
-            with library.frame(index) as model:
-                if median is not None:
-                    self._flag(model, median, grid, snr, scale)
-                self.record(model, status)
-                self.finalize_result(model, [])
-                path = self.make_output_path(basepath=model.meta.filename, suffix=self.suffix) if self.save_results else None
-                library.replace(index, model, path)
+        with ForkPool(self.processes) as pool:
+            for index in range(len(library)):
+                pool.make_room()
+                borrowed = ExitStack()
+                model = borrowed.enter_context(library.frame(index))
+                if median is None:
+                    self._save(library, index, model, "SKIPPED", borrowed)
+                    continue
+                pixmap, area = pixel_map(model.meta.wcs, model.data.shape, grid)
+                blot = shared_array(model.data.shape, np.float32)
+                flag = partial(self._flag_and_save, library, index, model, blot, area, snr, scale, borrowed)
+                pool.submit(_blot, median, pixmap, blot, then=flag)
         return library
 
     def _median(self, library, grid):
@@ -69,34 +75,52 @@ class OutlierDetectionStep(LigerIrisStep):
             return None
         with tempfile.TemporaryDirectory(prefix="single_", dir=library.work_dir) as scratch:
             coverage, singles = np.zeros(grid.shape, np.uint16), []
-            for index in range(len(library)):
-                image = self._single(library, index, grid)
-                coverage += np.isfinite(image)
-                singles.append(image if self.in_memory else ImageFile(f"{scratch}/{index:04d}.f32", image))
+
+            def keep(single):
+                """NaN where the single image's weight is below maskpt times its typical weight; kept in memory or
+                in a file."""
+                image = single.sci
+                image[~(single.wht >= weight_threshold(single.wht, self.maskpt))] = np.nan
+                np.add(coverage, np.isfinite(image), out=coverage)
+                singles.append(np.array(image) if self.in_memory else ImageFile(f"{scratch}/{len(singles):04d}.f32", image))
+
+            with ForkPool(self.processes) as pool:
+                for index in range(len(library)):
+                    pool.make_room()
+                    with drizzle_frame(library, index) as model:
+                        inputs = drizzle_inputs(model, grid, self.weight_type, self.good_bits)
+                    frame = prepare_frame(**inputs, kernel=self.kernel, with_variances=False)
+                    single = DrizzleOutput(grid.shape, variances=False)
+                    pool.submit(single.add, frame, 0, self.kernel, self.pixfrac, then=partial(keep, single))
             if coverage.max(initial=0) < 2:
                 log.warning("%s...: no pixel is seen by two frames: outlier detection skipped", library.names[0])
                 return None
             return median_in_sections(singles)
 
-    def _single(self, library, index, grid):
-        """Frame ``index`` drizzled alone onto ``grid``, NaN where its weight is below maskpt times its typical
-        weight."""
-        with drizzle_frame(library, index) as model:
-            drizzle = MosaicDrizzle(grid.shape, self.kernel, self.pixfrac, "NAN", variances=False)
-            drizzle.add(**drizzle_inputs(model, grid, self.weight_type, self.good_bits))
-        image = drizzle.sci
-        image[~(drizzle.wht >= weight_threshold(drizzle.wht, self.maskpt))] = np.nan
-        return image
-
-    def _flag(self, model, median, grid, snr, scale):
-        """Flag the outliers of ``model`` against the ``median`` on ``grid`` and record the step."""
-        pixmap, area = pixel_map(model.meta.wcs, model.data.shape, grid)
-        blot = blot_image(median, pixmap, fillval=np.nan)
-        blot *= area  # DN/s per output pixel to per input pixel
+    def _flag_and_save(self, library, index, model, blot, area, snr, scale, borrowed):
+        """Flag the outliers of frame ``index`` against its blotted median (DN/s per output pixel, times the
+        pixel ``area``: per input pixel), then record and save it and give it back."""
+        blot *= area
         outliers = outlier_mask(model.data, blot, model.err, snr, scale, frame_background(model))
         new = outliers & (model.dq & OUTLIER_FLAGS != OUTLIER_FLAGS)
         model.dq[outliers] |= OUTLIER_FLAGS
         log.info("%s: %d outlier pixels flagged (%.3g %%)", model.meta.filename, new.sum(), 100.0 * new.mean())
+        self._save(library, index, model, "COMPLETE", borrowed)
+
+    def _save(self, library, index, model, status, borrowed):
+        """Record the step in frame ``index``, put it back into the library (its file: ``_crf`` in the output
+        directory when results are saved) and give it back."""
+        with borrowed:
+            self.record(model, status)
+            self.finalize_result(model, [])
+            path = self.make_output_path(basepath=model.meta.filename, suffix=self.suffix) if self.save_results else None
+            library.replace(index, model, path)
+
+
+def _blot(median, pixmap, out):
+    """The ``median`` image interpolated at the ``pixmap`` positions (drizzle's blot, its default poly5) into
+    ``out``, NaN where it has no value (numpy and drizzle only: runs in a forked process)."""
+    blot_image(median, pixmap, out_img=out, fillval=np.nan)
 
 
 class ImageFile:

@@ -30,6 +30,7 @@ class Image3Pipeline(LigerIrisPipeline):
     combines_members = True
     spec = """
     suffix = string(default='i2d')  # The pipeline's product is the mosaic
+    processes = integer(min=1, max=2, default=None)  # Processes of the drizzling steps (outlier_detection, resample); None: their own
     """
     step_defs = {
         "tweakreg": TweakRegStep,
@@ -40,6 +41,8 @@ class Image3Pipeline(LigerIrisPipeline):
     }
 
     def process(self, frames):
+        if self.processes is not None:
+            self.outlier_detection.processes = self.resample.processes = self.processes
         library = self.tweakreg.open_library(frames)
         try:
             for name in FRAME_STEPS:

@@ -37,6 +37,8 @@ pixels (with pixfrac 1 and the square kernel), so their noise is correlated and 
 larger variance than the sum of the VAR of its pixels (Fruchter & Hook 2002, Casertano et al. 2000).
 """
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 from astropy.modeling import models
@@ -46,11 +48,14 @@ from drizzle.utils import calc_pixmap
 
 from ..assign_wcs.imager_wcs import fits_wcs_keywords, imaging_gwcs
 from ..dqflags import pixel as dq_flags
+from ..forked import ForkPool, shared_array
 
 __all__ = [
     "KERNELS",
+    "DrizzleOutput",
     "MosaicGrid",
     "MosaicDrizzle",
+    "PreparedFrame",
     "footprint",
     "frame_centre",
     "good_pixels",
@@ -59,6 +64,7 @@ __all__ = [
     "pixel_map",
     "pixel_scale",
     "input_weights",
+    "prepare_frame",
     "projective_matrix",
 ]
 
@@ -66,6 +72,10 @@ __all__ = [
 KERNELS = ("square", "gaussian", "point", "turbo", "lanczos2", "lanczos3")
 #: The kernels drizzle sizes by the pixel scale ratio (square and point drops do not depend on it).
 SCALED_KERNELS = ("gaussian", "turbo", "lanczos2", "lanczos3")
+#: Drizzles a mosaic is made of (even and odd frames), combined at the end: two processes can make them at once.
+PARTIAL_DRIZZLES = 2
+#: Frames per plane of drizzle's context image (bits of an int32).
+CONTEXT_BITS = 32
 #: Points per edge of a frame at which its footprint on the sky is sampled (a distorted edge is not straight).
 FOOTPRINT_POINTS_PER_EDGE = 16
 #: Output pixels by which a footprint may overhang the grid (rounding of the WCS transforms).
@@ -277,59 +287,175 @@ def _pixel_scale_ratio(area, usable):
     return float(1.0 / np.sqrt(np.median(area[usable]))) if usable.any() else 1.0
 
 
+class PreparedFrame(NamedTuple):
+    """What drizzle's ``add_image`` gets of one frame (``prepare_frame``)."""
+
+    data: np.ndarray
+    variances: list | None
+    weights: np.ndarray
+    pixmap: np.ndarray
+    exposure_time: float
+    pixel_scale_ratio: float
+
+
+def prepare_frame(data, variances, weights, pixmap, area, exposure_time, background=0.0, kernel="square", with_variances=True):
+    """A frame made ready for drizzle (module docstring): ``data`` (DN/s per input pixel) less ``background``
+    divided by the pixel ``area`` (``pixel_map``), the ``variances`` (VAR_POISSON, VAR_RNOISE, VAR_FLAT) by its
+    square unless ``with_variances`` is False, and the ``weights`` (``input_weights``) zero where a pixel is not
+    usable (a pixel without finite variances is left out either way)."""
+    scaled = np.empty(data.shape, np.float32)
+    scaled_variances = [np.empty(data.shape, np.float32) for _ in variances] if with_variances else None
+    used_weights = np.empty(data.shape, np.float32)
+    variance_outputs = scaled_variances or [scaled] * 3  # not drizzled: written over by ``scaled``
+    _drizzle_arrays(data, np.float32(background), *variances, weights, pixmap, area, scaled, *variance_outputs, used_weights)
+    ratio = _pixel_scale_ratio(area, used_weights > 0) if kernel in SCALED_KERNELS else 1.0
+    return PreparedFrame(scaled, scaled_variances, used_weights, pixmap, float(exposure_time), ratio)
+
+
+def _fill_number(fillval):
+    """The number drizzle leaves in output pixels no input covers, for a ``fillval`` string ('NAN', 'INDEF' or
+    a number)."""
+    return np.nan if str(fillval).strip().upper() in ("NAN", "INDEF", "") else float(fillval)
+
+
+class DrizzleOutput:
+    """The output arrays of one drizzle: SCI, WHT, the context planes of ``n_frames`` frames, the three
+    variances (unless ``variances`` is False) and the total exposure time, in shared memory (``shared_array``),
+    so that a forked process can add frames to them and this one read them."""
+
+    def __init__(self, shape, n_frames=1, fillval="NAN", variances=True):
+        fill = _fill_number(fillval)
+        self.fillval, self.n_frames = fillval, max(int(n_frames), 1)
+        self.sci = shared_array(shape, np.float32, fill)
+        self.wht = shared_array(shape, np.float32)
+        self.ctx = shared_array(((self.n_frames - 1) // CONTEXT_BITS + 1, *shape), np.int32)
+        self.variances = [shared_array(shape, np.float32, fill) for _ in range(3)] if variances else None
+        self._exposure_time = shared_array((1,), np.float64)
+
+    @property
+    def exposure_time(self):
+        return float(self._exposure_time[0])
+
+    def add(self, frame, index, kernel="square", pixfrac=1.0):
+        """Drizzle a ``PreparedFrame`` onto these arrays as frame ``index`` of the context (numpy and drizzle
+        only: safe in a forked process)."""
+        drizzle = Drizzle(
+            kernel=kernel, fillval=self.fillval, fillval2=self.fillval, out_img=self.sci, out_wht=self.wht,
+            out_ctx=self.ctx, out_img2=self.variances, exptime=self.exposure_time, begin_ctx_id=index,
+            max_ctx_id=self.n_frames - 1,
+        )
+        drizzle.add_image(
+            frame.data, exptime=frame.exposure_time, pixmap=frame.pixmap, data2=frame.variances,
+            weight_map=frame.weights, pixfrac=pixfrac, pixel_scale_ratio=frame.pixel_scale_ratio,
+        )
+        self._exposure_time[0] += frame.exposure_time
+
+    def absorb(self, other):
+        """Make these arrays the drizzle of both sets of frames, this one's and ``other``'s: drizzle's weighted
+        sums simply add (SCI W = sum a w d; VAR W**2 = sum (a w)**2 v), so
+
+            W = W1 + W2,  SCI = (SCI1 W1 + SCI2 W2) / W,  VAR = (VAR1 W1**2 + VAR2 W2**2) / W**2,
+
+        the contexts are OR'ed and the exposure times added."""
+        variances = self.variances or [self.sci] * 3
+        other_variances = other.variances or [other.sci] * 3
+        _absorb(self.sci, self.wht, *variances, other.sci, other.wht, *other_variances, self.variances is not None)
+        np.bitwise_or(self.ctx, other.ctx, out=self.ctx)
+        self._exposure_time[0] += other.exposure_time
+
+
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def _absorb(sci, wht, var_1, var_2, var_3, other_sci, other_wht, other_1, other_2, other_3, with_variances):
+    """``DrizzleOutput.absorb`` pixel by pixel (a pixel only one side covers takes that side's values)."""
+    for y in numba.prange(sci.shape[0]):
+        for x in range(sci.shape[1]):
+            w1, w2 = wht[y, x], other_wht[y, x]
+            if w2 <= 0:
+                continue
+            if w1 <= 0:
+                sci[y, x], wht[y, x] = other_sci[y, x], w2
+                if with_variances:
+                    var_1[y, x], var_2[y, x], var_3[y, x] = other_1[y, x], other_2[y, x], other_3[y, x]
+                continue
+            total = w1 + w2
+            sci[y, x] = (sci[y, x] * w1 + other_sci[y, x] * w2) / total
+            if with_variances:
+                a, b = w1 * w1, w2 * w2
+                square = total * total
+                var_1[y, x] = (var_1[y, x] * a + other_1[y, x] * b) / square
+                var_2[y, x] = (var_2[y, x] * a + other_2[y, x] * b) / square
+                var_3[y, x] = (var_3[y, x] * a + other_3[y, x] * b) / square
+            wht[y, x] = total
+
+
 class MosaicDrizzle:
     """Drizzle frames one at a time onto one grid: SCI, the three variances (unless ``variances`` is False),
     WHT and the context.
 
-    Only the output arrays are kept between frames, so memory does not grow with the number of frames. Without
-    ``variances`` (outlier detection's single images) a pixel without finite variances is still left out.
+    Only the output arrays are kept between frames, so memory does not grow with the number of frames. Frames
+    go alternately to two ``DrizzleOutput`` (even and odd frames), combined at the end (``absorb``), so that two
+    can be drizzled at once in forked processes (``processes`` 2; drizzle's kernel holds the GIL, so threads
+    cannot) and the mosaic is the same, bit for bit, however many processes made it. Without ``variances``
+    (outlier detection's single images) a pixel without finite variances is still left out.
     """
 
-    def __init__(self, shape, kernel="square", pixfrac=1.0, fillval="NAN", n_frames=1, variances=True):
+    def __init__(self, shape, kernel="square", pixfrac=1.0, fillval="NAN", n_frames=1, variances=True, processes=1):
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
-        self.kernel, self.pixfrac, self.with_variances = kernel, float(pixfrac), variances
-        self._drizzle = Drizzle(
-            kernel=kernel, fillval=fillval, fillval2=fillval, out_shape=shape, max_ctx_id=max(n_frames - 1, 0)
-        )
+        self.kernel, self.pixfrac, self.with_variances, self.n_frames = kernel, float(pixfrac), variances, n_frames
+        self._outputs = [DrizzleOutput(shape, n_frames, fillval, variances) for _ in range(PARTIAL_DRIZZLES)]
+        # Frame k reuses the output of frame k - PARTIAL_DRIZZLES, which the pool's first-in-first-out order
+        # has finished by then when it runs at most PARTIAL_DRIZZLES processes.
+        self._pool = ForkPool(min(processes, PARTIAL_DRIZZLES))
+        self._added, self._result = 0, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *error):
+        self._pool.__exit__(*error)
 
     def add(self, data, variances, weights, pixmap, area, exposure_time, background=0.0):
         """Add one frame: ``data`` (DN/s per input pixel, ``background`` subtracted here), ``variances``
         (VAR_POISSON, VAR_RNOISE, VAR_FLAT), ``weights`` (``input_weights``), ``pixmap`` and ``area``
         (``pixel_map``)."""
-        scaled = np.empty(data.shape, np.float32)
-        scaled_variances = [np.empty(data.shape, np.float32) for _ in variances] if self.with_variances else None
-        used_weights = np.empty(data.shape, np.float32)
-        variance_outputs = scaled_variances or [scaled] * 3  # not drizzled: written over by ``scaled``
-        _drizzle_arrays(data, np.float32(background), *variances, weights, pixmap, area, scaled, *variance_outputs, used_weights)
-        self._drizzle.add_image(
-            scaled,
-            exptime=float(exposure_time),
-            pixmap=pixmap,
-            data2=scaled_variances,
-            weight_map=used_weights,
-            pixfrac=self.pixfrac,
-            pixel_scale_ratio=_pixel_scale_ratio(area, used_weights > 0) if self.kernel in SCALED_KERNELS else 1.0,
-        )
+        if self._result is not None:
+            raise RuntimeError("no frame can be added once the drizzle's results have been read")
+        if self._added >= self.n_frames:
+            raise RuntimeError(f"this drizzle was made for {self.n_frames} frames (its context planes)")
+        frame = prepare_frame(data, variances, weights, pixmap, area, exposure_time, background, self.kernel, self.with_variances)
+        output = self._outputs[self._added % PARTIAL_DRIZZLES]
+        self._pool.submit(output.add, frame, self._added, self.kernel, self.pixfrac)
+        self._added += 1
+
+    @property
+    def result(self):
+        """The ``DrizzleOutput`` of every frame added (waiting for the processes and combining their outputs)."""
+        if self._result is None:
+            self._pool.drain()
+            first, *others = self._outputs
+            for other in others:
+                first.absorb(other)
+            self._result, self._outputs = first, []
+        return self._result
 
     @property
     def sci(self):
-        return self._drizzle.out_img
+        return self.result.sci
 
     @property
     def wht(self):
-        return self._drizzle.out_wht
+        return self.result.wht
 
     @property
     def con(self):
         """The context, always 3-D (planes of 32 frames)."""
-        context = self._drizzle.out_ctx
-        return context if context.ndim == 3 else context[np.newaxis]
+        return self.result.ctx
 
     @property
     def variances(self):
         """(VAR_POISSON, VAR_RNOISE, VAR_FLAT) of the output pixels."""
-        return tuple(self._drizzle.out_img2)
+        return tuple(self.result.variances)
 
     @property
     def err(self):
@@ -337,4 +463,4 @@ class MosaicDrizzle:
 
     @property
     def total_exposure_time(self):
-        return self._drizzle.total_exptime
+        return self.result.exposure_time

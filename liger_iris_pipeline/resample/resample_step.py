@@ -20,6 +20,7 @@ DRIZZLE_SPEC = """
     kernel = option('square', 'gaussian', 'point', 'turbo', 'lanczos2', 'lanczos3', default='square')  # Drizzle kernel (gaussian and lanczos do not conserve flux)
     weight_type = option('ivm', 'exptime', default='ivm')  # Input weights: 1 / VAR_RNOISE (ivm) or EXPTIME
     good_bits = string(default='~DO_NOT_USE+NON_SCIENCE')  # DQ bits that do not exclude a pixel (astropy bit-flag expression)
+    processes = integer(min=1, max=2, default=2)  # Frames drizzled at once, each in a forked process (drizzle's kernel holds the GIL); the same result with 1
 """
 
 #: Metadata the mosaic takes from its first frame.
@@ -62,18 +63,20 @@ class ResampleStep(LigerIrisStep):
                 geometry, self.pixel_scale_ratio, self.pixel_scale, self.rotation, self.output_shape, self.crpix, self.crval
             )
             log.info("Mosaic grid %d x %d pixels of %.6g arcsec", grid.shape[1], grid.shape[0], grid.pixel_scale_deg * 3600)
-            drizzle = MosaicDrizzle(grid.shape, self.kernel, self.pixfrac, self.fillval, n_frames=len(library))
             mosaic = MosaicModel()
             statuses = []
-            for index in range(len(library)):
-                with drizzle_frame(library, index) as model:
-                    if index == 0:
-                        _copy_meta(model, mosaic)
-                    statuses.append(model.meta.cal_step.instance)
-                    inputs = drizzle_inputs(model, grid, self.weight_type, self.good_bits)
-                    if not inputs["weights"].any():
-                        log.warning("%s: no pixel passes good_bits %s with a usable weight", model.meta.filename, self.good_bits)
-                    drizzle.add(**inputs)
+            with MosaicDrizzle(
+                grid.shape, self.kernel, self.pixfrac, self.fillval, n_frames=len(library), processes=self.processes
+            ) as drizzle:
+                for index in range(len(library)):
+                    with drizzle_frame(library, index) as model:
+                        if index == 0:
+                            _copy_meta(model, mosaic)
+                        statuses.append(model.meta.cal_step.instance)
+                        inputs = drizzle_inputs(model, grid, self.weight_type, self.good_bits)
+                        if not inputs["weights"].any():
+                            log.warning("%s: no pixel passes good_bits %s with a usable weight", model.meta.filename, self.good_bits)
+                        drizzle.add(**inputs)
             if not (drizzle.wht > 0).any():
                 raise StepInputError(f"{library.names[0]}: no frame has a usable pixel (good_bits {self.good_bits})")
             self._fill(mosaic, drizzle, grid, library.names, geometry.first_pixel_scale_deg)
