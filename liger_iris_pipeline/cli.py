@@ -1,4 +1,5 @@
-"""``tmtrun``: run a step or pipeline on a file, like jwst's ``strun``, with one-line errors.
+"""``tmtrun`` (or ``python -m liger_iris_pipeline``): run a step or pipeline on a file, like jwst's ``strun``,
+with one-line errors.
 
     tmtrun <alias | ClassName | package.Class | config.cfg> <input.fits | association.json>
            [--output-dir DIR] [--<param>=<value> ...]
@@ -38,8 +39,29 @@ from liger_iris_pipeline.output_paths import same_file
 from liger_iris_pipeline.stopping import Stopped, stopping_signals
 
 # stpipe's own options, spelled with dashes.
-_STPIPE_OPTIONS = {"--log-level", "--log-file", "--log-stream", "--save-parameters", "--disable-crds-steppars"}
+_STPIPE_OPTIONS = {"--log-level", "--log-file", "--log-stream", "--save-parameters"}
 _OPTION = re.compile(r"^(--[A-Za-z][\w.-]*)(=.*)?$", re.DOTALL)
+#: stpipe's option that would do nothing here: the steps take no parameter references from CRDS.
+_NO_OP_OPTION = "--disable-crds-steppars"
+_RST_LITERAL = re.compile(r"``(.+?)``", re.DOTALL)
+_RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def plain_help(text):
+    """Help text as plain text: reStructuredText's ``literal`` and :role:`target` without their markup, and
+    without stpipe's option that does nothing here (in the usage line and its own help block)."""
+    text = _RST_ROLE.sub(r"\1", _RST_LITERAL.sub(r"\1", text))
+    lines, block_indent = [], None
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if line.lstrip().startswith(_NO_OP_OPTION):
+            block_indent = indent
+            continue
+        if block_indent is not None and line.strip() and indent > block_indent:
+            continue
+        block_indent = None
+        lines.append(line.replace(f" [{_NO_OP_OPTION}]", ""))
+    return "\n".join(lines) + "\n"
 
 
 def normalize_options(args):
@@ -120,8 +142,12 @@ def printing_progress(stream):
 def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help") and len(args) == 1:
-        print(__doc__)
+        print(plain_help(__doc__), end="")
         return 0
+    if any(arg.partition("=")[0] == _NO_OP_OPTION for arg in args):
+        print(f"tmtrun: error: {_NO_OP_OPTION}: the steps take no parameters from CRDS (their .cfg files and "
+              "--<param> options set them)", file=sys.stderr)
+        return 1
     args = normalize_options(args)
     try:
         check_written_files(args)
@@ -141,7 +167,7 @@ def main(argv=None):
         print(f"tmtrun: error: {named}: stopped by {stopped}", file=sys.stderr)
         return stopped.exit_status
     except SystemExit as exit_:  # argparse: --help, or a bad option it already reported
-        sys.stdout.write(held.getvalue())
+        sys.stdout.write(plain_help(held.getvalue()) if held.getvalue() else "")
         return exit_.code if isinstance(exit_.code, int) else 1
     except Exception as error:  # every failure becomes one line naming the file and the problem
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -153,3 +154,30 @@ def test_logging_options_behave_as_in_strun(calibration_files, tmp_path):
     assert "Step FlatFieldStep done" in to_file.stderr  # the terminal keeps its copy
     for result in (default, verbose, quiet, to_file):
         assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("arguments", [["--help"], ["assign_wcs", "--help"], ["process_imager_l2", "--help"]])
+def test_help_is_plain_text_without_the_option_that_does_nothing(arguments):
+    result = tmtrun(*arguments)
+    assert result.returncode == 0 and result.stdout.strip()
+    assert "``" not in result.stdout and ":class:`" not in result.stdout
+    assert "disable-crds-steppars" not in result.stdout
+
+
+def test_disable_crds_steppars_is_refused_in_one_line(tmp_path):
+    result = tmtrun("assign_wcs", tmp_path / "x.fits", "--disable-crds-steppars")
+    assert_one_line_error(result, "tmtrun", "--disable-crds-steppars", "no parameters from CRDS")
+
+
+def test_python_dash_m_is_tmtrun(calibration_files, tmp_path):
+    """``python -m liger_iris_pipeline`` runs a step as tmtrun does (jwst's ``strun`` habit)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "liger_iris_pipeline", "process_imager_l2", calibration_files["raw"],
+         f"--output-dir={tmp_path}", *reference_options(calibration_files)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("process_imager_l2 done in")
+    with datamodels.open(tmp_path / RAW_NAME.replace(".fits", "_cal.fits")) as cal:
+        assert cal.meta.cal_step.flat_field == "COMPLETE"
+        assert cal.data[0, 0] == pytest.approx((10 - 2) / 0.5)
