@@ -7,7 +7,7 @@ import signal
 import numpy as np
 import pytest
 
-from liger_iris_pipeline.forked import CAN_FORK, ForkPool, shared_array
+from liger_iris_pipeline.forked import CAN_FORK, ForkPool, SlotArrays, shared_array
 
 needs_fork = pytest.mark.skipif(not CAN_FORK, reason="tasks run in forked processes on Linux only")
 
@@ -92,3 +92,27 @@ def test_one_process_runs_each_task_here_when_submitted():
         assert finished and (finished[0] == 3).all()
     with pytest.raises(ValueError, match="bad pixel map"):
         ForkPool(1).submit(fail)
+
+
+@needs_fork
+def test_a_slot_is_given_again_only_once_its_task_has_finished():
+    first, second = shared_array((2,), np.float64), shared_array((2,), np.float64)
+    with ForkPool(2) as pool:
+        slot_a = pool.reserve()
+        assert pool.reserve() == slot_a  # reserved until a task takes it
+        pool.submit(fill, first, 1.0)
+        slot_b = pool.reserve()
+        assert slot_b != slot_a  # slot_a's task may still run
+        pool.submit(fill, second, 2.0)
+        assert pool.reserve() == slot_a  # both busy: the oldest task is waited for, its slot is free
+        assert (first == 1).all()  # and its result is there
+        pool.submit(fill, first, 3.0)
+    assert (first == 3).all() and (second == 2).all()
+
+
+def test_kept_arrays_are_the_same_for_the_same_slot_name_and_shape():
+    kept = SlotArrays()
+    array = kept.of(0)("pixmap", (4, 4, 2), np.float64)
+    assert kept.get(0, "pixmap", (4, 4, 2), np.float64) is array
+    assert kept.of(1)("pixmap", (4, 4, 2), np.float64) is not array
+    assert kept.of(0)("pixmap", (8, 4, 2), np.float64).shape == (8, 4, 2)

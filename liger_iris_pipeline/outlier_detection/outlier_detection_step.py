@@ -10,7 +10,7 @@ from drizzle.resample import blot_image
 
 from ..base_step import LigerIrisStep, StepInputError
 from ..dqflags import pixel as dq_flags
-from ..forked import ForkPool, shared_array
+from ..forked import ForkPool, SlotArrays
 from ..resample.drizzle_frames import DrizzleOutput, pixel_map, prepare_frame
 from ..resample.frames import drizzle_frame, drizzle_inputs, frame_background, frame_geometry, output_grid
 from ..resample.resample_step import DRIZZLE_SPEC
@@ -52,16 +52,17 @@ class OutlierDetectionStep(LigerIrisStep):
         library = self.open_library(frames)
         grid = output_grid(frame_geometry(library))
         median = self._median(library, grid)
+        kept = SlotArrays()
         with ForkPool(self.processes) as pool:
             for index in range(len(library)):
-                pool.make_room()
+                arrays = kept.of(pool.reserve())
                 borrowed = ExitStack()
                 model = borrowed.enter_context(library.frame(index))
                 if median is None:
                     self._save(library, index, model, "SKIPPED", borrowed)
                     continue
-                pixmap, area = pixel_map(model.meta.wcs, model.data.shape, grid)
-                blot = shared_array(model.data.shape, np.float32)
+                pixmap, area = pixel_map(model.meta.wcs, model.data.shape, grid, arrays)
+                blot = arrays("blot", model.data.shape, np.float32)
                 flag = partial(self._flag_and_save, library, index, model, blot, area, snr, scale, borrowed)
                 pool.submit(_blot, median, pixmap, blot, then=flag)
         return library
@@ -84,14 +85,18 @@ class OutlierDetectionStep(LigerIrisStep):
                 np.add(coverage, np.isfinite(image), out=coverage)
                 singles.append(np.array(image) if self.in_memory else ImageFile(f"{scratch}/{len(singles):04d}.f32", image))
 
+            kept, singles_of_slot = SlotArrays(), {}
             with ForkPool(self.processes) as pool:
                 for index in range(len(library)):
-                    pool.make_room()
+                    slot = pool.reserve()
+                    arrays = kept.of(slot)
                     with drizzle_frame(library, index) as model:
-                        inputs = drizzle_inputs(model, grid, self.weight_type, self.good_bits)
-                    frame = prepare_frame(**inputs, kernel=self.kernel, with_variances=False)
-                    single = DrizzleOutput(grid.shape, variances=False)
-                    pool.submit(single.add, frame, 0, self.kernel, self.pixfrac, then=partial(keep, single))
+                        inputs = drizzle_inputs(model, grid, self.weight_type, self.good_bits, arrays)
+                        frame = prepare_frame(**inputs, kernel=self.kernel, with_variances=False, arrays=arrays)
+                    if slot not in singles_of_slot:
+                        singles_of_slot[slot] = DrizzleOutput(grid.shape, variances=False, context=False)
+                    single = singles_of_slot[slot]
+                    pool.submit(_drizzle_alone, single, frame, self.kernel, self.pixfrac, then=partial(keep, single))
             if coverage.max(initial=0) < 2:
                 log.warning("%s...: no pixel is seen by two frames: outlier detection skipped", library.names[0])
                 return None
@@ -115,6 +120,12 @@ class OutlierDetectionStep(LigerIrisStep):
             self.finalize_result(model, [])
             path = self.make_output_path(basepath=model.meta.filename, suffix=self.suffix) if self.save_results else None
             library.replace(index, model, path)
+
+
+def _drizzle_alone(single, frame, kernel, pixfrac):
+    """``frame`` drizzled alone onto the emptied ``single`` (numpy and drizzle only: runs in a forked process)."""
+    single.reset()
+    single.add(frame, 0, kernel, pixfrac)
 
 
 def _blot(median, pixmap, out):

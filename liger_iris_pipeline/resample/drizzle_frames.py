@@ -48,7 +48,7 @@ from drizzle.utils import calc_pixmap
 
 from ..assign_wcs.imager_wcs import fits_wcs_keywords, imaging_gwcs
 from ..dqflags import pixel as dq_flags
-from ..forked import ForkPool, shared_array
+from ..forked import ForkPool, SlotArrays, shared_array
 
 __all__ = [
     "KERNELS",
@@ -95,17 +95,25 @@ def good_pixels(dq, good_bits):
     return bitfield_to_boolean_mask(dq, good_bits, good_mask_value=True, dtype=bool, flag_name_map=dq_flags)
 
 
-def input_weights(good, var_rnoise, exposure_time, weight_type):
+def input_weights(good, var_rnoise, exposure_time, weight_type, arrays=None):
     """Per-pixel drizzle weights (float32): 1 / VAR_RNOISE (``ivm``) or EXPTIME (``exptime``) where ``good``,
-    0 elsewhere and wherever VAR_RNOISE is not a positive finite number (``ivm``)."""
+    0 elsewhere and wherever VAR_RNOISE is not a positive finite number (``ivm``). ``arrays`` (name, shape,
+    dtype) -> array gives the array to fill (``SlotArrays.of``; default: a new one)."""
+    weights = _array(arrays, "weights", var_rnoise.shape, np.float32)
     if weight_type == "ivm":
         usable = good & np.isfinite(var_rnoise) & (var_rnoise > 0)
-        weights = np.zeros(var_rnoise.shape, np.float32)
+        weights.fill(0.0)
         np.divide(1.0, var_rnoise, out=weights, where=usable)
         return weights
     if weight_type == "exptime":
-        return np.where(good, np.float32(exposure_time), np.float32(0.0))
+        np.multiply(good, np.float32(exposure_time), out=weights)
+        return weights
     raise ValueError(f"weight_type must be 'ivm' or 'exptime', got {weight_type!r}")
+
+
+def _array(arrays, name, shape, dtype):
+    """The array ``arrays`` keeps under ``name`` (``SlotArrays.of``), or a new one when ``arrays`` is None."""
+    return np.empty(shape, dtype) if arrays is None else arrays(name, shape, dtype)
 
 
 def footprint(wcs, shape):
@@ -174,15 +182,15 @@ def mosaic_grid(footprints, crval, pixel_scale_deg, rotation_deg=0.0, shape=None
     return MosaicGrid(crpix, crval, pixel_scale_deg, rotation_deg, shape)
 
 
-def pixel_map(wcs, shape, grid):
+def pixel_map(wcs, shape, grid, arrays=None):
     """((ny, nx, 2) output-grid (x, y) of the centres of a frame's pixels, NaN outside its bounding box; (ny, nx)
-    float32 area of each pixel in output pixels): the projective map where it holds, else drizzle's
-    ``calc_pixmap`` and ``pixel_area``."""
+    float32 area of each pixel in output pixels): the projective map where it holds (into ``arrays``' when
+    given, ``input_weights``), else drizzle's ``calc_pixmap`` and ``pixel_area``."""
     matrix = projective_matrix(wcs, shape, grid)
     if matrix is None:
         pixmap = calc_pixmap(wcs, grid.wcs, shape=shape, disable_bbox="to")
         return pixmap, pixel_area(pixmap)
-    pixmap, area = np.empty((*shape, 2)), np.empty(shape, np.float32)
+    pixmap, area = _array(arrays, "pixmap", (*shape, 2), np.float64), _array(arrays, "area", shape, np.float32)
     _projective_map(matrix, abs(np.linalg.det(matrix)), pixmap, area)
     if wcs.bounding_box is not None:
         (x_low, x_high), (y_low, y_high) = wcs.bounding_box.bounding_box(order="F")
@@ -298,14 +306,17 @@ class PreparedFrame(NamedTuple):
     pixel_scale_ratio: float
 
 
-def prepare_frame(data, variances, weights, pixmap, area, exposure_time, background=0.0, kernel="square", with_variances=True):
+def prepare_frame(
+    data, variances, weights, pixmap, area, exposure_time, background=0.0, kernel="square", with_variances=True, arrays=None
+):
     """A frame made ready for drizzle (module docstring): ``data`` (DN/s per input pixel) less ``background``
     divided by the pixel ``area`` (``pixel_map``), the ``variances`` (VAR_POISSON, VAR_RNOISE, VAR_FLAT) by its
     square unless ``with_variances`` is False, and the ``weights`` (``input_weights``) zero where a pixel is not
-    usable (a pixel without finite variances is left out either way)."""
-    scaled = np.empty(data.shape, np.float32)
-    scaled_variances = [np.empty(data.shape, np.float32) for _ in variances] if with_variances else None
-    used_weights = np.empty(data.shape, np.float32)
+    usable (a pixel without finite variances is left out either way); in ``arrays``' arrays when given."""
+    shape = data.shape
+    scaled = _array(arrays, "scaled", shape, np.float32)
+    scaled_variances = [_array(arrays, f"variance_{k}", shape, np.float32) for k in range(3)] if with_variances else None
+    used_weights = _array(arrays, "used_weights", shape, np.float32)
     variance_outputs = scaled_variances or [scaled] * 3  # not drizzled: written over by ``scaled``
     _drizzle_arrays(data, np.float32(background), *variances, weights, pixmap, area, scaled, *variance_outputs, used_weights)
     ratio = _pixel_scale_ratio(area, used_weights > 0) if kernel in SCALED_KERNELS else 1.0
@@ -319,18 +330,27 @@ def _fill_number(fillval):
 
 
 class DrizzleOutput:
-    """The output arrays of one drizzle: SCI, WHT, the context planes of ``n_frames`` frames, the three
-    variances (unless ``variances`` is False) and the total exposure time, in shared memory (``shared_array``),
-    so that a forked process can add frames to them and this one read them."""
+    """The output arrays of one drizzle: SCI, WHT, the context planes of ``n_frames`` frames (unless ``context``
+    is False), the three variances (unless ``variances`` is False) and the total exposure time, in shared memory
+    (``shared_array``), so that a forked process can add frames to them and this one read them."""
 
-    def __init__(self, shape, n_frames=1, fillval="NAN", variances=True):
-        fill = _fill_number(fillval)
+    def __init__(self, shape, n_frames=1, fillval="NAN", variances=True, context=True):
         self.fillval, self.n_frames = fillval, max(int(n_frames), 1)
-        self.sci = shared_array(shape, np.float32, fill)
+        self.sci = shared_array(shape, np.float32)
         self.wht = shared_array(shape, np.float32)
-        self.ctx = shared_array(((self.n_frames - 1) // CONTEXT_BITS + 1, *shape), np.int32)
-        self.variances = [shared_array(shape, np.float32, fill) for _ in range(3)] if variances else None
+        self.ctx = shared_array(((self.n_frames - 1) // CONTEXT_BITS + 1, *shape), np.int32) if context else None
+        self.variances = [shared_array(shape, np.float32) for _ in range(3)] if variances else None
         self._exposure_time = shared_array((1,), np.float64)
+        self.reset()
+
+    def reset(self):
+        """Back to no frame: SCI and the variances at the fill value, WHT, the context and the time at 0."""
+        fill = _fill_number(self.fillval)
+        for array in (self.sci, *(self.variances or ())):
+            array.fill(fill)
+        for array in (self.wht, self.ctx, self._exposure_time):
+            if array is not None:
+                array.fill(0)
 
     @property
     def exposure_time(self):
@@ -342,7 +362,7 @@ class DrizzleOutput:
         drizzle = Drizzle(
             kernel=kernel, fillval=self.fillval, fillval2=self.fillval, out_img=self.sci, out_wht=self.wht,
             out_ctx=self.ctx, out_img2=self.variances, exptime=self.exposure_time, begin_ctx_id=index,
-            max_ctx_id=self.n_frames - 1,
+            max_ctx_id=self.n_frames - 1, disable_ctx=self.ctx is None,
         )
         drizzle.add_image(
             frame.data, exptime=frame.exposure_time, pixmap=frame.pixmap, data2=frame.variances,
@@ -407,7 +427,13 @@ class MosaicDrizzle:
         # Frame k reuses the output of frame k - PARTIAL_DRIZZLES, which the pool's first-in-first-out order
         # has finished by then when it runs at most PARTIAL_DRIZZLES processes.
         self._pool = ForkPool(min(processes, PARTIAL_DRIZZLES))
+        self._kept = SlotArrays()
         self._added, self._result = 0, None
+
+    def arrays(self):
+        """The arrays (``SlotArrays.of``) the next frame's pixel map and weights may go into (``pixel_map``,
+        ``input_weights``): kept from frame to frame, free once the frame that used them last is drizzled."""
+        return self._kept.of(self._pool.reserve())
 
     def __enter__(self):
         return self
@@ -418,12 +444,14 @@ class MosaicDrizzle:
     def add(self, data, variances, weights, pixmap, area, exposure_time, background=0.0):
         """Add one frame: ``data`` (DN/s per input pixel, ``background`` subtracted here), ``variances``
         (VAR_POISSON, VAR_RNOISE, VAR_FLAT), ``weights`` (``input_weights``), ``pixmap`` and ``area``
-        (``pixel_map``)."""
+        (``pixel_map``; their arrays may be those of ``arrays()``)."""
         if self._result is not None:
             raise RuntimeError("no frame can be added once the drizzle's results have been read")
         if self._added >= self.n_frames:
             raise RuntimeError(f"this drizzle was made for {self.n_frames} frames (its context planes)")
-        frame = prepare_frame(data, variances, weights, pixmap, area, exposure_time, background, self.kernel, self.with_variances)
+        frame = prepare_frame(
+            data, variances, weights, pixmap, area, exposure_time, background, self.kernel, self.with_variances, self.arrays()
+        )
         output = self._outputs[self._added % PARTIAL_DRIZZLES]
         self._pool.submit(output.add, frame, self._added, self.kernel, self.pixfrac)
         self._added += 1

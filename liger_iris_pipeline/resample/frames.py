@@ -95,14 +95,15 @@ def drizzle_frame(library, index):
             yield model
 
 
-def drizzle_inputs(model, grid, weight_type, good_bits):
-    """The keyword arguments of ``MosaicDrizzle.add`` for frame ``model`` on ``grid``."""
-    pixmap, area = pixel_map(model.meta.wcs, model.data.shape, grid)
+def drizzle_inputs(model, grid, weight_type, good_bits, arrays=None):
+    """The keyword arguments of ``MosaicDrizzle.add`` for frame ``model`` on ``grid`` (the pixel map and weights
+    in ``arrays``' arrays when given: ``SlotArrays.of``)."""
+    pixmap, area = pixel_map(model.meta.wcs, model.data.shape, grid, arrays)
     return dict(
         data=model.data,
         variances=frame_variances(model),
         weights=input_weights(
-            good_pixels(model.dq, good_bits), model.var_rnoise, model.meta.exposure.exposure_time, weight_type
+            good_pixels(model.dq, good_bits), model.var_rnoise, model.meta.exposure.exposure_time, weight_type, arrays
         ),
         pixmap=pixmap,
         area=area,

@@ -69,11 +69,12 @@ class ResampleStep(LigerIrisStep):
                 grid.shape, self.kernel, self.pixfrac, self.fillval, n_frames=len(library), processes=self.processes
             ) as drizzle:
                 for index in range(len(library)):
+                    arrays = drizzle.arrays()
                     with drizzle_frame(library, index) as model:
                         if index == 0:
                             _copy_meta(model, mosaic)
                         statuses.append(model.meta.cal_step.instance)
-                        inputs = drizzle_inputs(model, grid, self.weight_type, self.good_bits)
+                        inputs = drizzle_inputs(model, grid, self.weight_type, self.good_bits, arrays)
                         if not inputs["weights"].any():
                             log.warning("%s: no pixel passes good_bits %s with a usable weight", model.meta.filename, self.good_bits)
                         drizzle.add(**inputs)
