@@ -177,3 +177,19 @@ def test_crds_add_references_command(tmp_path):
     (line,) = bad.stderr.strip().splitlines()
     assert line.startswith(f"crds_add_references: error: {tmp_path / 'notes.fits'}: not a readable FITS file")
     assert Store(store).server_config()["operational_context"] == "ligeriri_0001.pmap"
+
+
+def test_crds_bestrefs_reads_a_raw_frames_plain_fits_header(flat_store, tmp_path):
+    """``crds bestrefs --files`` reads FITS keywords (DETECTOR, FILTER, DATE-OBS...); our rmaps select on
+    data-model paths: the plug-in pairs them from the schema, so the command picks what the pipeline picks."""
+    raw = tmp_path / "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001.fits"
+    make_frame(np.full((4, 4), 8.0)).save(raw)
+    crds = str(Path(sys.executable).parent / "crds")
+    result = subprocess.run(
+        [crds, "bestrefs", "--files", str(raw), "--types", "flat", "--print-new-references"],
+        capture_output=True, text=True, env=crds_environment(flat_store),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "0 errors" in result.stderr + result.stdout
+    chosen = [line.split() for line in result.stdout.splitlines() if line.startswith(str(raw).lower())]
+    assert [words[-1] for words in chosen] == ["iris_img1_flat_20270101t000000_1.fits"]  # observed 2027-05-01

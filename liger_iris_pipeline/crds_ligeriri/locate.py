@@ -3,9 +3,11 @@
 Mappings are named ``ligeriri[_<instrument>[_<reftype>]]_<serial>.[pir]map``; references
 ``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``. The cache is flat:
 every reference in ``references/ligeriri/``. Dataset parameters are data-model paths
-(``META.INSTRUMENT.DETECTOR``), so headers need no translation.
+(``META.INSTRUMENT.DETECTOR``); a plain FITS header gets them from its keywords
+(``get_cross_strapped_pairs``).
 """
 
+import functools
 import os.path
 import re
 
@@ -135,7 +137,27 @@ def get_static_pairs():
 
 
 def get_cross_strapped_pairs(header):
-    return []
+    """(keyword, equivalent) pairs crds copies into a dataset's header where the second is missing: each FITS
+    keyword of our frames' schema and its data-model path (DETECTOR and META.INSTRUMENT.DETECTOR), both ways.
+    Our rmaps select on data-model paths, and ``crds bestrefs --files raw.fits`` reads a file's plain FITS
+    header: so its keywords are read through the data model, as jwst's plug-in does."""
+    return [pair for keyword, path in _keyword_paths() for pair in ((keyword, path), (path, keyword))]
+
+
+@functools.cache
+def _keyword_paths():
+    """(FITS keyword, upper-case data-model path) of every keyword in the frame model's schema."""
+    from liger_iris_pipeline.datamodels import ImagerModel  # absolute: this module is also crds.ligeriri.locate
+
+    with ImagerModel() as model:
+        return tuple(_schema_keywords(model.schema))
+
+
+def _schema_keywords(node, path=()):
+    for name, child in node.get("properties", {}).items():
+        if "fits_keyword" in child:
+            yield child["fits_keyword"], ".".join((*path, name)).upper()
+        yield from _schema_keywords(child, (*path, name))
 
 
 def get_extra_tpninfos(refpath):
