@@ -18,7 +18,11 @@ from liger_iris_pipeline.registry import BY_ALIAS
 from liger_iris_pipeline.workflow import dry_run, locks
 from liger_iris_pipeline.workflow.config import ConfigFileError, validate_config
 from liger_iris_pipeline.workflow.plan import plan_night
-from liger_iris_pipeline.workflow.selection import check_context_settings, mark_context
+from liger_iris_pipeline.workflow.selection import (
+    check_context_settings,
+    mark_context,
+    recorded_context,
+)
 from liger_iris_pipeline.workflow.step_parameters import check_step_parameters
 
 WORKFLOW_DIR = Path(workflow.basedir)
@@ -117,6 +121,8 @@ OUTPUT = config["output_dir"]
 SELECTION_TABLE = f"{OUTPUT}/crds/bestrefs.json"
 SELECTION_MARKER = f"{OUTPUT}/crds/context.json"
 NIGHT = plan()
+# The context of the night's last reference selection, which the report names (None before the first).
+config["crds"]["selected_context"] = recorded_context(SELECTION_TABLE)
 FUSED_CHAIN = config["fused_chain"]
 #: Threads of a mosaic job: its drizzling steps drizzle two frames at once, in forked processes.
 MOSAIC_THREADS = 2

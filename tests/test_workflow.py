@@ -1,6 +1,7 @@
 """The Snakemake workflow on small simulated frames: the plan, the run, faults and interruptions, the report, subarrays
 and the fused modes. What reruns after each kind of change: tests/test_workflow_night.py."""
 
+import json
 import os
 import re
 import shutil
@@ -256,6 +257,8 @@ def test_lint_and_report_opens_in_chromium_with_every_image(workdir):
     snakemake(workdir, "--report", "report.html")
     report = (workdir / "report.html").read_text()
     assert '"rule": "assign_wcs"' in report, report[-2000:]
+    context = json.loads((workdir / "results" / "crds" / "bestrefs.json").read_text())["context"]
+    assert context.startswith("ligeriri_") and "under context" in report and context in report  # named, not "the store's"
     embedded = {f"results/{observation}/{exposure}_cal_quicklook.png" for observation, exposures in
                 (("iris_field", IRIS), ("liger_field", LIGER)) for exposure in exposures}
     embedded |= {f"results/{name}" for name in ("night_summary.png", "night_summary.html", "benchmarks.html")}
