@@ -370,6 +370,8 @@ def parse_arguments():
 
 def main():
     args = parse_arguments()
+    if args.jwst_python:  # jwst's jobs run in benchmarks/: a path relative to here must not change meaning there
+        args.jwst_python = str(Path(args.jwst_python).absolute())
     counts = [int(count) for count in args.memory_frames.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench_image3_") as scratch:
         work = args.work_dir or Path(scratch)
