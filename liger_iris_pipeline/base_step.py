@@ -13,7 +13,6 @@ from os.path import basename, expanduser, expandvars
 
 import crds
 import liger_iris_crds_hook
-from astropy.io import fits
 from stpipe import Pipeline, Step, crds_client
 
 from . import datamodels, output_paths, units
@@ -145,14 +144,15 @@ def _kept_reference(path, model_class, arrays):
 def _read_reference(path, model_class, arrays):
     """The reference at ``path`` (or a caller's model) read as ``model_class``, after checking that it is one:
     a file's REFTYPE and DATAMODL must name ``model_class``'s reference type and model. The model reads a
-    file as the class it is asked for and fills in a missing REFTYPE, so the file's own header is asked."""
+    file as the class it is asked for and fills in a missing REFTYPE, so the file itself (its primary header,
+    or its ASDF tree) is asked."""
     reference = datamodels.open(path, model_class=model_class, arrays=arrays)
     try:
         if reference is path:  # a caller's model
             if not isinstance(reference, model_class):
                 raise StepInputError(f"{reference.meta.filename}: a {type(reference).__name__}, expected a {model_class.__name__}")
         else:
-            check_reference_identity(fits.getheader(path), model_class, path)
+            check_reference_identity(datamodels.reference_identity(path), model_class, path)
     except BaseException:
         if reference is not path:
             reference.close()
@@ -161,7 +161,7 @@ def _read_reference(path, model_class, arrays):
 
 
 def check_reference_identity(header, model_class, path):
-    """StepInputError naming ``path`` unless its primary ``header`` has REFTYPE and DATAMODL of ``model_class``."""
+    """StepInputError naming ``path`` unless its ``header`` (a mapping) has REFTYPE and DATAMODL of ``model_class``."""
     expected = model_class.reftype.upper()
     for keyword, wanted in (("REFTYPE", expected), ("DATAMODL", model_class.__name__)):
         value = header.get(keyword)

@@ -137,7 +137,8 @@ def test_crds_internals_we_rely_on():
     assert locate.get_file_properties("Liger_IMG_DARK_20200101T000000_1.fits") == ("liger", "dark")
     import crds.ligeriri
 
-    assert crds.ligeriri.FILEKINDS == ["dark", "flat", "gain", "mask", "nonlinearity", "readnoise", "saturation"]
+    assert crds.ligeriri.FILEKINDS == ["dark", "distortion", "flat", "gain", "mask", "nonlinearity", "readnoise", "saturation"]
+    assert locate.get_file_properties("IRIS_IMG1_DISTORTION_20200101T000000_1.asdf") == ("iris", "distortion")
     assert rmap.Mapping._get_checksum(None, "header = {\n'sha1sum' : 'x',\n}\n") == mapping_checksum("header = {\n'sha1sum' : 'x',\n}\n")
 
 
