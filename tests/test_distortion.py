@@ -4,12 +4,14 @@ import asdf
 import numpy as np
 import pytest
 from astropy.modeling import models
+from astropy.table import Table
 
 from crds_helpers import FRAME, select
 from frames import describe, make_frame
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_names import reference_file_name
 from liger_iris_pipeline.reference_store import StoreError, add_references, fetch_references
+from liger_iris_pipeline.simulator import simulate_observation
 from liger_iris_pipeline.simulator.distortion import DistortionField
 
 SHAPE = (512, 512)
@@ -109,3 +111,66 @@ def test_store_refuses_a_distortion_named_for_another_detector(tmp_path):
     renamed = path.rename(tmp_path / "IRIS_IMG2_DISTORTION_20200101T000000_1.asdf")
     with pytest.raises(StoreError, match="the name says IRIS IMG2 DISTORTION"):
         add_references(tmp_path / "store", [renamed])
+
+
+@pytest.fixture(scope="module")
+def distorted(tmp_path_factory):
+    """A simulated 512 x 512 IRIS frame drawn through an 8-pixel distortion, its reference an older solution."""
+    return simulate_observation(
+        tmp_path_factory.mktemp("distorted"), size=512, n_stars=60, seed=5, distortion_pixels=8.0,
+        distortion_reference_error=0.03,
+    )
+
+
+@pytest.mark.science
+def test_simulated_stars_are_drawn_where_the_true_distortion_puts_them(distorted):
+    catalog = Table.read(distorted.catalogs[0], format="ascii.ecsv")
+    with datamodels.open(distorted.true_distortion) as truth:
+        ideal = truth.model(catalog["x"], catalog["y"])
+    np.testing.assert_allclose(ideal, (catalog["x_ideal"], catalog["y_ideal"]), atol=1e-6)
+    displacement = np.hypot(catalog["x"] - catalog["x_ideal"], catalog["y"] - catalog["y_ideal"])
+    assert displacement.max() > 2.0  # stars towards the corners move by pixels
+    # The noise-free image has each isolated star's light centred on its detector position.
+    with datamodels.ImagerModel(str(distorted.truth[0])) as scene:
+        image = scene.data - 5.0  # the sky rate
+    half = 9
+    checked = 0
+    for star in catalog[np.argsort(catalog["flux"])[::-1]]:
+        x0, y0 = int(round(star["x"])), int(round(star["y"]))
+        neighbours = np.hypot(catalog["x"] - star["x"], catalog["y"] - star["y"])
+        if min(x0, y0) < half or max(x0, y0) > 511 - half or np.sort(neighbours)[1] < 3 * half:
+            continue
+        yy, xx = np.mgrid[y0 - half : y0 + half + 1, x0 - half : x0 + half + 1]
+        stamp = image[yy, xx]
+        centroid = (np.sum(xx * stamp) / stamp.sum(), np.sum(yy * stamp) / stamp.sum())
+        assert np.hypot(centroid[0] - star["x"], centroid[1] - star["y"]) < 0.01
+        checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.science
+def test_the_older_solution_misses_the_truth_by_a_few_percent(distorted):
+    x, y = np.meshgrid(np.linspace(-0.5, 511.5, 33), np.linspace(-0.5, 511.5, 33))
+    with datamodels.open(distorted.distortion) as older, datamodels.open(distorted.true_distortion) as truth:
+        assert "older distortion solution" in older.meta.description
+        miss = np.hypot(*(np.array(older.model(x, y)) - np.array(truth.model(x, y))))
+        amplitude = np.hypot(*(np.array(truth.model(x, y)) - np.array((x, y))))
+    assert amplitude.max() == pytest.approx(8.0, rel=1e-3)
+    assert 0.01 * amplitude.max() < miss.max() < 0.15 * amplitude.max()
+
+
+def test_the_distortion_depends_a_little_on_the_filter():
+    x, y = np.meshgrid(np.linspace(-0.5, 4095.5, 17), np.linspace(-0.5, 4095.5, 17))
+    ks, h = (DistortionField.of((4096, 4096), 10.0, name) for name in ("Ks", "H"))
+    difference = np.hypot(*(np.array(ks.detector_to_ideal(x, y)) - np.array(h.detector_to_ideal(x, y))))
+    assert 0.005 < difference.max() < 0.1  # pixels, of 10 at the corners
+    assert ks.detector_to_ideal(2047.5, 2047.5) == (2047.5, 2047.5)  # the centre stays put
+
+
+def test_without_the_option_no_distortion_is_drawn_or_written(tmp_path):
+    result = simulate_observation(tmp_path, size=64, n_stars=3, seed=1)
+    assert result.distortion is None and result.true_distortion is None
+    assert not list(tmp_path.glob("*.asdf"))
+    assert Table.read(result.catalogs[0], format="ascii.ecsv").colnames == ["id", "ra", "dec", "x", "y", "flux"]
+    with pytest.raises(ValueError, match="distortion_reference_error needs distortion_pixels"):
+        simulate_observation(tmp_path, size=64, distortion_reference_error=0.1)
