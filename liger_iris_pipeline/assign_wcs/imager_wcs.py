@@ -114,8 +114,9 @@ def window_distortion(detector_distortion, window_origin):
 
 @dataclass(frozen=True)
 class SipApproximation:
-    """SIP keywords of a distortion about CRPIX (A_ORDER, A_i_j, B_..., AP_..., BP_...), the CD matrix fitted at
-    PA 0, and the largest error of the approximation over the frame (pixels, measured with astropy.wcs)."""
+    """SIP keywords of a distortion about CRPIX (``A_ORDER``, ``A_i_j``, ``B_i_j``, ``AP_i_j``, ``BP_i_j``...), the
+    CD matrix fitted at PA 0, and the largest error of the approximation over the frame (pixels, measured with
+    astropy.wcs)."""
 
     coefficients: dict
     cd_at_zero_pa: np.ndarray

@@ -51,7 +51,8 @@ DEGREE = 5
 #: Degree of the polynomials fitted as the reference's inverse, and the grid they are fitted on.
 INVERSE_DEGREE = 7
 INVERSE_GRID = 65
-#: Fixed-point iterations of the exact inverse: each gains a factor ~ max |dD/dx| (about 1e-2).
+#: Fixed-point iterations of the exact inverse: each gains a factor of about the largest derivative of the
+#: offsets (about 1e-2).
 INVERSION_ITERATIONS = 12
 
 
@@ -102,7 +103,7 @@ class DistortionField:
         return offset_x, offset_y
 
     def largest_displacement(self):
-        """The largest |(x', y') - (x, y)| over the detector (on its edges and a grid)."""
+        """The largest displacement ``|(x', y') - (x, y)|`` over the detector (on its edges and a grid)."""
         x, y = np.meshgrid(np.linspace(-0.5, self.shape[1] - 0.5, 129), np.linspace(-0.5, self.shape[0] - 0.5, 129))
         return float(np.hypot(*self.offsets(x, y)).max())
 
