@@ -498,6 +498,7 @@ class ReferenceStep(LigerIrisStep):
             reason = str(error) or type(error).__name__
             if f"Unknown reference type '{reftype}'" in reason:  # a context from before the type existed
                 log.info("%s: the CRDS context has no %s rules: N/A; %s goes on without", model.meta.filename, reftype, self.name)
+                self._reference_files_used.append((reftype, "N/A"))  # recorded (R_*) as stpipe records an N/A
                 return "N/A"
             raise StepInputError(
                 f"{model.meta.filename}: no {reftype} reference (CRDS could not select one: {reason}); "

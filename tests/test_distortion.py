@@ -1,6 +1,9 @@
 """The ``distortion`` reference type: an ASDF file of astropy transforms, its data model, the store and CRDS."""
 
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import asdf
 import numpy as np
@@ -10,13 +13,15 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from crds_helpers import FRAME, select
+from crds_helpers import FRAME, crds_environment, select
 from frames import describe, make_frame
 from liger_iris_pipeline import AssignWcsStep, datamodels
 from liger_iris_pipeline.assign_wcs import assign_wcs_step
 from liger_iris_pipeline.assign_wcs.imager_wcs import SipApproximation, imaging_gwcs, sip_keywords
 from liger_iris_pipeline.reference_names import reference_file_name
-from liger_iris_pipeline.reference_store import StoreError, add_references, fetch_references
+from liger_iris_pipeline.reference_store import Store, StoreError, add_references, fetch_references
+from liger_iris_pipeline.reference_store.layout import sha1
+from liger_iris_pipeline.reference_store.mappings import dict_selector, mapping_text
 from liger_iris_pipeline.simulator import simulate_observation
 from liger_iris_pipeline.resample import drizzle_frames
 from liger_iris_pipeline.simulator.distortion import DistortionField
@@ -347,3 +352,27 @@ def test_resampling_and_alignment_go_through_the_distortion(calibrated, rotated)
         header[key.upper()] = value
     ra, dec = WCS(header).all_pix2world(x, y, 0)
     assert sky_offsets_pixels(corrected, x, y, ra, dec).max() < 0.01
+
+
+def test_a_context_from_before_the_distortion_type_leaves_a_tan_wcs(tmp_path):
+    """A store's context written before the type existed has no DISTORTION in its imap: N/A, not an error."""
+    store = Store(tmp_path / "store")
+    add_references(store.root, [distortion_reference(tmp_path)])
+    imap = "ligeriri_iris_0001.imap"
+    header, selector = store.read_mapping(imap)
+    del selector["DISTORTION"], header["sha1sum"]
+    (store.mappings / imap).write_text(mapping_text(header, dict_selector(selector)))
+    config = store.server_config()
+    config["download_metadata"][imap] = {"size": (store.mappings / imap).stat().st_size, "sha1sum": sha1(store.mappings / imap)}
+    store.config_path.write_text(repr(config))
+    raw = tmp_path / "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001.fits"
+    make_frame(np.zeros((8, 8))).save(raw)
+    tmtrun = str(Path(sys.executable).parent / "tmtrun")
+    result = subprocess.run(
+        [tmtrun, "assign_wcs", str(raw), f"--output-dir={tmp_path}"], capture_output=True, text=True,
+        env=crds_environment(store.root),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "the CRDS context has no distortion rules: N/A" in result.stderr
+    header = fits.getheader(tmp_path / "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001_cal.fits")
+    assert (header["S_DISTOR"], header["R_DISTOR"]) == ("SKIPPED", "N/A")
