@@ -376,3 +376,11 @@ def test_a_context_from_before_the_distortion_type_leaves_a_tan_wcs(tmp_path):
     assert "the CRDS context has no distortion rules: N/A" in result.stderr
     header = fits.getheader(tmp_path / "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001_cal.fits")
     assert (header["S_DISTOR"], header["R_DISTOR"]) == ("SKIPPED", "N/A")
+
+
+def test_stars_far_off_the_detector_stay_at_their_ideal_position():
+    """A dithered mosaic's field reaches far beyond one detector, where the polynomial is not defined."""
+    field = DistortionField.of(SHAPE, 8.0, "Ks")
+    x, y = field.ideal_to_detector(np.array([-3000.0, 5000.0, 100.0]), np.array([0.0, 9000.0, 100.0]))
+    assert (x[:2].tolist(), y[:2].tolist()) == ([-3000.0, 5000.0], [0.0, 9000.0])
+    assert field.detector_to_ideal(x[2], y[2]) == pytest.approx((100.0, 100.0), abs=1e-9)

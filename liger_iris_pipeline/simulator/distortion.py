@@ -14,8 +14,10 @@ lambda_Ks (lateral colour). No constant or linear term: the centre and the plate
 field is defined over the simulated detector, so a small simulated detector sees the whole field's pattern.
 
 Stars are drawn at x = D^-1(x'): the ideal position of their sky position inverted by fixed-point iteration,
-x_{k+1} = x' - A a(u_k, v_k), to 1e-9 pixel. The reference the simulator writes carries D as astropy models
-and, as its inverse, polynomials fitted to that iteration.
+x_{k+1} = x' - A a(u_k, v_k), to 1e-9 pixel. The field is defined over the detector and a margin
+(|u|, |v| <= ``FIELD_EXTENT``); a star whose ideal position lies farther out, far off the detector, stays
+there. The reference the simulator writes carries D as astropy models and, as its inverse, polynomials fitted
+to that iteration.
 """
 
 from dataclasses import dataclass
@@ -51,6 +53,8 @@ DEGREE = 5
 #: Degree of the polynomials fitted as the reference's inverse, and the grid they are fitted on.
 INVERSE_DEGREE = 7
 INVERSE_GRID = 65
+#: Half-width of the field's domain in normalised coordinates (the detector is |u|, |v| <= 1).
+FIELD_EXTENT = 1.25
 #: Fixed-point iterations of the exact inverse: each gains a factor of about the largest derivative of the
 #: offsets (about 1e-2).
 INVERSION_ITERATIONS = 12
@@ -112,12 +116,16 @@ class DistortionField:
         return x + offset_x, y + offset_y
 
     def ideal_to_detector(self, x_ideal, y_ideal):
-        """The detector pixels seen at ideal pixels (x', y'), by fixed-point iteration (exact to ~1e-9 pixel)."""
+        """The detector pixels seen at ideal pixels (x', y'), by fixed-point iteration (exact to ~1e-9 pixel);
+        ideal pixels outside the field's domain (``FIELD_EXTENT``) as they are."""
         x_ideal, y_ideal = np.asarray(x_ideal, float), np.asarray(y_ideal, float)
+        inside = np.maximum(
+            np.abs(x_ideal - self.centre[0]), np.abs(y_ideal - self.centre[1])
+        ) <= FIELD_EXTENT * self.radius
         x, y = x_ideal.copy(), y_ideal.copy()
         for _ in range(INVERSION_ITERATIONS):
-            offset_x, offset_y = self.offsets(x, y)
-            x, y = x_ideal - offset_x, y_ideal - offset_y
+            offset_x, offset_y = self.offsets(x[inside], y[inside])
+            x[inside], y[inside] = x_ideal[inside] - offset_x, y_ideal[inside] - offset_y
         return x, y
 
     def transform(self):
