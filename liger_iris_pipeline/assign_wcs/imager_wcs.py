@@ -19,9 +19,10 @@ The FITS keywords then approximate the gWCS by SIP polynomials about CRPIX (u, v
 
     (x, y) - CRPIX = (u + A(u, v), v + B(u, v)),   [xi, eta] = CD [u + A, v + B]
 
-A, B depend on D and CRPIX only, CD = s R(PA) F on the pointing (F = [[-1, 0], [0, 1]] times the fitted linear
-part), so the fit (gwcs ``to_fits_sip``, ~0.1 s) is made once on a gWCS at tangent point (0, 0) and PA 0
-(``SipApproximation``) and turned for each frame by rotating its CD matrix (``sip_keywords``).
+A and B depend on D and CRPIX only, and CD on the position angle as CD(PA) = cd(PA) cd(0)^-1 CD(0), with
+cd(PA) the matrix above and CD(0) the one fitted at PA 0 (which carries any linear part of D). So the fit
+(gwcs ``to_fits_sip``, ~0.1 s) is made once on a gWCS at tangent point (0, 0) and PA 0 (``SipApproximation``)
+and turned to each frame's position angle (``sip_keywords``).
 """
 
 from dataclasses import dataclass
