@@ -15,7 +15,7 @@ field is defined over the simulated detector, so a small simulated detector sees
 
 Stars are drawn at x = D^-1(x'): the ideal position of their sky position inverted by fixed-point iteration,
 x_{k+1} = x' - A a(u_k, v_k), to 1e-9 pixel. The field is defined over the detector and a margin
-(|u|, |v| <= ``FIELD_EXTENT``); a star whose ideal position lies farther out, far off the detector, stays
+(``max(|u|, |v|) <= FIELD_EXTENT``); a star whose ideal position lies farther out, far off the detector, stays
 there. The reference the simulator writes carries D as astropy models and, as its inverse, polynomials fitted
 to that iteration.
 """
@@ -53,7 +53,7 @@ DEGREE = 5
 #: Degree of the polynomials fitted as the reference's inverse, and the grid they are fitted on.
 INVERSE_DEGREE = 7
 INVERSE_GRID = 65
-#: Half-width of the field's domain in normalised coordinates (the detector is |u|, |v| <= 1).
+#: Half-width of the field's domain in normalised coordinates u, v (the detector's is 1).
 FIELD_EXTENT = 1.25
 #: Fixed-point iterations of the exact inverse: each gains a factor of about the largest derivative of the
 #: offsets (about 1e-2).
