@@ -24,19 +24,21 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(BIN)/python -m liger_iris_crds_hook  # crds's own tools know the ligeriri observatory
 	touch $@
 
-# The main job on the shipped demo: simulate 2 IRIS (with a GUIDE subarray) + 2 Liger frames and their references, put the
+# The main job on the shipped demo: simulate 2 IRIS (with a GUIDE subarray, drawn through a 10-pixel geometric distortion) + 2
+# Liger frames (no distortion reference: their WCS is TAN only, which the QA says) and their references, put the
 # references into a store as a CRDS context, and run the workflow on them (.test/config/config.yaml) on 2 cores. Liger also
 # has a sky frame (associated with each science frame) and 3 darks + 3 dome flats, which the workflow turns
 # into a master dark and flat and adds to the store as a new context before reducing the science frames; its two
 # (dithered) exposures are then combined into a Level-3 mosaic.
 demo: install
 	rm -rf $(DEMO)
-	$(BIN)/liger-iris-simulate --instrument IRIS --n-exposures 2 --seed 1 --observation 001 --subarray GUIDE,1793,1793,512,512 --output-dir $(DEMO)/raw/iris
+	$(BIN)/liger-iris-simulate --instrument IRIS --n-exposures 2 --seed 1 --observation 001 --subarray GUIDE,1793,1793,512,512 \
+		--distortion 10 --output-dir $(DEMO)/raw/iris
 	$(BIN)/liger-iris-simulate --instrument LIGER --n-exposures 2 --seed 2 --observation 002 --ra 210.8 --dec 54.35 \
 		--n-sky 1 --sky-stars 0 --n-darks 3 --n-flats 3 --output-dir $(DEMO)/raw/liger
 	$(BIN)/liger-iris-asn $(DEMO)/raw/liger/*_SCI_LVL1_????.fits $(DEMO)/raw/liger/*_SKY_LVL1_????.fits
 	$(BIN)/crds_add_references --store $(DEMO)/store --description "simulated demo references" \
-		$(DEMO)/raw/iris/IRIS_IMG1_*_1.fits $(DEMO)/raw/liger/Liger_IMG_*_1.fits
+		$(DEMO)/raw/iris/IRIS_IMG1_*_1.fits $(DEMO)/raw/iris/IRIS_IMG1_*_1.asdf $(DEMO)/raw/liger/Liger_IMG_*_1.fits
 	$(BIN)/snakemake --cores 2 --configfile .test/config/config.yaml
 	@echo "L2b frames:"; ls -1 $(DEMO)/results/*/*_cal.fits $(DEMO)/results/*/*_merged.fits
 	@echo "Level-3 mosaics:"; ls -1 $(DEMO)/results/*/*_i2d.fits
@@ -62,6 +64,7 @@ benchmark: install $(JWST_VENV)/.installed
 	$(BIN)/python benchmarks/bench_workflow_startup.py  # snakemake -n against the workflow before issue 16 (git 1909ff5)
 	$(BIN)/python benchmarks/bench_detector1.py
 	$(BIN)/python benchmarks/bench_quicklook.py
+	$(BIN)/python benchmarks/bench_distortion.py
 	$(MAKE) benchmark-image3
 
 # Level 3 alone (issue 18): a BENCH_IMAGE3_FRAMES-point dither of 4096x4096 frames to a mosaic, ours beside jwst's

@@ -13,7 +13,6 @@ from os.path import basename, expanduser, expandvars
 
 import crds
 import liger_iris_crds_hook
-from astropy.io import fits
 from stpipe import Pipeline, Step, crds_client
 
 from . import datamodels, output_paths, units
@@ -145,14 +144,15 @@ def _kept_reference(path, model_class, arrays):
 def _read_reference(path, model_class, arrays):
     """The reference at ``path`` (or a caller's model) read as ``model_class``, after checking that it is one:
     a file's REFTYPE and DATAMODL must name ``model_class``'s reference type and model. The model reads a
-    file as the class it is asked for and fills in a missing REFTYPE, so the file's own header is asked."""
+    file as the class it is asked for and fills in a missing REFTYPE, so the file itself (its primary header,
+    or its ASDF tree) is asked."""
     reference = datamodels.open(path, model_class=model_class, arrays=arrays)
     try:
         if reference is path:  # a caller's model
             if not isinstance(reference, model_class):
                 raise StepInputError(f"{reference.meta.filename}: a {type(reference).__name__}, expected a {model_class.__name__}")
         else:
-            check_reference_identity(fits.getheader(path), model_class, path)
+            check_reference_identity(datamodels.reference_identity(path), model_class, path)
     except BaseException:
         if reference is not path:
             reference.close()
@@ -161,7 +161,7 @@ def _read_reference(path, model_class, arrays):
 
 
 def check_reference_identity(header, model_class, path):
-    """StepInputError naming ``path`` unless its primary ``header`` has REFTYPE and DATAMODL of ``model_class``."""
+    """StepInputError naming ``path`` unless its ``header`` (a mapping) has REFTYPE and DATAMODL of ``model_class``."""
     expected = model_class.reftype.upper()
     for keyword, wanted in (("REFTYPE", expected), ("DATAMODL", model_class.__name__)):
         value = header.get(keyword)
@@ -453,10 +453,11 @@ class ReferenceStep(LigerIrisStep):
     """
 
     @contextmanager
-    def opened_reference(self, model, reftype, model_class, arrays=None):
-        """The ``reftype`` reference for ``model`` (override or CRDS) opened with only ``arrays`` when given,
-        or None when it does not apply (N/A); closed afterwards, unless ``batch()`` keeps it."""
-        path = self.reference_path(model, reftype)
+    def opened_reference(self, model, reftype, model_class, arrays=None, path=None):
+        """The ``reftype`` reference for ``model`` (``path``, else the override or CRDS's) opened with only
+        ``arrays`` when given, or None when it does not apply (N/A); closed afterwards, unless ``batch()``
+        keeps it."""
+        path = path or self.reference_path(model, reftype)
         if path == "N/A":
             yield None
             return
@@ -495,6 +496,10 @@ class ReferenceStep(LigerIrisStep):
             raise StepInputError(f"{getattr(error, 'filename', None) or error}: cannot read {reftype} reference") from error
         except (Exception, SystemExit) as error:  # crds exits on some failures (no cache, bad context)
             reason = str(error) or type(error).__name__
+            if f"Unknown reference type '{reftype}'" in reason:  # a context from before the type existed
+                log.info("%s: the CRDS context has no %s rules: N/A; %s goes on without", model.meta.filename, reftype, self.name)
+                self._reference_files_used.append((reftype, "N/A"))  # recorded (R_*) as stpipe records an N/A
+                return "N/A"
             raise StepInputError(
                 f"{model.meta.filename}: no {reftype} reference (CRDS could not select one: {reason}); "
                 f"give one with override_{reftype}"

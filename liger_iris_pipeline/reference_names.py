@@ -1,4 +1,5 @@
-"""The design's names of reference files (``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``),
+"""The design's names of reference files (``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``;
+``.asdf`` for the references that are transforms, ``ASDF_REFTYPES``),
 from a reference model or, for a workflow that must name products before making them, from the headers of the
 exposures it is made of. Imports astropy's FITS reader only.
 """
@@ -6,6 +7,10 @@ exposures it is made of. Imports astropy's FITS reader only.
 from astropy.io import fits
 
 from .instruments import FILE_INSTRUMENT
+
+
+#: Reference types whose files are ASDF (astropy transforms), not FITS images.
+ASDF_REFTYPES = ("distortion",)
 
 
 def start_time(date, time):
@@ -18,9 +23,11 @@ def exposure_start(model):
 
 
 def reference_name(instrument, detector, reftype, useafter, version=1):
-    """The design's reference file name, ``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``."""
+    """The design's reference file name, ``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``
+    (``.asdf`` for a type of ``ASDF_REFTYPES``)."""
     stamp = useafter.replace("-", "").replace(":", "")[:15]
-    return f"{FILE_INSTRUMENT[instrument]}_{detector}_{reftype.upper()}_{stamp}_{version}.fits"
+    extension = ".asdf" if reftype.lower() in ASDF_REFTYPES else ".fits"
+    return f"{FILE_INSTRUMENT[instrument]}_{detector}_{reftype.upper()}_{stamp}_{version}{extension}"
 
 
 def reference_file_name(model, version=1):

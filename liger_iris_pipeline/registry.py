@@ -37,7 +37,7 @@ STEPS = (
     StepEntry("dq_init", "DQInitStep", "dq_init.dq_init_step", reftypes=("mask",)),
     StepEntry("dark_current", "DarkCurrentStep", "dark_current.dark_current_step", reftypes=("dark",)),
     StepEntry("flat_field", "FlatFieldStep", "flat_field.flat_field_step", reftypes=("flat",)),
-    StepEntry("assign_wcs", "AssignWcsStep", "assign_wcs.assign_wcs_step"),
+    StepEntry("assign_wcs", "AssignWcsStep", "assign_wcs.assign_wcs_step", reftypes=("distortion",)),
     StepEntry("parse_subarray_map", "ParseSubarrayMapStep", "subarray.parse_subarray_map_step"),
     StepEntry("merge_subarrays", "MergeSubarraysStep", "subarray.merge_subarrays_step"),
     StepEntry(
@@ -45,7 +45,7 @@ STEPS = (
         "ProcessImagerL2Pipeline",
         "pipeline.process_imager_l2",
         is_pipeline=True,
-        reftypes=("mask", "dark", "flat"),
+        reftypes=("mask", "dark", "flat", "distortion"),
     ),
     StepEntry("master_dark", "MasterDarkStep", "master_dark.master_dark_step"),
     StepEntry("normalize", "NormalizeStep", "normalize.normalize_step"),

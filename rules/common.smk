@@ -244,7 +244,8 @@ def selected_references(*reftypes):
 
     def references(wildcards):
         source = NIGHT.source_file(wildcards.observation, wildcards.exposure)
-        names = [bestrefs()[source][reftype] for reftype in reftypes]
+        # A context older than a reference type has no rule for it: N/A.
+        names = [bestrefs()[source].get(reftype, "N/A") for reftype in reftypes]
         return [
             f"{CRDS_CACHE}/references/ligeriri/{name}"
             for name in names

@@ -4,7 +4,7 @@
 # references changed are reduced again. Both run where snakemake runs, not as cluster jobs: they are short, and
 # compute nodes may not reach the store. Memory measured with /usr/bin/time -v (2026-11-25): selecting the demo's
 # 6 frames 491 MiB, a copy 134 MiB.
-from liger_iris_pipeline.reference_store.layout import NAME_RULES
+from liger_iris_pipeline.reference_store.layout import NAME_RULES, REFERENCE
 from liger_iris_pipeline.workflow.not_applicable import frame_uses
 
 
@@ -49,7 +49,7 @@ rule crds_reference:
     benchmark:
         f"{OUTPUT}/benchmarks/crds_reference/{{reference}}.tsv"
     wildcard_constraints:
-        reference=NAME_RULES[".fits"].pattern,
+        reference=NAME_RULES[REFERENCE].pattern,
     conda:
         "../envs/drs.yaml"
     threads: 1

@@ -87,7 +87,10 @@ def chain_rules():
             frame_rule(
                 "assign_wcs",
                 "assign_wcs",
-                {"frame": product("flat_field"), "selection": after_selection},
+                {
+                    "frame": product("flat_field"),
+                    "reference": selected_references(*BY_ALIAS["assign_wcs"].reftypes),
+                },
                 product("assign_wcs"),
             )
         )

@@ -61,9 +61,11 @@ def file_digest(path):
 
 
 def simulated_reference_steps(simulated):
-    """``steps`` for ProcessImagerL2Pipeline that give each step the simulated observation's own reference."""
+    """``steps`` for ProcessImagerL2Pipeline that give each step the simulated observation's own reference (N/A: no
+    distortion, when it was simulated without)."""
     return {
         "dq_init": {"override_mask": str(simulated.mask)},
         "dark_current": {"override_dark": str(simulated.dark)},
         "flat_field": {"override_flat": str(simulated.flat)},
+        "assign_wcs": {"override_distortion": str(simulated.distortion or "N/A")},
     }

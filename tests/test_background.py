@@ -92,7 +92,11 @@ def test_pipeline_with_an_association_subtracts_the_sky_first(field, tmp_path):
     members += [{"expname": path.name, "exptype": "background"} for path in field.sky]
     asn = directory / "field_asn.json"
     asn.write_text(json.dumps({"asn_type": "image2", "asn_rule": "test", "products": [{"name": "field", "members": members}]}))
-    steps = {"dq_init": {"override_mask": str(field.mask)}, "flat_field": {"override_flat": str(field.flat)}}
+    steps = {
+        "dq_init": {"override_mask": str(field.mask)},
+        "flat_field": {"override_flat": str(field.flat)},
+        "assign_wcs": {"override_distortion": "N/A"},
+    }
     (cal,) = ProcessImagerL2Pipeline.call(str(asn), steps=steps)
     assert cal.meta.cal_step.background == "COMPLETE"
     assert cal.meta.cal_step.dark_current == "SKIPPED"  # the sky frames carried the same dark current

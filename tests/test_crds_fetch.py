@@ -146,7 +146,7 @@ def test_fetch_from_a_directory_fills_an_empty_cache_and_a_second_fetch_copies_n
     assert json.loads(table.read_text()) == {
         "context": CONTEXT,
         "bestrefs": {
-            str(raw): {**dict.fromkeys(["gain", "nonlinearity", "readnoise", "saturation"], "N/A"), **REFERENCES}
+            str(raw): {**dict.fromkeys(["distortion", "gain", "nonlinearity", "readnoise", "saturation"], "N/A"), **REFERENCES}
         },
     }
     before = cache_files(cache)

@@ -137,7 +137,8 @@ def test_crds_internals_we_rely_on():
     assert locate.get_file_properties("Liger_IMG_DARK_20200101T000000_1.fits") == ("liger", "dark")
     import crds.ligeriri
 
-    assert crds.ligeriri.FILEKINDS == ["dark", "flat", "gain", "mask", "nonlinearity", "readnoise", "saturation"]
+    assert crds.ligeriri.FILEKINDS == ["dark", "distortion", "flat", "gain", "mask", "nonlinearity", "readnoise", "saturation"]
+    assert locate.get_file_properties("IRIS_IMG1_DISTORTION_20200101T000000_1.asdf") == ("iris", "distortion")
     assert rmap.Mapping._get_checksum(None, "header = {\n'sha1sum' : 'x',\n}\n") == mapping_checksum("header = {\n'sha1sum' : 'x',\n}\n")
 
 
@@ -161,6 +162,8 @@ def test_steps_take_crds_choice_and_skip_what_does_not_apply(flat_store, tmp_pat
         )
         assert cal.meta.ref_file.flat.name == "IRIS_IMG1_FLAT_20270101T000000_1.fits"  # observed 2027-05-01
         assert (cal.meta.ref_file.mask.name, cal.meta.ref_file.dark.name) == ("N/A", "N/A")
+        # No distortion rules: a TAN WCS, said in S_DISTOR and R_DISTOR.
+        assert (cal.meta.cal_step.distortion, cal.meta.ref_file.distortion.name) == ("SKIPPED", "N/A")
         assert cal.meta.ref_file.crds.context_used == "ligeriri_0001.pmap"
         assert np.all(cal.data == 8.0)  # the flat is all ones
 

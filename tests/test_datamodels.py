@@ -51,7 +51,7 @@ def test_imager_model_round_trip_keeps_data_meta_and_gwcs(tmp_path):
     frame = make_frame(rng.normal(size=(32, 48)), err=rng.random((32, 48)), dq=rng.integers(0, 2**31, (32, 48)))
     frame.meta.target.name = "M 92"
     frame.meta.subarray.name = "FULL"
-    calibrated = AssignWcsStep.call(frame)
+    calibrated = AssignWcsStep.call(frame, override_distortion="N/A")
     calibrated.save(tmp_path / "frame_cal.fits")
     with datamodels.open(tmp_path / "frame_cal.fits") as read:
         assert type(read) is datamodels.ImagerModel

@@ -64,6 +64,7 @@ def tmtrun_arguments(paths, out):
         f"--steps.dq_init.override_mask={paths['mask']}",
         f"--steps.dark_current.override_dark={paths['dark']}",
         f"--steps.flat_field.override_flat={paths['flat']}",
+        "--steps.assign_wcs.override_distortion=N/A",
     ]
 
 

@@ -118,7 +118,7 @@ def test_wcs_check_is_small_for_the_right_wcs_and_finds_a_shifted_one(calibrated
     shifted = calibrated["cal"].copy()
     shifted.meta.pointing.dec += shift_mas / 3.6e6
     path = calibrated["directory"] / "shifted_cal.fits"
-    AssignWcsStep.call(shifted).save(path)
+    AssignWcsStep.call(shifted, override_distortion="N/A").save(path)
     directory = calibrated["directory"]
     shifted_row = quicklook_frame(path, directory / "shifted.png", directory / "shifted_qa.ecsv",
                                   catalog_path=calibrated["simulated"].catalogs[0])
@@ -254,8 +254,10 @@ QA_COLUMNS_BEFORE_SKIPS = (
 
 @pytest.fixture(scope="module")
 def sky_field(tmp_path_factory):
-    """A 64x64 IRIS frame with two sky exposures, and its references."""
-    return simulate_observation(tmp_path_factory.mktemp("skipped"), instrument="IRIS", size=64, seed=5, n_sky=2)
+    """A 64x64 IRIS frame with two sky exposures, drawn through a geometric distortion, and its references."""
+    return simulate_observation(
+        tmp_path_factory.mktemp("skipped"), instrument="IRIS", size=64, seed=5, n_sky=2, distortion_pixels=1.0
+    )
 
 
 @pytest.mark.parametrize(
@@ -263,6 +265,7 @@ def sky_field(tmp_path_factory):
     [
         ("all-applied", ("", "")),
         ("flat-not-applicable", ("flat_field", "flat_field: no flat reference applies (N/A)")),
+        ("distortion-not-applicable", ("distortion", "distortion: no distortion reference applies (N/A)")),
         ("dark-skip-parameter", ("dark_current", "dark_current: skip parameter set")),
         (
             "background-subtracted",
@@ -281,6 +284,8 @@ def test_the_qa_row_says_which_steps_were_skipped_and_why(sky_field, tmp_path, c
         steps["flat_field"]["override_flat"] = "N/A"
     if case == "flat-and-dq-init":
         steps["dq_init"]["skip"] = True
+    if case == "distortion-not-applicable":
+        steps["assign_wcs"]["override_distortion"] = "N/A"
     if case == "dark-skip-parameter":
         steps["dark_current"]["skip"] = True
     if case == "background-subtracted":

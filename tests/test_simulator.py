@@ -50,7 +50,9 @@ def pc_matrix_wcs(model):
 
 def test_simulator_imports_no_calibration_code():
     """The truth must not come from the code it checks: no step, algorithm module or gwcs."""
-    allowed_own = {"datamodels", "instruments", "dqflags", "scene", "detector", "dither", "ramp", "simulate"}
+    allowed_own = {
+        "datamodels", "instruments", "dqflags", "reference_names", "scene", "detector", "dither", "ramp", "distortion", "simulate",
+    }
     for source in Path(liger_iris_pipeline.simulator.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.ImportFrom):

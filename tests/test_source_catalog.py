@@ -197,7 +197,7 @@ def frame_with_stars(shape, stars, seed=1, dq=None):
     x, y, flux = (np.array(column, float) for column in zip(*stars)) if stars else (np.zeros(0),) * 3
     sci = render_stars(shape, x, y, flux, STAR_SIGMA) + BACKGROUND
     sci += NOISE * np.random.default_rng(seed).standard_normal(shape)
-    return AssignWcsStep.call(make_frame(sci, err=np.full(shape, NOISE), dq=dq))
+    return AssignWcsStep.call(make_frame(sci, err=np.full(shape, NOISE), dq=dq), override_distortion="N/A")
 
 
 def catalogue(model, **parameters):

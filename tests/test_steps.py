@@ -110,6 +110,7 @@ def test_pipeline_chains_steps_and_writes_cal_product(calibration_files, tmp_pat
             "dq_init": {"override_mask": str(calibration_files["mask"])},
             "dark_current": {"override_dark": str(calibration_files["dark"])},
             "flat_field": {"override_flat": str(calibration_files["flat"])},
+            "assign_wcs": {"override_distortion": "N/A"},
         },
     )
     assert file_digest(calibration_files["raw"]) == raw_digest
@@ -164,6 +165,7 @@ def test_pipeline_calibrates_compressed_frames_with_compressed_references(calibr
             "dq_init": {"override_mask": str(compressed["mask"])},
             "dark_current": {"override_dark": str(compressed["dark"])},
             "flat_field": {"override_flat": str(compressed["flat"])},
+            "assign_wcs": {"override_distortion": "N/A"},
         },
     )
     sci, err, dq = expected_calibrated()
@@ -187,6 +189,7 @@ def test_pipeline_cfg_skips_a_step(calibration_files, tmp_path):
         "[steps]\n  [[flat_field]]\n    skip = True\n"
         f'  [[dq_init]]\n    override_mask = "{calibration_files["mask"]}"\n'
         f'  [[dark_current]]\n    override_dark = "{calibration_files["dark"]}"\n'
+        '  [[assign_wcs]]\n    override_distortion = "N/A"\n'
     )
     result = ProcessImagerL2Pipeline.call(calibration_files["raw"], config_file=str(cfg))
     assert result.meta.cal_step.flat_field == "SKIPPED"
@@ -269,7 +272,7 @@ def test_wcs_step_needs_pointing(tmp_path):
     frame.meta.pointing.pa = None
     frame.save(tmp_path / "no_pa.fits")
     with pytest.raises(datamodels.DataModelError, match="no_pa.fits: missing required keyword.*PA_DET"):
-        AssignWcsStep.call(tmp_path / "no_pa.fits")
+        AssignWcsStep.call(tmp_path / "no_pa.fits", override_distortion="N/A")
 
 
 def test_describe_helper_matches_schema():
@@ -308,6 +311,7 @@ def test_batch_reads_each_reference_once_and_gives_the_same_frames(calibration_f
         "dq_init": {"override_mask": str(calibration_files["mask"])},
         "dark_current": {"override_dark": str(calibration_files["dark"])},
         "flat_field": {"override_flat": str(calibration_files["flat"])},
+        "assign_wcs": {"override_distortion": "N/A"},
     }
     alone = ProcessImagerL2Pipeline.call(calibration_files["raw"], steps=steps)
     monkeypatch.setattr(base_step.datamodels, "open", counting_open)

@@ -13,7 +13,7 @@ from crds_helpers import FRAME, select, write_flat
 from frames import make_reference
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.reference_store import FetchError, LayoutError, Store, StoreError, add_references
-from liger_iris_pipeline.reference_store.layout import Layout, checked_name
+from liger_iris_pipeline.reference_store.layout import REFERENCE, Layout, checked_name
 
 #: One flat per writer, each for its own frame: {reference name: (instrument, filter)}.
 WRITERS = {
@@ -124,7 +124,7 @@ def test_a_reference_name_the_fetch_refuses_is_refused_when_added(store, tmp_pat
     assert store_snapshot(store) == before
     # One rule: the fetch refuses the name in an rmap with the same words, and both callers catch it as theirs.
     with pytest.raises(FetchError) as fetched:
-        checked_name(name, ".fits", "ligeriri_iris_flat_0002.rmap")
+        checked_name(name, REFERENCE, "ligeriri_iris_flat_0002.rmap")
     assert str(refused.value).split(": ", 1)[1] == str(fetched.value).split(": ", 1)[1]
     assert isinstance(refused.value, StoreError)
 

@@ -23,7 +23,8 @@ SIZE = 128
 #: (name, xstart, ystart, xsize, ysize): at the first pixel, touching the last column and row, and inside.
 SUBARRAYS = (("CORNER", 1, 1, 32, 24), ("EDGE", 97, 81, 32, 48), ("INNER", 40, 50, 20, 16))
 CASES = {
-    "IRIS": {"instrument": "IRIS", "pa_deg": 0.0, "n_exposures": 1, "pointing": (150.1, 2.2)},
+    # IRIS's frames are drawn through a geometric distortion: each window's WCS must follow the detector's.
+    "IRIS": {"instrument": "IRIS", "pa_deg": 0.0, "n_exposures": 1, "pointing": (150.1, 2.2), "distortion_pixels": 3.0},
     # The last exposure is reduced: LIGER's second one is dithered, so its pointing is not the target's.
     "LIGER": {"instrument": "LIGER", "pa_deg": 33.0, "n_exposures": 2, "pointing": (270.5, -29.0)},
 }
@@ -39,10 +40,10 @@ MAX_SEPARATION_ARCSEC = 1e-6
 
 
 def reference_overrides(simulated):
-    """Step parameters that give each step the simulated full-frame reference."""
+    """Step parameters that give each step the simulated full-frame reference (N/A: no distortion simulated)."""
     return {
-        step: {f"override_{reftype}": str(getattr(simulated, reftype))}
-        for step, (_, reftype) in REFERENCE_STEPS.items()
+        **{step: {f"override_{reftype}": str(getattr(simulated, reftype))} for step, (_, reftype) in REFERENCE_STEPS.items()},
+        "assign_wcs": {"override_distortion": str(simulated.distortion or "N/A")},
     }
 
 

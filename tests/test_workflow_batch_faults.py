@@ -30,15 +30,21 @@ CONTEXT = "ligeriri_0001.pmap"
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    """Three IRIS frames and one Liger frame (64x64); a store of all their references, and one without an IRIS flat
-    (CRDS then answers N/A for the IRIS flat)."""
+    """Three IRIS frames and one Liger frame (64x64, drawn through a geometric distortion); a store of all their
+    references (distortion ones included), and one without an IRIS flat (CRDS then answers N/A for the IRIS flat)."""
     root = tmp_path_factory.mktemp("simulated")
-    iris = simulate_observation(root / "raw" / "iris", instrument="IRIS", size=64, n_exposures=3, seed=1)
-    liger = simulate_observation(
-        root / "raw" / "liger", instrument="LIGER", size=64, seed=2, observation="002", pointing=(210.8, 54.35)
+    iris = simulate_observation(
+        root / "raw" / "iris", instrument="IRIS", size=64, n_exposures=3, seed=1, distortion_pixels=1.0
     )
-    add_references(root / "store", [iris.mask, iris.dark, iris.flat, liger.mask, liger.dark, liger.flat])
-    add_references(root / "store_without_iris_flat", [iris.mask, iris.dark, liger.mask, liger.dark, liger.flat])
+    liger = simulate_observation(
+        root / "raw" / "liger", instrument="LIGER", size=64, seed=2, observation="002", pointing=(210.8, 54.35),
+        distortion_pixels=1.0,
+    )
+    distortions = [iris.distortion, liger.distortion]
+    add_references(root / "store", [iris.mask, iris.dark, iris.flat, liger.mask, liger.dark, liger.flat, *distortions])
+    add_references(
+        root / "store_without_iris_flat", [iris.mask, iris.dark, liger.mask, liger.dark, liger.flat, *distortions]
+    )
     return root
 
 

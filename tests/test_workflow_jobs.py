@@ -280,17 +280,19 @@ def test_references_that_do_not_apply_are_said_once_per_observation_and_type():
     )
     uses = frame_uses(night)
     assert uses == {
-        "raw/e1.fits": ["obs1", ["mask", "dark", "flat"]],
-        "raw/e2.fits": ["obs1", ["mask", "dark", "flat"]],
-        "raw/r1.fits": ["obs2", ["mask", "saturation", "nonlinearity", "gain", "readnoise", "dark", "flat"]],
+        "raw/e1.fits": ["obs1", ["mask", "dark", "flat", "distortion"]],
+        "raw/e2.fits": ["obs1", ["mask", "dark", "flat", "distortion"]],
+        "raw/r1.fits": ["obs2", ["mask", "saturation", "nonlinearity", "gain", "readnoise", "dark", "flat", "distortion"]],
     }
-    found = dict.fromkeys(["mask", "dark", "flat", "saturation", "nonlinearity", "gain", "readnoise"], "x.fits")
+    found = dict.fromkeys(["mask", "dark", "flat", "saturation", "nonlinearity", "gain", "readnoise", "distortion"], "x.fits")
     bestrefs = {
-        "raw/e1.fits": {**found, "flat": "N/A", "gain": "N/A"},
+        "raw/e1.fits": {**found, "flat": "N/A", "gain": "N/A", "distortion": "N/A"},
         "raw/e2.fits": {**found, "flat": "N/A", "gain": "N/A"},
         "raw/r1.fits": {**found, "gain": "N/A"},
     }
     assert not_applicable_lines(json.loads(json.dumps(bestrefs)), "ligeriri_0003.pmap", uses) == [
+        "warning: obs1: no distortion reference applies (N/A under ligeriri_0003.pmap) to 1 of 2 frames: assign_wcs "
+        "writes a TAN WCS without distortion",
         "warning: obs1: no flat reference applies (N/A under ligeriri_0003.pmap) to 2 of 2 frames: flat_field skipped",
         "warning: obs2: no gain reference applies (N/A under ligeriri_0003.pmap) to 1 of 1 frames: jump skipped, "
         "ramp_fit fails",

@@ -3,6 +3,7 @@
 from .. import dqflags
 from .models import (
     DarkModel,
+    DistortionModel,
     FlatModel,
     GainModel,
     ImagerModel,
@@ -15,12 +16,14 @@ from .models import (
     SaturationModel,
     VARIANCE_ARRAYS,
     open,
+    reference_identity,
 )
 from .validation import DataModelError, require_meta
 
 __all__ = [
     "DarkModel",
     "DataModelError",
+    "DistortionModel",
     "FlatModel",
     "ImagerModel",
     "LigerIrisDataModel",
@@ -34,5 +37,6 @@ __all__ = [
     "GainModel",
     "dqflags",
     "open",
+    "reference_identity",
     "require_meta",
 ]

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import asdf
 import numpy as np
+from astropy.io import fits
+from astropy.modeling import Model
 from astropy.utils.exceptions import AstropyUserWarning
 from stdatamodels import DataModel
 
@@ -12,7 +14,7 @@ from ..atomic import os_error_reason, replacing
 from ..variances import VARIANCE_ARRAYS
 from . import fits_reader
 from .integration import SCHEMA_URI_PREFIX
-from .validation import DataModelError, array_extensions, check_array_values, check_hdus, check_model
+from .validation import DataModelError, array_extensions, check_array_values, check_hdus, check_model, require_meta
 
 __all__ = [
     "VARIANCE_ARRAYS",
@@ -27,7 +29,9 @@ __all__ = [
     "ReadnoiseModel",
     "GainModel",
     "MosaicModel",
+    "DistortionModel",
     "open",
+    "reference_identity",
 ]
 
 
@@ -239,6 +243,17 @@ class GainModel(_ReferenceModel):
     reftype = "gain"
 
 
+class DistortionModel(_ReferenceModel):
+    """Geometric distortion reference, an ASDF file: ``model`` maps detector pixels (0-based x, y of the whole
+    detector) to ideal pixels of the same plate scale, fixed at the detector centre (no shift or scale there),
+    which the TAN projection then takes to the sky. The model carries its inverse (ideal -> detector)."""
+
+    schema_url = SCHEMA_URI_PREFIX + "distortion.schema"
+    reftype = "distortion"
+    primary_ndim = 0
+    detector_pixels = False
+
+
 MODEL_CLASSES = {
     cls.__name__: cls
     for cls in (
@@ -252,8 +267,12 @@ MODEL_CLASSES = {
         ReadnoiseModel,
         GainModel,
         MosaicModel,
+        DistortionModel,
     )
 }
+
+#: File extensions of the references that are ASDF files (transforms) rather than FITS images.
+ASDF_EXTENSION = ".asdf"
 
 
 def open(init, model_class=None, arrays=None):  # noqa: A001 - mirrors stdatamodels/jwst ``datamodels.open``
@@ -279,6 +298,8 @@ def open(init, model_class=None, arrays=None):  # noqa: A001 - mirrors stdatamod
     path = Path(init)
     if not path.is_file():
         raise DataModelError(f"{path}: no such file")
+    if path.suffix == ASDF_EXTENSION:
+        return _open_asdf(path, model_class)
     try:
         with warnings.catch_warnings():
             # astropy only warns about a truncated or corrupt file (while opening it), and pads missing data
@@ -308,6 +329,51 @@ def open(init, model_class=None, arrays=None):  # noqa: A001 - mirrors stdatamod
         model.close()
         raise
     return model
+
+
+def _open_asdf(path, model_class):
+    """An ASDF reference (``DistortionModel`` unless ``model_class`` says otherwise), checked like a FITS file:
+    readable, its required keywords set and its ``model`` a transform of (x, y) to (x, y) with an inverse."""
+    cls = model_class or MODEL_CLASSES.get(reference_identity(path)["DATAMODL"], DistortionModel)
+    try:
+        model = cls(str(path))
+    except Exception as error:  # asdf and stdatamodels raise many types for a broken file
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataModelError(f"{path}: not a readable ASDF file ({reason})") from error
+    model.meta.filename = path.name
+    try:
+        require_meta(model, model.required_meta, path.name)
+        _check_transform(model.instance.get("model"), path.name)
+    except DataModelError:
+        model.close()
+        raise
+    return model
+
+
+def _check_transform(transform, filename):
+    """DataModelError unless ``transform`` is an astropy model of (x, y) to (x, y) with an inverse."""
+    if not isinstance(transform, Model) or (transform.n_inputs, transform.n_outputs) != (2, 2):
+        raise DataModelError(f"{filename}: model is not a transform of (x, y) to (x, y)")
+    try:
+        transform.inverse
+    except NotImplementedError as error:
+        raise DataModelError(f"{filename}: model has no inverse (ideal -> detector pixels)") from error
+
+
+def reference_identity(path):
+    """{"REFTYPE": ..., "DATAMODL": ...} as the reference file at ``path`` itself says (its primary header, or
+    its ASDF tree), None where it says nothing: a model fills in a missing REFTYPE when it reads a file."""
+    path = Path(path)
+    if path.suffix != ASDF_EXTENSION:
+        header = fits.getheader(path)
+        return {"REFTYPE": header.get("REFTYPE"), "DATAMODL": header.get("DATAMODL")}
+    try:
+        with asdf.open(path, lazy_load=True, memmap=False) as tree:
+            meta = tree.tree.get("meta", {})
+            return {"REFTYPE": meta.get("reftype"), "DATAMODL": meta.get("model_type")}
+    except Exception as error:  # asdf raises many types for a file that is not ASDF
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataModelError(f"{path}: not a readable ASDF file ({reason})") from error
 
 
 def _load_asdf_plugins():

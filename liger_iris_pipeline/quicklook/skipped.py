@@ -8,10 +8,15 @@ asked for (R_<reftype>, ``meta.ref_file``; N/A when none applies). A step is SKI
   so dark_current does not subtract it again;
 - it had no input of its kind: no background exposures (background), no subarray map (parse_subarray_map);
 - else, its ``skip`` parameter was set (stpipe records SKIPPED and no reference).
+
+A status may also say whether a step applied one reference (``REFERENCE_STATUSES``): S_DISTOR is SKIPPED when
+assign_wcs found no distortion reference and wrote a TAN WCS without the geometric distortion.
 """
 
 from ..registry import BY_ALIAS
 
+#: Statuses of a reference a step applies rather than of a step: the reference types whose N/A skips them.
+REFERENCE_STATUSES = {"distortion": ("distortion",)}
 #: Steps SKIPPED when their frame lacks an input of theirs: the reason.
 WITHOUT_INPUT = {
     "background": "no background exposures",
@@ -28,9 +33,8 @@ def skipped_steps(meta):
 def skip_reason(meta, step, statuses):
     """Why ``step`` was SKIPPED, from the product's status and reference keywords (``statuses``: every step's)."""
     entry = BY_ALIAS.get(step)
-    not_applicable = [
-        reftype for reftype in (entry.reftypes if entry else ()) if _reference_name(meta, reftype) == "N/A"
-    ]
+    reftypes = entry.reftypes if entry else REFERENCE_STATUSES.get(step, ())
+    not_applicable = [reftype for reftype in reftypes if _reference_name(meta, reftype) == "N/A"]
     if not_applicable:
         context = meta.ref_file.crds.context_used
         under = f" under {context}" if context else ""

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from .. import atomic
 from .errors import FetchError
-from .layout import OBSERVATORY, sha1
+from .layout import OBSERVATORY, is_reference, sha1
 from .mappings import mapping_children
 from .server_config import download_metadata
 
@@ -118,7 +118,7 @@ def install_mapping_closure(store, config, context, cache, records):
         )
         mappings[name] = copied
         for child in children:
-            (references.add if child.endswith(".fits") else pending.append)(child)
+            (references.add if is_reference(child) else pending.append)(child)
     return mappings, references
 
 

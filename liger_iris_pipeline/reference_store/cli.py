@@ -1,6 +1,6 @@
 """``crds_add_references``: put reference files into a store under a new CRDS context.
 
-    crds_add_references --store DIR [--description TEXT] REFERENCE.fits [...]
+    crds_add_references --store DIR [--description TEXT] REFERENCE.fits|REFERENCE.asdf [...]
 
 Prints the new context's name. Exit status 1 with one line ``crds_add_references: error: <file>: <problem>``.
 """

@@ -39,7 +39,7 @@ from .cache import (
     write_text,
 )
 from .errors import FetchError
-from .layout import Layout, checked_name
+from .layout import REFERENCE, Layout, checked_name
 from .server_config import download_metadata, read_store_config, resolve_context
 from .transport import DEADLINE, StoreReader
 
@@ -110,7 +110,7 @@ def fetch_reference(store, name, crds_path, config=None, timeout=DEADLINE):
     """
     reader = StoreReader(store, timeout)
     config = config or read_store_config(reader)  # callers copying many references read it once
-    name = checked_name(name, ".fits", "reference")
+    name = checked_name(name, REFERENCE, "reference")
     metadata = download_metadata(reader, config, name)
     cache = Layout(crds_path)
     check_record(cache, cache_records(cache), name, metadata, reader)

@@ -3,7 +3,7 @@ their contents are identified (sha1), and the lock their writers take.
 
     <root>/config/ligeriri/server_config     context in force, context history, sha1 and size of every file
     <root>/mappings/ligeriri/*.pmap|imap|rmap
-    <root>/references/ligeriri/*.fits
+    <root>/references/ligeriri/*.fits|asdf
 
 The file-name rule (``checked_name``) is the one rule of the store writer, the fetch and the workflow: names
 become paths in a store, a cache and URLs, and a name one of them accepted but another refused would break
@@ -23,18 +23,22 @@ OBSERVATORY = "ligeriri"
 #: Longest file name: a hidden temporary of it (name plus host, process id and ``.part``) must fit the 255
 #: bytes a file system allows on any host that fetches it.
 MAX_NAME_LENGTH = 128
-#: The rule for each kind of file, by its extension (whole-name regular expressions).
+#: Extensions of reference files: FITS images, and ASDF files of transforms (distortion).
+REFERENCE_EXTENSIONS = (".fits", ".asdf")
+#: The kind of a reference file in ``NAME_RULES`` (mappings' kinds are their extensions).
+REFERENCE = "reference"
+#: The rule for each kind of file (whole-name regular expressions).
 NAME_RULES = {
     ".pmap": re.compile(rf"{OBSERVATORY}_\d+\.pmap"),
     ".imap": re.compile(rf"{OBSERVATORY}_[a-z]+_\d+\.imap"),
     ".rmap": re.compile(rf"{OBSERVATORY}_[a-z]+_[a-z]+_\d+\.rmap"),
-    ".fits": re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\.fits"),
+    REFERENCE: re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*\.(?:fits|asdf)"),
 }
 _KIND_DESCRIPTIONS = {
     ".pmap": "pipeline mapping name (ligeriri_NNNN.pmap)",
     ".imap": "instrument mapping name (ligeriri_<instrument>_NNNN.imap)",
     ".rmap": "reference mapping name (ligeriri_<instrument>_<reftype>_NNNN.rmap)",
-    ".fits": "reference name (a letter or digit, then letters, digits and _.+- only, ending in .fits)",
+    REFERENCE: "reference name (a letter or digit, then letters, digits and _.+- only, ending in .fits or .asdf)",
 }
 #: How long a writer waits for another writer's lock before it gives up, in seconds.
 LOCK_PATIENCE = 600
@@ -42,7 +46,7 @@ _LOCK_POLL = 0.05
 
 
 def checked_name(name, kind, source):
-    """``name`` if it is a bare file name of ``kind`` (.pmap, .imap, .rmap or .fits) under the rule, else
+    """``name`` if it is a bare file name of ``kind`` (.pmap, .imap, .rmap or ``REFERENCE``) under the rule, else
     LayoutError naming ``source`` (the file, mapping or option the name comes from)."""
     if not isinstance(name, str) or not name or any(char in name for char in "/\\\0") or ".." in name:
         raise LayoutError(f"{source}: refused file name {name!r}: not a bare file name")
@@ -51,6 +55,11 @@ def checked_name(name, kind, source):
     if len(name) > MAX_NAME_LENGTH:
         raise LayoutError(f"{source}: refused file name {name!r}: longer than {MAX_NAME_LENGTH} characters")
     return name
+
+
+def is_reference(name):
+    """Whether ``name`` is a reference's (by its extension), not a mapping's."""
+    return name.endswith(REFERENCE_EXTENSIONS)
 
 
 def sha1(path):

@@ -6,10 +6,10 @@ import hashlib
 from pathlib import Path
 
 from .errors import FetchError
-from .layout import OBSERVATORY, checked_name
+from .layout import OBSERVATORY, REFERENCE, checked_name
 
 #: What each kind of mapping selects.
-CHILD_KIND = {".pmap": ".imap", ".imap": ".rmap", ".rmap": ".fits"}
+CHILD_KIND = {".pmap": ".imap", ".imap": ".rmap", ".rmap": REFERENCE}
 
 
 def mapping_checksum(text):

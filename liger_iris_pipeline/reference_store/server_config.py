@@ -11,7 +11,7 @@ from contextlib import closing
 from pathlib import Path
 
 from .errors import FetchError
-from .layout import OBSERVATORY, checked_name
+from .layout import OBSERVATORY, checked_name, is_reference
 from .transport import StoreReader
 
 MAX_CONFIG_BYTES = 64 << 20  # a server_config larger than this is refused, not read into memory
@@ -46,7 +46,7 @@ def download_metadata(store, config, name):
     """The store's {size, sha1sum} of ``name``: what a copy of it must match."""
     entry = config["download_metadata"].get(name)
     if entry is None:
-        area = "references" if name.endswith(".fits") else "mappings"
+        area = "references" if is_reference(name) else "mappings"
         raise FetchError(f"{store.where(area, name)}: not in the store")
     if not (
         isinstance(entry, dict)

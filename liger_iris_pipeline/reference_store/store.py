@@ -24,7 +24,7 @@ from .. import atomic, datamodels, units
 from ..crds_ligeriri import HERE as PLUGIN_DIRECTORY
 from ..crds_ligeriri.locate import REFERENCE_NAME
 from .errors import StoreError
-from .layout import OBSERVATORY, Layout, checked_name, sha1
+from .layout import OBSERVATORY, REFERENCE, Layout, checked_name, sha1
 from .mappings import dict_selector, mapping_text, rmap_selector, selected_names, split_mapping
 
 INSTRUMENTS = ("iris", "liger")
@@ -156,7 +156,7 @@ def _describe_new_references(paths):
     new references for one selection (same type, match values and USEAFTER)."""
     described, by_name, by_selection = [], {}, {}
     for path in map(Path, paths):
-        checked_name(path.name, ".fits", path)
+        checked_name(path.name, REFERENCE, path)
         if path.name in by_name:
             if sha1(by_name[path.name]) != sha1(path):
                 raise StoreError(f"{path}: a different file named {path.name} is also given ({by_name[path.name]})")

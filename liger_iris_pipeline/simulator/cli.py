@@ -6,6 +6,7 @@
         [--ramp UTR|CDS|MCDS [--ngroups 10] [--nframes 1] [--groupgap 0] [--frame-time 10] ...]
         [--dither 4|9 [--dither-step 0.2] [--pointing-error-mas 20] [--max-rotation-deg 0.01]]
         [--residual-cosmic-rays N] [--residual-hot-pixels N] [--detectors 1|4 [--detector-gap 1.232]]
+        [--distortion PIXELS [--distortion-reference-error FRACTION]]
 """
 
 import argparse
@@ -123,6 +124,16 @@ def build_parser():
     dithers.add_argument(
         "--detector-gap", type=_non_negative(float), default=dither.DEFAULT_GAP_ARCSEC,
         help="gap between the mosaic's detectors [arcsec] (default %(default).3f)",
+    )
+    geometry = parser.add_argument_group("geometric distortion (simulator/distortion.py)")
+    geometry.add_argument(
+        "--distortion", dest="distortion_pixels", type=_positive(float), metavar="PIXELS",
+        help="draw the frames through a polynomial distortion of this largest displacement [pixels] and write its "
+        "reference (.asdf); default: none",
+    )
+    geometry.add_argument(
+        "--distortion-reference-error", type=_non_negative(float), default=0.0, metavar="FRACTION",
+        help="write an older solution as the reference: each coefficient off by N(0, FRACTION) relative (default 0)",
     )
     ramps = parser.add_argument_group("up-the-ramp reads (also write each exposure's ramp, LVL0)")
     ramps.add_argument("--ramp", dest="readmode", type=str.upper, choices=READ_MODES, help="read mode")

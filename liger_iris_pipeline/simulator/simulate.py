@@ -30,6 +30,11 @@ Files written to ``output_dir`` (``<obs>`` = ``{semester}-{program}-{observation
   (FlatModel / DarkModel, ERR = 0, DQ as the references).
 - ``{IRIS|Liger}_{detector}_{MASK|DARK|FLAT}_20200101T000000_1.fits``: the references (BUNIT of each kind:
   ``REFERENCE_UNITS``).
+- With ``distortion_pixels`` (frames drawn through the geometric distortion of ``distortion.py``):
+  ``{IRIS|Liger}_{detector}_DISTORTION_20200101T000000_1.asdf``, the distortion reference (the truth, or with
+  ``distortion_reference_error`` an older solution: every coefficient off by N(0, that fraction)), and
+  ``<obs>_truth_distortion.asdf``, the true one; the catalogues then give each star's detector x/y (where it is
+  drawn) and its ideal (undistorted) x_ideal/y_ideal.
 - ``<obs>_<NAME>_LVL1_{exposure:04d}.fits``, with ``subarrays``: the raw frame of subarray NAME (the
   subarray's name takes the place of the image type SCI, so these never match ``*_SCI_LVL1_*``).
 - With ``ramp`` (a ``ramp.RampReadout``), also the up-the-ramp reads of every exposure (``ramp.py`` has the
@@ -82,7 +87,9 @@ from astropy.wcs import WCS
 from .. import datamodels
 from ..instruments import FILE_INSTRUMENT, IMAGERS, Imager
 from ..dqflags import pixel as pixel_flags
+from ..reference_names import reference_file_name
 from . import detector, dither, ramp, scene
+from .distortion import DistortionField
 
 #: Default PSF width: about lambda / D in Ks on TMT (30 m) and Keck (10 m).
 DEFAULT_FWHM_ARCSEC = {"IRIS": 0.016, "LIGER": 0.050}
@@ -170,6 +177,9 @@ class SimulatedObservation:
     ramp_references: dict = field(default_factory=dict)
     #: With residual cosmic rays or hot pixels: per exposure the table of them (``_outliers.ecsv``).
     outliers: tuple[Path, ...] = ()
+    #: With a distortion: its reference (true or an older solution) and the true distortion (DistortionModel).
+    distortion: Path | None = None
+    true_distortion: Path | None = None
     #: The other detectors of a mosaic, each a SimulatedObservation of its own.
     mosaic: tuple["SimulatedObservation", ...] = ()
 
@@ -186,6 +196,7 @@ class SimulatedObservation:
         return [
             *per_exposure, self.mask, self.dark, self.flat, self.true_flat, self.true_dark, *calibration,
             *ramp_files, *self.ramp_references.values(), *self.outliers,
+            *(path for path in (self.distortion, self.true_distortion) if path is not None),
             *(path for other in self.mosaic for path in other.all_paths()),
         ]
 
@@ -211,6 +222,8 @@ class _Setup:
     ramp_detector: ramp.RampDetector | None = None
     residual_cosmic_rays: int = 0  # per exposure
     residual_hot_pixels: int = 0  # per detector
+    distortion: DistortionField | None = None  # the true geometric distortion
+    distortion_reference_error: float = 0.0  # relative error of the written reference's coefficients
 
 
 def simulate_observation(
@@ -251,6 +264,8 @@ def simulate_observation(
     residual_hot_pixels=0,
     n_detectors=1,
     detector_gap=dither.DEFAULT_GAP_ARCSEC,
+    distortion_pixels=None,
+    distortion_reference_error=0.0,
 ):
     """Write ``n_exposures`` raw frames of a random star field, their references and truth to ``output_dir``.
 
@@ -270,7 +285,10 @@ def simulate_observation(
     does not carry (defaults: 20 mas and 0.01 deg with a dither pattern, none without). ``residual_cosmic_rays``
     hits per exposure and ``residual_hot_pixels`` per detector are left in the raw frames, flagged nowhere.
     ``n_detectors`` 4 (IRIS) simulates the whole 2 x 2 mosaic, ``detector_gap`` arcsec apart, one frame per
-    detector and exposure; the boresight is then at the centre of the mosaic. Raises ValueError for a bad
+    detector and exposure; the boresight is then at the centre of the mosaic. ``distortion_pixels`` draws the
+    frames through a geometric distortion of that largest displacement [pixels] (``distortion.py``) and writes
+    its reference, with ``distortion_reference_error`` an older solution's (coefficients off by that fraction,
+    relative). Raises ValueError for a bad
     parameter. Returns a SimulatedObservation of the written paths (of the other detectors in ``mosaic``).
     """
     instrument = str(instrument).upper()
@@ -326,6 +344,8 @@ def simulate_observation(
         ),
         residual_cosmic_rays=int(residual_cosmic_rays),
         residual_hot_pixels=int(residual_hot_pixels),
+        distortion=_distortion_field(distortion_pixels, distortion_reference_error, (size, size), filter_name),
+        distortion_reference_error=float(distortion_reference_error),
     )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -462,6 +482,9 @@ def _simulate_detector(output_dir, prefix, setup, placement, field, pointings, t
     references = _write_references(
         output_dir, setup, true_detector, np.random.default_rng(streams.reference), residual_hot
     )
+    if setup.distortion is not None:
+        (distortion_stream,) = streams.reference.spawn(1)  # leaves the other references' stream as it was
+        references.update(_write_distortion(output_dir, prefix, setup, np.random.default_rng(distortion_stream)))
     true_flat = datamodels.FlatModel(data=true_detector.flat, err=np.zeros(setup.shape, np.float32))
     _describe_reference(true_flat, setup, "True (noise-free) flat of the simulation")
     true_dark_dq = true_detector.dark_dq.copy()
@@ -629,6 +652,11 @@ def _write_exposure(
     """
     pointing = geometry.header_pointing
     stars["x"], stars["y"] = geometry.true_wcs.all_world2pix(stars["ra"], stars["dec"], 0)
+    columns = ["id", "ra", "dec", "x", "y", "flux"]
+    if setup.distortion is not None:
+        stars["x_ideal"], stars["y_ideal"] = stars["x"], stars["y"]
+        stars["x"], stars["y"] = setup.distortion.ideal_to_detector(stars["x_ideal"], stars["y_ideal"])
+        columns += ["x_ideal", "y_ideal"]
     truth = scene.scene_rate(setup.shape, stars["x"], stars["y"], stars["flux"], setup.sigma, setup.sky_rate)
     rate = true_detector.flat * truth
     rate += true_detector.dark
@@ -676,7 +704,7 @@ def _write_exposure(
     ny, nx = setup.shape
     on_frame = (stars["x"] >= -0.5) & (stars["x"] < nx - 0.5) & (stars["y"] >= -0.5) & (stars["y"] < ny - 0.5)
     catalog_path = _beside(raw_path, "_catalog.ecsv")
-    stars[on_frame][["id", "ra", "dec", "x", "y", "flux"]].write(catalog_path, format="ascii.ecsv", overwrite=True)
+    stars[on_frame][columns].write(catalog_path, format="ascii.ecsv", overwrite=True)
     outlier_path = None
     if outliers is not None:
         outliers.meta = {"exposure": number, "detector": setup.imager.detector, "exposure_time": setup.exposure_time}
@@ -773,14 +801,41 @@ def _write_references(output_dir, setup, true_detector, rng, residual_hot):
 
 def _save_references(output_dir, setup, references):
     """Save each (model, description) of ``references`` (by reftype) under its reference file name."""
-    instrument = FILE_INSTRUMENT[setup.imager.instrument]
-    useafter_stamp = USEAFTER.replace("-", "").replace(":", "")
     paths = {}
     for reftype, (model, description) in references.items():
         _describe_reference(model, setup, description)
-        name = f"{instrument}_{setup.imager.detector}_{reftype.upper()}_{useafter_stamp}_{REFERENCE_VERSION}.fits"
-        paths[reftype] = _save(model, output_dir / name)
+        paths[reftype] = _save(model, output_dir / reference_file_name(model, REFERENCE_VERSION))
     return paths
+
+
+def _distortion_field(corner_pixels, reference_error, shape, filter_name):
+    """The true DistortionField of ``corner_pixels`` largest displacement, or None; ValueError for bad values."""
+    if not (reference_error >= 0):
+        raise ValueError(f"distortion_reference_error must be >= 0, got {reference_error!r}")
+    if corner_pixels is None:
+        if reference_error:
+            raise ValueError("distortion_reference_error needs distortion_pixels")
+        return None
+    if not corner_pixels > 0:
+        raise ValueError(f"distortion_pixels must be > 0, got {corner_pixels!r}")
+    return DistortionField.of(shape, float(corner_pixels), filter_name)
+
+
+def _write_distortion(output_dir, prefix, setup, rng):
+    """Write the distortion reference (the truth, or an older solution) and the true distortion; their paths."""
+    error = setup.distortion_reference_error
+    written = setup.distortion
+    description = "Simulated geometric distortion (the truth)"
+    if error:
+        written = DistortionField.of(setup.shape, setup.distortion.largest_displacement(), setup.filter_name, error, rng)
+        description = f"Simulated older distortion solution: true coefficients x (1 + N(0, {error:g}))"
+    truth = datamodels.DistortionModel()
+    truth.model = setup.distortion.transform()
+    _describe_reference(truth, setup, "True geometric distortion of the simulation")
+    reference = datamodels.DistortionModel()
+    reference.model = written.transform()
+    paths = _save_references(output_dir, setup, {"distortion": (reference, description)})
+    return {**paths, "true_distortion": _save(truth, output_dir / f"{prefix}_truth_distortion.asdf")}
 
 
 def tan_wcs(pointing, pa_deg, pixel_scale, shape):
@@ -945,7 +1000,7 @@ def _describe_reference(model, setup, description):
     meta.pedigree = "SIMULATION"
     meta.description = description
     meta.author = ORIGIN
-    if isinstance(model, datamodels.FlatModel):
+    if isinstance(model, (datamodels.FlatModel, datamodels.DistortionModel)):
         meta.instrument.filter = setup.filter_name
     if model.reftype in REFERENCE_UNITS:
         meta.bunit_data = REFERENCE_UNITS[model.reftype]

@@ -18,9 +18,11 @@ correction q' = M q + s in the reference plane is, in this frame's plane,
 
     p' = R^-1(M R(p) + s) = (r^-1 M r) p + r^-1 (M t + s - t).
 
-The FITS keywords keep CRPIX (the detector centre; a SIP polynomial is defined about it) and CDELT:
-CRVAL' is the corrected gWCS at CRPIX, and CD' the least-squares linear map from pixel offsets to the
-corrected gWCS's positions projected about CRVAL', so that the header's TAN WCS and the gWCS agree.
+The FITS keywords keep CRPIX (the detector centre; a SIP polynomial is defined about it), CDELT and the SIP
+polynomials: CRVAL' is the corrected gWCS at CRPIX, and CD' the least-squares linear map from ideal pixel
+offsets (through the gWCS's distortion, which the SIP polynomials stand for in the header; the pixels
+themselves without one) to the corrected gWCS's positions projected about CRVAL', so that the header's WCS and
+the gWCS agree.
 """
 
 from copy import deepcopy
@@ -147,6 +149,13 @@ class GWCSCorrector(WCSCorrector):
         return self._owcs.pixel_bounds
 
 
+def _ideal_pixels(frame_wcs, x, y):
+    """Pixels (x, y) through ``frame_wcs``'s distortion, into its frame ``ideal``; as they are without one."""
+    if "ideal" not in frame_wcs.available_frames:
+        return x, y
+    return frame_wcs.get_transform("detector", "ideal")(x, y)
+
+
 def corrected_fits_keywords(frame_wcs, crpix, cdelt, shape, grid=9):
     """CRVAL and PC (lower-case ``meta.wcsinfo`` names) of the TAN WCS that agrees with ``frame_wcs``, for the
     1-based ``crpix`` and the ``cdelt`` it keeps, fitted on a ``grid`` x ``grid`` of pixels over ``shape``."""
@@ -155,7 +164,8 @@ def corrected_fits_keywords(frame_wcs, crpix, cdelt, shape, grid=9):
     ny, nx = shape
     x, y = (axis.ravel() for axis in np.meshgrid(np.linspace(0, nx - 1, grid), np.linspace(0, ny - 1, grid)))
     plane = np.column_stack(to_plane(*frame_wcs(x, y, with_bounding_box=False)))
-    offsets = np.column_stack([x - (crpix[0] - 1.0), y - (crpix[1] - 1.0)])
+    x_ideal, y_ideal = _ideal_pixels(frame_wcs, x, y)
+    offsets = np.column_stack([x_ideal - (crpix[0] - 1.0), y_ideal - (crpix[1] - 1.0)])
     cd_transposed, *_ = np.linalg.lstsq(offsets, plane, rcond=None)
     pc = cd_transposed.T / np.asarray(cdelt, dtype=float)[:, None]
     return {

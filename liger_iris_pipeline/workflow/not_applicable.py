@@ -19,6 +19,8 @@ from ..registry import BY_ALIAS, STEPS
 #: Steps that stop with an error rather than skip when a reference of theirs is N/A (ramp_fit: a count rate
 #: cannot be fitted without the gain and the read noise).
 STOPS_WITHOUT_REFERENCE = ("ramp_fit",)
+#: What a reference type's N/A does where the step that needs it goes on without it.
+GOES_ON_WITHOUT_REFERENCE = {"distortion": "assign_wcs writes a TAN WCS without distortion"}
 #: The pipelines that reduce a raw frame, and a ramp (whose detector1 makes the raw frame).
 FRAME_PIPELINES = ("process_imager_l2",)
 RAMP_PIPELINES = ("detector1", "process_imager_l2")
@@ -44,7 +46,9 @@ def steps_needing(reftype):
 
 def outcome(reftype):
     """What a ``reftype`` N/A does to the steps that need it: "flat_field skipped", "jump skipped, ramp_fit
-    fails"."""
+    fails", "assign_wcs writes a TAN WCS without distortion"."""
+    if reftype in GOES_ON_WITHOUT_REFERENCE:
+        return GOES_ON_WITHOUT_REFERENCE[reftype]
     steps = steps_needing(reftype)
     skipped = [step for step in steps if step not in STOPS_WITHOUT_REFERENCE]
     stopped = [step for step in steps if step in STOPS_WITHOUT_REFERENCE]
