@@ -301,7 +301,7 @@ def test_the_qa_row_says_which_steps_were_skipped_and_why(sky_field, tmp_path, c
         ]
     assert (row["skipped_steps"], row["skip_reasons"]) == expected
     (written,) = Table.read(tmp_path / "frame_qa.ecsv", format="ascii.ecsv")
-    assert tuple(written.colnames) == QA_COLUMNS == QA_COLUMNS_BEFORE_SKIPS + ("skipped_steps", "skip_reasons")
+    assert tuple(written.colnames) == QA_COLUMNS == QA_COLUMNS_BEFORE_SKIPS + ("skipped_steps", "skip_reasons", "subarray")
     assert (texts([written["skipped_steps"]]), texts([written["skip_reasons"]])) == ([expected[0]], [expected[1]])
 
 
@@ -370,3 +370,27 @@ def test_night_summary_without_skipped_steps_says_nothing_of_them(tmp_path):
     assert skipped_summary(table, "night_summary.html") is None
     assert 'class="skipped"' not in (tmp_path / "night.html").read_text().split("<tbody>")[1]
     assert not any(line.get_label() == "steps skipped" for axes in plot_against_time(table).axes for line in axes.get_lines())
+
+
+def test_night_summary_has_one_row_per_exposure_with_its_subarrays_and_rounded_numbers(tmp_path):
+    """Exposure 1 has a full frame, a GUIDE window and their _merged product (one readout: the same start time);
+    exposure 2 a full frame only. The summary keeps the merged row of 1, marked GUIDE, and the row of 2."""
+    frames = [
+        ("x_SCI_LVL1_0001_cal.fits", 1, "FULL", 61526.3),
+        ("x_GUIDE_LVL1_0001_cal.fits", 1, "GUIDE", 61526.3),
+        ("x_SCI_LVL1_0001_merged.fits", 1, "FULL", 61526.3),
+        ("x_SCI_LVL1_0002_cal.fits", 2, "FULL", 61526.31234567891),
+    ]
+    paths = []
+    for index, (frame, exposure, subarray, mjd) in enumerate(frames):
+        row = {name: [0.0] for name in QA_COLUMNS}
+        row.update(frame=[frame], instrument=["IRIS"], filter=["Ks"], target=["t"], date_obs=["d"], bunit=["DN/s"],
+                   exposure=[exposure], subarray=[subarray], mjd=[mjd], sky_level=[5.123456789 + index],
+                   skipped_steps=[""], skip_reasons=[""])
+        paths.append(tmp_path / f"{index}_qa.ecsv")
+        Table(row).write(paths[-1], format="ascii.ecsv")
+    table = night_summary(paths, tmp_path / "night.csv", tmp_path / "night.png", tmp_path / "night.html")
+    assert list(table["frame"]) == ["x_SCI_LVL1_0001_merged.fits", "x_SCI_LVL1_0002_cal.fits"]
+    assert list(table["subarrays"]) == ["GUIDE", ""]
+    text = (tmp_path / "night.csv").read_text()
+    assert "7.12346" in text and "61526.312346" in text and "5.123456789" not in text

@@ -18,7 +18,7 @@ NOT_BAD = pixel["SUBARRAY"]
 QA_COLUMNS = (
     "frame", "instrument", "filter", "target", "exposure", "exposure_time", "date_obs", "mjd", "bunit",
     "pixel_scale_arcsec", "sky_level", "sky_noise", "flagged_fraction", "n_stars", "fwhm_pixels", "fwhm_arcsec",
-    "n_fitted", "n_matched", "wcs_offset_mas", "skipped_steps", "skip_reasons",
+    "n_fitted", "n_matched", "wcs_offset_mas", "skipped_steps", "skip_reasons", "subarray",
 )
 #: Separator of the steps, and of their reasons, in the skipped_steps and skip_reasons columns.
 SEPARATOR = "; "
@@ -66,6 +66,7 @@ def quicklook_frame(frame_path, png_path, qa_path, catalog_path=None, stretch="z
             "filter": meta.instrument.filter,
             "target": meta.target.name,
             "exposure": meta.exposure.number,
+            "subarray": meta.subarray.name or "FULL",
             "exposure_time": meta.exposure.exposure_time,
             "date_obs": f"{meta.observation.date}T{meta.observation.time}",
             "mjd": meta.exposure.start_time,

@@ -51,8 +51,9 @@ def night_summary(qa_paths, csv_path, plot_path, html_path):
             table[column] = ""
         elif hasattr(table[column], "filled"):  # an empty string reads back from ECSV as a masked value
             table[column] = table[column].filled("")
+    table = one_row_per_exposure(table)
     table.sort("mjd")
-    _write_table(table, csv_path, "ascii.csv")
+    _write_table(table, csv_path, "ascii.csv", formats=_rounded(table))
     with replacing(html_path) as temporary:
         temporary.write_text(summary_html(table))
     figure = plot_against_time(table)
@@ -116,9 +117,47 @@ def _html_cell(value):
     return f'<td class="text">{html.escape(str(value))}</td>'
 
 
-def _write_table(table, path, format_name):
+def _write_table(table, path, format_name, formats=None):
     with replacing(path) as temporary:
-        table.write(temporary, format=format_name)
+        table.write(temporary, format=format_name, formats=formats or {})
+
+
+def one_row_per_exposure(table):
+    """The night summary's rows, one per exposure: the rows of one readout (same instrument, exposure number and
+    start time: the full frame, its subarray windows and their ``_merged`` product) become the merged row where
+    there is one, else the full frame's, with ``subarrays`` naming the exposure's windows ("" for none). Rows
+    without an exposure number or time (mosaics) stay as they are."""
+    if "subarray" not in table.colnames:  # rows written before the column was
+        table["subarray"] = "FULL"
+    kept, windows = [], []
+    groups = {}
+    identified = {"exposure", "mjd"} <= set(table.colnames)
+    for index, row in enumerate(table):
+        known = identified and not (np.ma.is_masked(row["exposure"]) or np.ma.is_masked(row["mjd"]))
+        key = (row["instrument"], row["exposure"], row["mjd"]) if known else ("row", index)
+        groups.setdefault(key, []).append(index)
+    for indices in groups.values():
+        rows = table[indices]
+        rank = [0 if str(name).endswith("_merged.fits") else 1 if str(sub) == "FULL" else 2
+                for name, sub in zip(rows["frame"], rows["subarray"])]
+        kept.append(indices[int(np.argmin(rank))])
+        windows.append(SEPARATOR.join(sorted({str(sub) for sub in rows["subarray"] if str(sub) != "FULL"})))
+    result = table[kept]
+    result["subarrays"] = windows
+    return result
+
+
+#: Significant digits of the night summary's numbers (its times to 0.1 s: MJD to 1e-6 day).
+SIGNIFICANT_DIGITS = 6
+
+
+def _rounded(table):
+    """Formats of ``table``'s float columns for the CSV: ``SIGNIFICANT_DIGITS`` significant digits, MJD to 1e-6."""
+    return {
+        name: ("%.6f" if name == "mjd" else f"%.{SIGNIFICANT_DIGITS}g")
+        for name in table.colnames
+        if table[name].dtype.kind == "f"
+    }
 
 
 def plot_against_time(table):
