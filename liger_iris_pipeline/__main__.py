@@ -4,4 +4,5 @@ import sys
 
 from liger_iris_pipeline.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (the API reference imports them all) runs nothing
+    sys.exit(main())

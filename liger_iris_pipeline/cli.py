@@ -48,8 +48,9 @@ _RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
 
 
 def plain_help(text):
-    """Help text as plain text: reStructuredText's ``literal`` and :role:`target` without their markup, and
-    without stpipe's option that does nothing here (in the usage line and its own help block)."""
+    """Help text as plain text: reStructuredText's inline literals and roles (a ``:class:`` target) without
+    their markup, and without stpipe's option that does nothing here (in the usage line and its own help
+    block)."""
     text = _RST_ROLE.sub(r"\1", _RST_LITERAL.sub(r"\1", text))
     lines, block_indent = [], None
     for line in text.splitlines():
