@@ -18,11 +18,8 @@ from liger_iris_pipeline.registry import BY_ALIAS
 from liger_iris_pipeline.workflow import dry_run, locks
 from liger_iris_pipeline.workflow.config import ConfigFileError, validate_config
 from liger_iris_pipeline.workflow.plan import plan_night
-from liger_iris_pipeline.workflow.selection import (
-    check_context_settings,
-    mark_context,
-    recorded_context,
-)
+from liger_iris_pipeline.workflow.selection import check_context_settings, mark_context
+from liger_iris_pipeline.workflow.selection import recorded_context
 from liger_iris_pipeline.workflow.step_parameters import check_step_parameters
 
 WORKFLOW_DIR = Path(workflow.basedir)
@@ -244,7 +241,7 @@ def selected_references(*reftypes):
 
     def references(wildcards):
         source = NIGHT.source_file(wildcards.observation, wildcards.exposure)
-        # A context older than a reference type has no rule for it: N/A.
+        # A context older than a reference type has no rules of that type, hence N/A.
         names = [bestrefs()[source].get(reftype, "N/A") for reftype in reftypes]
         return [
             f"{CRDS_CACHE}/references/ligeriri/{name}"
