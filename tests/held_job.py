@@ -34,6 +34,14 @@ class HeldRun:
         return status, Path(self.output).read_text()
 
 
+def _interruptible():
+    """In the child before exec: SIGINT and SIGQUIT back to their defaults, as in a terminal. A shell starting a
+    background job without job control (``make test &``, a CI runner's script) sets them to ignored, every
+    process below inherits that, and the Ctrl-C the tests send would then stop nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 @contextmanager
 def held_run(workdir, *args):
     """Run ``snakemake --cores 1 *args`` in ``workdir`` until its first step job is running and held; yield the
@@ -54,6 +62,7 @@ def held_run(workdir, *args):
             stderr=subprocess.STDOUT,
             env=environment,
             start_new_session=True,
+            preexec_fn=_interruptible,
         )
     connection, job = None, None
     try:
