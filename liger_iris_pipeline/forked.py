@@ -24,14 +24,11 @@ CAN_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
 MESSAGE_BYTES = 4096
 
 
-def shared_array(shape, dtype, fill=0):
-    """A zero-copy numpy array in anonymous shared memory (``mmap(-1, n)`` is MAP_SHARED): what a forked
+def shared_array(shape, dtype):
+    """A zero-filled numpy array in anonymous shared memory (``mmap(-1, n)`` is MAP_SHARED): what a forked
     child writes into it, the parent sees."""
     dtype, count = np.dtype(dtype), int(np.prod(shape))
-    array = np.frombuffer(mmap.mmap(-1, max(count * dtype.itemsize, 1)), dtype, count=count).reshape(shape)
-    if fill != 0:
-        array.fill(fill)
-    return array
+    return np.frombuffer(mmap.mmap(-1, max(count * dtype.itemsize, 1)), dtype, count=count).reshape(shape)
 
 
 class ForkPool:
