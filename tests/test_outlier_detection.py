@@ -9,6 +9,8 @@ from dithered import calibrate_dither, counted, good_star_pixels, injected, with
 from liger_iris_pipeline import datamodels
 from liger_iris_pipeline.outlier_detection import OutlierDetectionStep
 from liger_iris_pipeline.outlier_detection.outlier_detection import (
+    _float32_at_or_above,
+    _float32_at_or_below,
     blot_derivative,
     median_in_sections,
     outlier_mask,
@@ -23,6 +25,15 @@ def test_weight_threshold_is_maskpt_times_the_clipped_mean_of_positive_weights()
     weights = np.array([0.0, 0.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 200.0, np.nan])
     assert weight_threshold(weights, 0.7) == pytest.approx(1.4)  # 200 is clipped, zeros and NaN ignored
     assert weight_threshold(np.zeros(4), 0.7) == 0.0
+
+
+def test_the_clip_bounds_become_float32_keys_that_keep_exactly_the_same_values():
+    """A float64 bound between two float32 values: at-or-above takes the upper one, at-or-below the lower one;
+    a bound that is a float32 is its own key either way."""
+    above = np.float64(np.float32(1.0)) + 1e-9
+    assert _float32_at_or_above(above) == np.nextafter(np.float32(1.0), np.float32(2.0))
+    assert _float32_at_or_below(above) == np.float32(1.0)
+    assert _float32_at_or_above(1.0) == _float32_at_or_below(1.0) == np.float32(1.0)
 
 
 @pytest.mark.science

@@ -374,12 +374,15 @@ def test_night_summary_without_skipped_steps_says_nothing_of_them(tmp_path):
 
 def test_night_summary_has_one_row_per_exposure_with_its_subarrays_and_rounded_numbers(tmp_path):
     """Exposure 1 has a full frame, a GUIDE window and their _merged product (one readout: the same start time);
-    exposure 2 a full frame only. The summary keeps the merged row of 1, marked GUIDE, and the row of 2."""
+    exposure 2 a full frame only; exposure 3 a window listed before its full frame, not merged. The summary keeps
+    the merged row of 1, marked GUIDE, the row of 2, and the full frame's row of 3, marked GUIDE."""
     frames = [
         ("x_SCI_LVL1_0001_cal.fits", 1, "FULL", 61526.3),
         ("x_GUIDE_LVL1_0001_cal.fits", 1, "GUIDE", 61526.3),
         ("x_SCI_LVL1_0001_merged.fits", 1, "FULL", 61526.3),
         ("x_SCI_LVL1_0002_cal.fits", 2, "FULL", 61526.31234567891),
+        ("x_GUIDE_LVL1_0003_cal.fits", 3, "GUIDE", 61526.32),  # not merged: the full frame's row is kept
+        ("x_SCI_LVL1_0003_cal.fits", 3, "FULL", 61526.32),
     ]
     paths = []
     for index, (frame, exposure, subarray, mjd) in enumerate(frames):
@@ -390,7 +393,7 @@ def test_night_summary_has_one_row_per_exposure_with_its_subarrays_and_rounded_n
         paths.append(tmp_path / f"{index}_qa.ecsv")
         Table(row).write(paths[-1], format="ascii.ecsv")
     table = night_summary(paths, tmp_path / "night.csv", tmp_path / "night.png", tmp_path / "night.html")
-    assert list(table["frame"]) == ["x_SCI_LVL1_0001_merged.fits", "x_SCI_LVL1_0002_cal.fits"]
-    assert list(table["subarrays"]) == ["GUIDE", ""]
+    assert list(table["frame"]) == ["x_SCI_LVL1_0001_merged.fits", "x_SCI_LVL1_0002_cal.fits", "x_SCI_LVL1_0003_cal.fits"]
+    assert list(table["subarrays"]) == ["GUIDE", "", "GUIDE"]
     text = (tmp_path / "night.csv").read_text()
     assert "7.12346" in text and "61526.312346" in text and "5.123456789" not in text
