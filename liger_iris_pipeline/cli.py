@@ -5,10 +5,12 @@ with one-line errors.
            [--output-dir DIR] [--<param>=<value> ...]
 
 Aliases: dq_init, dark_current, flat_field, assign_wcs, process_imager_l2, parse_subarray_map,
-merge_subarrays, master_dark, normalize, combine_flats, process_flatfield_l2, subtract_images, background,
+merge_subarrays, master_dark, normalize, combine_flats, process_flatfield_l2, distortion_solution,
+process_distortion_l2, subtract_images, background,
 saturation, nonlinearity, jump, ramp_fit, detector1. Parameters may be written with dashes or underscores
 (``--output-dir`` = ``--output_dir``); sub-step parameters of a pipeline as ``--steps.flat_field.skip=true``.
-An association runs the step on each science member (merge_subarrays, master_dark, process_flatfield_l2: on
+An association runs the step on each science member (merge_subarrays, master_dark, process_flatfield_l2,
+distortion_solution, process_distortion_l2: on
 each product's members together; background, subtract_images, process_imager_l2: also given the product's
 background members) and names each output after its product. Exit status 0 on success, 1 with
 ``tmtrun: error: <file>: <problem>``; stopped by a signal (Ctrl-C, SIGTERM, SIGHUP), 128 + its number with

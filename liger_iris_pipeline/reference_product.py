@@ -40,25 +40,33 @@ class ReferenceProductStep(NamesReferenceOutput, LigerIrisStep):
     combines_members = True
     #: Metadata paths (below ``meta``) every member must have equal to the first one's.
     shared_meta = ("instrument.name", "instrument.detector", "subarray.name")
+
     def open_members(self, frames):
         """The member models, checked to come from one detector setup and to share their shape (their unit is
         checked on reading: ``input_units``)."""
-        if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
-            raise StepInputError(f"{frames}: {self.class_alias} takes an association (or a list) of exposures")
-        models = [self.open_input(frame) for frame in frames]
+        models = [self.open_input(frame) for frame in self.member_inputs(frames)]
         if not models:
             raise StepInputError(f"{self.class_alias}: no exposures to combine")
-        first = models[0]
         for model in models:
-            name = model.meta.filename
-            if model.data.shape != first.data.shape:
-                raise StepInputError(f"{name}: shape {model.data.shape} differs from {first.meta.filename} {first.data.shape}")
-            for path in self.shared_meta:
-                ours, theirs = meta_value(model, path), meta_value(first, path)
-                if ours != theirs:
-                    keyword = model.fits_keyword(f"meta.{path}") or path
-                    raise StepInputError(f"{name}: {keyword} {ours!r} differs from {first.meta.filename} {theirs!r}")
+            self.check_member(model, models[0])
         return models
+
+    def member_inputs(self, frames):
+        """``frames`` if it is an iterable of exposures (files or models), else StepInputError."""
+        if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
+            raise StepInputError(f"{frames}: {self.class_alias} takes an association (or a list) of exposures")
+        return frames
+
+    def check_member(self, model, first):
+        """StepInputError unless ``model`` has ``first``'s shape and ``shared_meta``."""
+        name = model.meta.filename
+        if model.data.shape != first.data.shape:
+            raise StepInputError(f"{name}: shape {model.data.shape} differs from {first.meta.filename} {first.data.shape}")
+        for path in self.shared_meta:
+            ours, theirs = meta_value(model, path), meta_value(first, path)
+            if ours != theirs:
+                keyword = model.fits_keyword(f"meta.{path}") or path
+                raise StepInputError(f"{name}: {keyword} {ours!r} differs from {first.meta.filename} {theirs!r}")
 
     def describe_product(self, product, members, description):
         """Fill ``product``'s reference metadata from its ``members``: USEAFTER is the earliest exposure's

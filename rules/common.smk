@@ -39,6 +39,7 @@ WORKFLOW_STEPS = (
     "detector1",
     "master_dark",
     "process_flatfield_l2",
+    "process_distortion_l2",
     "image3",
 )
 #: The specs of the rules that run a step of the package (rules/specs.smk); rules/calibrate.smk declares them.

@@ -184,15 +184,43 @@ def master_reference(name):
 
 
 def flat_dark(wildcards):
-    """Input function of master_flat: the master dark its flats are dark-subtracted with, if any."""
+    """Input function of master_flat and master_distortion: the master dark their exposures are dark-subtracted
+    with, if any."""
     dark = NIGHT.calibrations[wildcards.calibration].get("dark")
     return [master_reference(dark)] if dark else []
 
 
+def override_or_skip(parameter, references):
+    """A step's parameters: the first of ``references`` as its reference file, or skip the step without one."""
+    return {parameter: references[0]} if references else {"skip": True}
+
+
 def flat_parameters(wildcards, input):
     """Params function of master_flat: the dark to subtract (its master dark, or none)."""
-    dark = {"override_dark": input.dark[0]} if input.dark else {"skip": True}
-    return {"steps": {"dark_current": dark}}
+    return {"steps": {"dark_current": override_or_skip("override_dark", input.dark)}}
+
+
+def distortion_flat(wildcards):
+    """Input function of master_distortion: the master flat its exposures are flat-fielded with, if any."""
+    flat = NIGHT.calibrations[wildcards.calibration].get("flat")
+    return [master_reference(flat)] if flat else []
+
+
+def distortion_catalog(wildcards):
+    """Input function of master_distortion: the reference catalogue it solves against, if any."""
+    catalog = NIGHT.calibrations[wildcards.calibration].get("catalog")
+    return [catalog] if catalog else []
+
+
+def distortion_parameters(wildcards, input):
+    """Params function of master_distortion: its dark and flat (or none) and its catalogue (or none)."""
+    return {
+        "steps": {
+            "dark_current": override_or_skip("override_dark", input.dark),
+            "flat_field": override_or_skip("override_flat", input.flat),
+            "distortion_solution": {"catalog": input.catalog[0] if input.catalog else ""},
+        }
+    }
 
 
 def calibration_memory(wildcards, input):

@@ -14,7 +14,7 @@ from astropy.table import Table
 from photutils.background import Background2D, MedianBackground, StdBackgroundRMS
 from photutils.detection import DAOStarFinder
 
-__all__ = ["find_sources"]
+__all__ = ["background", "find_sources", "find_stars"]
 
 #: Sigma clipping of the background statistics.
 BACKGROUND_CLIP = SigmaClip(sigma=3.0, maxiters=10)
@@ -39,18 +39,26 @@ def find_sources(data, unusable, fwhm_pixels, snr_threshold, brightest=None, pea
     ``unusable`` is True where a pixel must not be used, ``brightest`` keeps that many, ``peakmax`` drops
     stars whose peak exceeds it (near saturation, their centroids are biased)."""
     unusable = np.asarray(unusable, dtype=bool) | ~np.isfinite(data)
-    columns = {"x": [], "y": [], "flux": []}
     if unusable.all():
-        return Table(columns, dtype=(float, float, float))
+        return _no_stars()
     filled = np.where(unusable, 0.0, data)
     level, noise = background(filled, unusable, box_size)
+    return find_stars(filled - level, unusable, noise, fwhm_pixels, snr_threshold, brightest, peakmax)
+
+
+def find_stars(subtracted, unusable, noise, fwhm_pixels, snr_threshold, brightest=None, peakmax=None):
+    """``find_sources`` on a frame whose background is already subtracted, ``noise`` its sigma."""
     if not (np.isfinite(noise) and noise > 0):
-        return Table(columns, dtype=(float, float, float))
+        return _no_stars()
     finder = DAOStarFinder(
         threshold=snr_threshold * noise, fwhm=fwhm_pixels, exclude_border=True, n_brightest=brightest, peak_max=peakmax,
     )
-    stars = finder.find_stars(filled - level, mask=unusable)
+    stars = finder.find_stars(subtracted, mask=unusable)
     if stars is None:
-        return Table(columns, dtype=(float, float, float))
+        return _no_stars()
     stars.sort("flux", reverse=True)
     return Table({"x": stars["x_centroid"], "y": stars["y_centroid"], "flux": stars["flux"]})
+
+
+def _no_stars():
+    return Table({"x": [], "y": [], "flux": []}, dtype=(float, float, float))

@@ -35,6 +35,21 @@ def read_reference_catalog(path):
     return catalog
 
 
+def kernel_fwhm_pixels(model, kernel_fwhm):
+    """The FWHM (pixels) to detect stars with: ``kernel_fwhm`` if given, else the diffraction limit in the
+    frame's filter at its plate scale; StepInputError naming the frame when neither is known."""
+    if kernel_fwhm is not None:
+        return kernel_fwhm
+    instrument, filter_name = model.meta.instrument.name, model.meta.instrument.filter
+    fwhm_arcsec = diffraction_fwhm_arcsec(instrument, filter_name)
+    if fwhm_arcsec is None:
+        raise StepInputError(
+            f"{model.meta.filename}: no diffraction-limited FWHM known for {instrument} in filter "
+            f"{filter_name!r}; give kernel_fwhm"
+        )
+    return fwhm_arcsec / (model.meta.instrument.pixel_scale or IMAGERS[instrument].pixel_scale)
+
+
 def _group_name(group):
     """A group as the history shows it, e.g. 'P001/001/3'."""
     return "/".join(str(part) for part in group[1:]) if group is not None else "own"
@@ -160,16 +175,7 @@ class TweakRegStep(LigerIrisStep):
 
     def _sources(self, model):
         """The stars of ``model`` (x, y, flux), with the step's detection parameters."""
-        fwhm = self.kernel_fwhm
-        if fwhm is None:
-            instrument, filter_name = model.meta.instrument.name, model.meta.instrument.filter
-            fwhm_arcsec = diffraction_fwhm_arcsec(instrument, filter_name)
-            if fwhm_arcsec is None:
-                raise StepInputError(
-                    f"{model.meta.filename}: no diffraction-limited FWHM known for {instrument} in filter "
-                    f"{filter_name!r}; give kernel_fwhm"
-                )
-            fwhm = fwhm_arcsec / (model.meta.instrument.pixel_scale or IMAGERS[instrument].pixel_scale)
+        fwhm = kernel_fwhm_pixels(model, self.kernel_fwhm)
         unusable = (model.dq & pixel["DO_NOT_USE"]) != 0
         return find_sources(model.data, unusable, fwhm, self.snr_threshold, self.brightest, self.peakmax, self.bkg_boxsize)
 

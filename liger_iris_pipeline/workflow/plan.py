@@ -114,6 +114,7 @@ def plan_night(config):
     night.ramps = {name: ramps for name, ramps in night.ramps.items() if ramps}
     for calibration in config.get("calibrations", []):
         expand_patterns(calibration, calibration["raw"], output)
+    _check_calibration_links(config.get("calibrations", []))
     return night
 
 
@@ -174,6 +175,29 @@ def _check_unique_names(config):
                     f"({', '.join(RESERVED_NAMES)}); rename the observation"
                 )
             seen.add(name)
+
+
+#: What each type of calibration may name: another calibration's product it uses (dark, flat), or a file.
+CALIBRATION_LINKS = {"dark": ("dark",), "flat": ("dark",), "distortion": ("dark", "flat", "catalog")}
+
+
+def _check_calibration_links(calibrations):
+    """A calibration's ``dark`` and ``flat`` name a calibration of that type, its ``catalog`` is a file, and it
+    gives only those its type uses."""
+    types = {calibration["name"]: calibration["type"] for calibration in calibrations}
+    for calibration in calibrations:
+        name, kind = calibration["name"], calibration["type"]
+        for link in ("dark", "flat", "catalog"):
+            value = calibration.get(link)
+            if value is None:
+                continue
+            if link not in CALIBRATION_LINKS[kind]:
+                raise ConfigFileError(f"config: calibration {name}: a {kind} calibration takes no {link}")
+            if link == "catalog":
+                if not os.path.isfile(value):
+                    raise ConfigFileError(f"config: calibration {name}: catalog {value} is not a file")
+            elif types.get(value) != link:
+                raise ConfigFileError(f"config: calibration {name}: {link} {value} is not a {link} calibration of this config")
 
 
 def _check_no_clash(name, frames, ramps):
