@@ -218,7 +218,9 @@ def distortion_parameters(wildcards, input):
         "steps": {
             "dark_current": override_or_skip("override_dark", input.dark),
             "flat_field": override_or_skip("override_flat", input.flat),
-            "distortion_solution": {"catalog": input.catalog[0] if input.catalog else ""},
+            "distortion_solution": {
+                "catalog": input.catalog[0] if input.catalog else ""
+            },
         }
     }
 

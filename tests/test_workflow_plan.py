@@ -315,3 +315,35 @@ def test_an_edit_of_an_imported_module_changes_the_version_of_the_steps_that_run
     after = versions()
     assert after[0] != before[0] and after[1] == before[1]
     assert all(version.startswith(f"{liger_iris_pipeline.__version__}+") for version in after)
+
+
+@pytest.mark.parametrize(
+    "links, problem",
+    [
+        ({"dark": "nowhere"}, "calibration geometry: dark nowhere is not a dark calibration of this config"),
+        ({"flat": "darks"}, "calibration geometry: flat darks is not a flat calibration of this config"),
+        ({"catalog": "missing.ecsv"}, "calibration geometry: catalog missing.ecsv is not a file"),
+        ({"dark": "darks", "flat": "flats"}, None),
+    ],
+)
+def test_a_distortion_calibration_names_calibrations_of_the_right_type(raw, links, problem):
+    frames = [f"{raw}/{SCI}[0-9][0-9][0-9][0-9].fits"]
+    config = night_config(observation("field", *frames))
+    config["calibrations"] = [
+        {"name": "darks", "type": "dark", "instrument": "IRIS", "raw": frames},
+        {"name": "flats", "type": "flat", "instrument": "IRIS", "raw": frames, "dark": "darks"},
+        {"name": "geometry", "type": "distortion", "instrument": "IRIS", "raw": frames, **links},
+    ]
+    if problem is None:
+        assert plan_night(config).calibrations["geometry"]["flat"] == "flats"
+    else:
+        with pytest.raises(ConfigFileError, match=problem):
+            plan_night(config)
+
+
+def test_only_a_distortion_calibration_takes_a_flat_or_a_catalogue(raw):
+    frames = [f"{raw}/{SCI}[0-9][0-9][0-9][0-9].fits"]
+    config = night_config(observation("field", *frames))
+    config["calibrations"] = [{"name": "darks", "type": "dark", "instrument": "IRIS", "raw": frames, "flat": "darks"}]
+    with pytest.raises(ConfigFileError, match="calibration darks: a dark calibration takes no flat"):
+        plan_night(config)

@@ -54,6 +54,8 @@ __all__ = ["FrameStars", "DistortionSolution", "measure_stars", "monomials", "so
 STAGES = ((0.35, 3, 2.0), (0.7, 5, 1.0), (np.inf, None, 0.5))
 GAUSS_NEWTON_ITERATIONS = 3
 CLIP_ROUNDS = 3
+#: Fewest matched detections that place a frame (shift and rotation).
+MIN_MATCHES = 5
 #: Bright stars per frame that vote for its shift, and the histogram's bin (pixels).
 VOTERS = 400
 VOTE_BIN = 1.0
@@ -127,7 +129,7 @@ class DistortionSolution:
     frames_per_star: np.ndarray = field(repr=False)
 
     def largest_displacement(self):
-        """The largest |D(x, y) - (x, y)| on the uncertainty grid over the detector (pixels)."""
+        """The largest length of D(x, y) - (x, y) on the uncertainty grid over the detector (pixels)."""
         x, y = _detector_grid(self.shape)
         return float(np.hypot(*self.offsets(x, y)).max())
 
@@ -182,7 +184,7 @@ def _in_normalised_coordinates(polynomials, centre, radius):
 def windowed_centroids(data, unusable, x, y, sigma_window, noise, iterations=10, half=None):
     """Gaussian-windowed centroids (SExtractor's XWIN) of the stars near (x, y) of ``data`` (background
     subtracted), with their 1-sigma errors: each iteration moves the position by
-    2 sum(w I d) / sum(w I), w = exp(-|d|^2 / (2 sigma_window^2)), d the offset of a pixel from it. Unbiased
+    2 sum(w I d) / sum(w I), w = exp(-r^2 / (2 sigma_window^2)), d the offset of a pixel from it and r its length. Unbiased
     for a symmetric PSF and close to optimal; ``noise`` (per pixel, scalar or map) gives the error
     2 sqrt(sum(w^2 noise^2 d^2)) / sum(w I). Stars whose window reaches the edge or an unusable pixel get NaN."""
     half = int(np.ceil(4 * sigma_window)) if half is None else half
@@ -434,23 +436,31 @@ def _match_each_other(common, frame, radius):
 
 
 def _initial_shifts(model, detections, catalog, search_radius):
-    """Each frame's shift from voting against the catalogue, or against the first frame's stars."""
+    """Each frame's shift by voting: against the catalogue, or against the stars of the frames placed before it
+    (its neighbours in the dither pattern overlap it the most), each frame's brightest central stars."""
     common = model.common(detections)
     central = np.max(np.abs(normalised(detections.x, detections.y, model.shape)), axis=0) < STAGES[0][0]
-    if catalog is None:
-        reference_rows = np.flatnonzero((detections.frame == 0) & central)
-        reference = common[reference_rows[np.argsort(-detections.flux[reference_rows])][:VOTERS]]
-    else:
-        reference = catalog
+    placed = []
     for k in range(len(model.rotations)):
-        if catalog is None and k == 0:
-            continue
         rows = np.flatnonzero((detections.frame == k) & central)
         rows = rows[np.argsort(-detections.flux[rows])][:VOTERS]
-        shift = vote_shift(common[rows], reference, search_radius) if len(rows) else None
+        if catalog is None and k == 0:
+            shift = np.zeros(2)
+        else:
+            reference = catalog if catalog is not None else np.concatenate(placed)
+            shift = vote_shift(common[rows], reference, search_radius) if len(rows) else None
         if shift is None:
             raise ValueError(f"frame {k}: no star within {search_radius} pixels of the reference's")
         model.shifts[k] += shift
+        placed.append(common[rows] + shift)
+
+
+def _check_matches(frame, fixed_frame, n_frames):
+    """ValueError naming a frame whose placement its matched detections (``frame``: their frames) cannot fix."""
+    counts = np.bincount(frame, minlength=n_frames)
+    for k, count in enumerate(counts):
+        if k != fixed_frame and count < MIN_MATCHES:
+            raise ValueError(f"frame {k}: {count} of its stars matched, fewer than {MIN_MATCHES} (is it in the dither?)")
 
 
 def solve_distortion(frames, shape, degree=5, catalog=None, search_radius=40.0, clip_sigma=4.0,
@@ -480,6 +490,7 @@ def solve_distortion(frames, shape, degree=5, catalog=None, search_radius=40.0, 
         for clip_round in range(CLIP_ROUNDS + 1):
             rows, star, positions = _well_observed(rows, star, positions, 1 if catalog_mode else min_frames_per_star)
             kept = used[rows]
+            _check_matches(kept.frame, fixed_frame, len(frames))
             for _ in range(GAUSS_NEWTON_ITERATIONS):
                 normal = _gauss_newton_step(model, kept, star[rows], positions, fixed_frame, catalog_mode)
             residual = model.common(kept) - positions[star[rows]]
