@@ -145,3 +145,24 @@ def test_the_new_reference_example_gives_a_new_context(tmp_path):
     # The frame was taken on 2027-05-01, after the new flat's USEAFTER: CRDS takes it over the 2020 one.
     assert references["flat"] == path.name
     assert references["mask"] == Path(observation.mask).name
+
+
+def test_benchmark_result_reader_refuses_markdown_it_does_not_render():
+    """The docs show a result only as written: a heading, a list or a ragged table fails the build."""
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import benchmark_results
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    table = benchmark_results.markdown_nodes("Intro with `code` and **bold**.\n\n| a | b |\n|---|---:|\n| 1 | 2 |\n")
+    assert [node.tagname for node in table] == ["paragraph", "table"]
+    assert "--cores 2" in benchmark_results.markdown_nodes("| x |\n|---|\n| --cores 2 |\n")[0].astext()
+    for text in (
+        "# A heading\n",
+        "- a list item\n",
+        "| a | b |\n|---|---|\n| 1 |\n",
+        "| a |\n| b |\n",
+        "text\n| a |\n",
+    ):
+        with pytest.raises(benchmark_results.MarkdownError):
+            benchmark_results.markdown_nodes(text)
