@@ -1,6 +1,7 @@
 """The documentation: it builds with warnings as errors, its generated pages and pictures are there, its
 internal links and images resolve, and its example of making a reference works."""
 
+import html
 import json
 import re
 import runpy
@@ -166,3 +167,24 @@ def test_benchmark_result_reader_refuses_markdown_it_does_not_render():
     ):
         with pytest.raises(benchmark_results.MarkdownError):
             benchmark_results.markdown_nodes(text)
+
+
+def page_text(path):
+    """The text of an HTML page, tags removed and white space collapsed."""
+    text = re.sub(r"<[^>]+>", "", path.read_text())
+    return " ".join(html.unescape(text).split())
+
+
+def test_performance_page_includes_every_benchmark_result(site):
+    """Every cell and paragraph of every benchmarks/results/*.md is on the performance page, as written."""
+    page = page_text(site / "performance.html")
+    results = sorted((REPOSITORY / "benchmarks" / "results").glob("*.md"))
+    assert results
+    for result in results:
+        for line in result.read_text().splitlines():
+            if not line.strip() or re.match(r"^\|[-:| ]+\|$", line.strip()):
+                continue
+            pieces = line.strip().strip("|").split("|") if line.lstrip().startswith("|") else [line]
+            for piece in pieces:
+                text = " ".join(re.sub(r"\*\*|`", "", piece).split())
+                assert text in page, f"{result.name}: {text!r} is not on the performance page"
