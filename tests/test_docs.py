@@ -1,5 +1,6 @@
 """The documentation: it builds with warnings as errors, its generated pages and pictures are there, its
-internal links and images resolve, and its example of making a reference works."""
+internal links and images resolve, its example of making a reference works, the performance page shows every
+benchmark result, and the README stays short, starts with the two commands and links only to files that exist."""
 
 import html
 import json
@@ -188,3 +189,38 @@ def test_performance_page_includes_every_benchmark_result(site):
             for piece in pieces:
                 text = " ".join(re.sub(r"\*\*|`", "", piece).split())
                 assert text in page, f"{result.name}: {text!r} is not on the performance page"
+
+
+README = REPOSITORY / "README.md"
+#: A Markdown link or image: [text](target) or ![alt](target "title").
+MARKDOWN_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def test_readme_starts_with_the_two_commands():
+    """The README's first lines after its title are the two set-up commands, make demo and make test."""
+    lines = README.read_text().splitlines()
+    assert lines[0].startswith("# ")
+    body = [line for line in lines[1:] if line.strip()]
+    assert body[0] == "```sh" and body[3] == "```", body[:4]
+    assert body[1].startswith("make demo ") and body[2].startswith("make test ")
+    makefile = (REPOSITORY / "Makefile").read_text()
+    assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def test_readme_is_short():
+    """The README is the two commands, a tour and links: everything else lives in the docs."""
+    lines = README.read_text().splitlines()
+    assert len(lines) < 200, f"README.md has {len(lines)} lines; move the detail into docs/"
+
+
+def test_readme_relative_links_point_to_existing_files():
+    links = MARKDOWN_LINK.findall(README.read_text())
+    relative = [link for link in links if not urlsplit(link).scheme and not link.startswith(("#", "mailto:"))]
+    assert len(relative) >= 10, relative  # the documentation list links into docs/ and benchmarks/results/
+    for link in relative:
+        path = REPOSITORY / unquote(urlsplit(link).path)
+        assert path.exists(), f"README.md: broken link {link}"
+    # Every page of the docs the README links to is in the site's table of contents (or is the docs' README).
+    pages = {Path(link).stem for link in relative if link.startswith("docs/") and link.endswith(".rst")}
+    index = (DOCS / "index.rst").read_text() + (DOCS / "api" / "index.rst").read_text()
+    assert pages and all(re.search(rf"^\s+{page}$", index, re.M) for page in pages), pages
