@@ -10,7 +10,7 @@ Numba's compiled kernels are cached on disk by a small warm-up run first, as aft
 
     python benchmarks/bench_detector1.py [--size 4096] [--ngroups 10] [--repeat 1] [--output-dir benchmarks/results]
 
-Writes ``detector1.md`` (the README's table) and ``detector1.json`` to the output directory.
+Writes ``detector1.md`` (shown on docs/performance.rst) and ``detector1.json`` to the output directory.
 """
 
 import argparse

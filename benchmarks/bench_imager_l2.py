@@ -7,7 +7,7 @@ are measured in the same run, so their ratio is meaningful on any machine.
 
     python benchmarks/bench_imager_l2.py [--size 4096] [--repeat 3] [--output-dir benchmarks/results]
 
-Writes ``imager_l2.md`` (the README's table) and ``imager_l2.json`` to the output directory.
+Writes ``imager_l2.md`` (shown on docs/performance.rst) and ``imager_l2.json`` to the output directory.
 """
 
 import argparse

@@ -4,7 +4,7 @@
 
 Simulates a frame, reduces it with the pipeline, then times (median of ``--repeat`` runs) reading it, the sky
 statistics, star detection, the PSF fits, the PNG (downsampling, drawing, writing) and the whole
-``quicklook_frame``. Writes ``quicklook.md`` (the README's table) and ``quicklook.json``.
+``quicklook_frame``. Writes ``quicklook.md`` (shown on docs/performance.rst) and ``quicklook.json``.
 """
 
 import tempfile

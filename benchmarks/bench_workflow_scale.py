@@ -22,8 +22,8 @@ Measured side by side in one run (ratios are meaningful on a shared machine):
 
 The frames of a Snakemake run are hard links to one simulated frame, so their reads come from the page cache,
 like the references'. Scratch files (about 10 GB at N = 50) are removed as soon as a run is measured.
-Writes ``workflow_scale.md`` (the README's table) and ``workflow_scale.json``; with ``--only dry-run``, the
-dry run alone (a few minutes), ``workflow_scale_dry_run.md`` and ``.json``.
+Writes ``workflow_scale.md`` (shown on docs/performance.rst) and ``workflow_scale.json``; with ``--only
+dry-run``, the dry run alone (a few minutes), ``workflow_scale_dry_run.md`` and ``.json``.
 """
 
 import argparse

@@ -21,6 +21,10 @@ extensions = [
     "package_reference",  # step, module, CRDS-rule and DQ-flag pages generated from the package
     "workflow_graph",  # the workflow's graph, drawn by snakemake at build time
     "verbatim_docstrings",  # indented blocks of the plain-text docstrings shown as written
+    # The benchmarks' Markdown results (benchmarks/results/*.md) on the performance page. Not myst-parser, which
+    # is not pinned in constraints.txt: a small reader of the benchmarks' own Markdown (paragraphs and pipe
+    # tables) that fails the build on anything else, see _ext/benchmark_results.py.
+    "benchmark_results",
 ]
 
 exclude_patterns = ["_build", "README.md"]

@@ -1,6 +1,8 @@
 """The documentation: it builds with warnings as errors, its generated pages and pictures are there, its
-internal links and images resolve, and its example of making a reference works."""
+internal links and images resolve, its example of making a reference works, the performance page shows every
+benchmark result, and the README stays short, starts with the two commands and links only to files that exist."""
 
+import html
 import json
 import re
 import runpy
@@ -145,3 +147,80 @@ def test_the_new_reference_example_gives_a_new_context(tmp_path):
     # The frame was taken on 2027-05-01, after the new flat's USEAFTER: CRDS takes it over the 2020 one.
     assert references["flat"] == path.name
     assert references["mask"] == Path(observation.mask).name
+
+
+def test_benchmark_result_reader_refuses_markdown_it_does_not_render():
+    """The docs show a result only as written: a heading, a list or a ragged table fails the build."""
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import benchmark_results
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    table = benchmark_results.markdown_nodes("Intro with `code` and **bold**.\n\n| a | b |\n|---|---:|\n| 1 | 2 |\n")
+    assert [node.tagname for node in table] == ["paragraph", "table"]
+    assert "--cores 2" in benchmark_results.markdown_nodes("| x |\n|---|\n| --cores 2 |\n")[0].astext()
+    for text in (
+        "# A heading\n",
+        "- a list item\n",
+        "| a | b |\n|---|---|\n| 1 |\n",
+        "| a |\n| b |\n",
+        "text\n| a |\n",
+    ):
+        with pytest.raises(benchmark_results.MarkdownError):
+            benchmark_results.markdown_nodes(text)
+
+
+def page_text(path):
+    """The text of an HTML page, tags removed and white space collapsed."""
+    text = re.sub(r"<[^>]+>", "", path.read_text())
+    return " ".join(html.unescape(text).split())
+
+
+def test_performance_page_includes_every_benchmark_result(site):
+    """Every cell and paragraph of every benchmarks/results/*.md is on the performance page, as written."""
+    page = page_text(site / "performance.html")
+    results = sorted((REPOSITORY / "benchmarks" / "results").glob("*.md"))
+    assert results
+    for result in results:
+        for line in result.read_text().splitlines():
+            if not line.strip() or re.match(r"^\|[-:| ]+\|$", line.strip()):
+                continue
+            pieces = line.strip().strip("|").split("|") if line.lstrip().startswith("|") else [line]
+            for piece in pieces:
+                text = " ".join(re.sub(r"\*\*|`", "", piece).split())
+                assert text in page, f"{result.name}: {text!r} is not on the performance page"
+
+
+README = REPOSITORY / "README.md"
+#: A Markdown link or image: [text](target) or ![alt](target "title").
+MARKDOWN_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def test_readme_starts_with_the_two_commands():
+    """The README's first lines after its title are the two set-up commands, make demo and make test."""
+    lines = README.read_text().splitlines()
+    assert lines[0].startswith("# ")
+    body = [line for line in lines[1:] if line.strip()]
+    assert body[0] == "```sh" and body[3] == "```", body[:4]
+    assert body[1].startswith("make demo ") and body[2].startswith("make test ")
+    makefile = (REPOSITORY / "Makefile").read_text()
+    assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def test_readme_is_short():
+    """The README is the two commands, a tour and links: everything else lives in the docs."""
+    lines = README.read_text().splitlines()
+    assert len(lines) < 200, f"README.md has {len(lines)} lines; move the detail into docs/"
+
+
+def test_readme_relative_links_point_to_existing_files():
+    links = MARKDOWN_LINK.findall(README.read_text())
+    relative = [link for link in links if not urlsplit(link).scheme and not link.startswith(("#", "mailto:"))]
+    assert len(relative) >= 10, relative  # the documentation list links into docs/ and benchmarks/results/
+    for link in relative:
+        path = REPOSITORY / unquote(urlsplit(link).path)
+        assert path.exists(), f"README.md: broken link {link}"
+    # Every page of the docs the README links to is in the site's table of contents (or is the docs' README).
+    pages = {Path(link).stem for link in relative if link.startswith("docs/") and link.endswith(".rst")}
+    index = (DOCS / "index.rst").read_text() + (DOCS / "api" / "index.rst").read_text()
+    assert pages and all(re.search(rf"^\s+{page}$", index, re.M) for page in pages), pages
