@@ -52,10 +52,7 @@ class ReferenceProductStep(NamesReferenceOutput, LigerIrisStep):
         return models
 
     def member_inputs(self, frames):
-        """``frames`` if it is an iterable of exposures (files or models), else StepInputError."""
-        if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
-            raise StepInputError(f"{frames}: {self.class_alias} takes an association (or a list) of exposures")
-        return frames
+        return member_inputs(frames, self.class_alias)
 
     def check_member(self, model, first):
         """StepInputError unless ``model`` has ``first``'s shape and ``shared_meta``."""
@@ -86,6 +83,14 @@ class ReferenceProductStep(NamesReferenceOutput, LigerIrisStep):
             f"{self.class_alias}: from {len(members)} exposures: "
             + ", ".join(str(model.meta.filename) for model in members)
         )
+
+
+def member_inputs(frames, alias):
+    """``frames`` if it is an iterable of exposures (files or models), else StepInputError: the input of a step
+    or pipeline (``alias``) that makes one reference of several exposures."""
+    if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
+        raise StepInputError(f"{frames}: {alias} takes an association (or a list) of exposures")
+    return frames
 
 
 def member_arrays(models):

@@ -138,7 +138,7 @@ def test_tmtrun_flat_pipeline_on_one_file_is_a_one_line_error(tmp_path):
     frame = tmp_path / "flat_1.fits"
     make_frame(np.ones(SHAPE), err=np.ones(SHAPE)).save(frame)
     result = subprocess.run([command("tmtrun"), "process_flatfield_l2", str(frame)], capture_output=True, text=True)
-    assert_one_line_error(result, "tmtrun", "flat_1.fits", "takes an association (or a list) of flat exposures")
+    assert_one_line_error(result, "tmtrun", "flat_1.fits", "process_flatfield_l2 takes an association (or a list) of exposures")
 
 
 def test_tmtrun_master_dark_on_an_association_writes_the_named_reference(darks, tmp_path):

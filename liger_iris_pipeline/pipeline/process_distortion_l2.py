@@ -1,10 +1,10 @@
 """ProcessDistortionL2Pipeline: dithered exposures of a dense star field -> a distortion reference."""
 
-from ..base_step import LigerIrisPipeline, StepInputError
+from ..base_step import LigerIrisPipeline
 from ..dark_current.dark_current_step import DarkCurrentStep
 from ..distortion_solution.distortion_solution_step import DistortionSolutionStep
 from ..flat_field.flat_field_step import FlatFieldStep
-from ..reference_product import NamesReferenceOutput
+from ..reference_product import NamesReferenceOutput, member_inputs
 
 __all__ = ["ProcessDistortionL2Pipeline"]
 
@@ -24,8 +24,7 @@ class ProcessDistortionL2Pipeline(NamesReferenceOutput, LigerIrisPipeline):
     }
 
     def process(self, frames):
-        if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
-            raise StepInputError(f"{frames}: process_distortion_l2 takes an association (or a list) of dithered exposures")
+        exposures = member_inputs(frames, self.class_alias)
         # One frame at a time: the solution keeps each frame's stars, not its pixels.
-        calibrated = (self.flat_field.run(self.dark_current.run(self.open_input(frame))) for frame in frames)
+        calibrated = (self.flat_field.run(self.dark_current.run(self.open_input(frame))) for frame in exposures)
         return self.distortion_solution.run(calibrated)

@@ -1,10 +1,10 @@
 """ProcessFlatfieldL2Pipeline: flat exposures (dome or twilight) -> a flat-field reference."""
 
-from ..base_step import LigerIrisPipeline, StepInputError
+from ..base_step import LigerIrisPipeline
 from ..combine_flats.combine_flats_step import CombineFlatsStep
 from ..dark_current.dark_current_step import DarkCurrentStep
 from ..normalize.normalize_step import NormalizeStep
-from ..reference_product import NamesReferenceOutput
+from ..reference_product import NamesReferenceOutput, member_inputs
 
 __all__ = ["ProcessFlatfieldL2Pipeline"]
 
@@ -24,7 +24,6 @@ class ProcessFlatfieldL2Pipeline(NamesReferenceOutput, LigerIrisPipeline):
     }
 
     def process(self, frames):
-        if isinstance(frames, (str, bytes)) or not hasattr(frames, "__iter__"):
-            raise StepInputError(f"{frames}: process_flatfield_l2 takes an association (or a list) of flat exposures")
-        normalized = [self.normalize.run(self.dark_current.run(self.open_input(frame))) for frame in frames]
+        exposures = member_inputs(frames, self.class_alias)
+        normalized = [self.normalize.run(self.dark_current.run(self.open_input(frame))) for frame in exposures]
         return self.combine_flats.run(normalized)
