@@ -1,5 +1,5 @@
 # Liger/IRIS imager reduction: raw frames -> dq_init -> dark_current -> flat_field -> assign_wcs -> L2b (_cal),
-# then a quick-look PNG and QA row per L2b frame and the night summary (rules/quicklook.smk), and the Level-3 mosaic of
+# then a quick-look PNG, QA row and stars per L2b frame and the night summary (rules/quicklook.smk), and the Level-3 mosaic of
 # each observation that asks for one (rules/level3.smk).
 # Your night: config/config.yaml (a commented template), or your own file with --configfile, which replaces it;
 # every key is explained in config/README.md. The demo's and tests' night: .test/config/config.yaml.

@@ -4,7 +4,8 @@
 
 Simulates a frame, reduces it with the pipeline, then times (median of ``--repeat`` runs) reading it, the sky
 statistics, star detection, the PSF fits, the PNG (downsampling, drawing, writing) and the whole
-``quicklook_frame``. Writes ``quicklook.md`` (shown on docs/performance.rst) and ``quicklook.json``.
+``quicklook_frame`` (with its stars table and region file, as the workflow's job). Writes ``quicklook.md`` (shown on
+docs/performance.rst) and ``quicklook.json``.
 """
 
 import tempfile
@@ -33,11 +34,15 @@ def measure(frame, catalog, work):
         lambda: (model := datamodels.open(frame), np.asarray(model.data, float), flagged_pixels(model))
     )
     (sky, _), sky_s = timed(qa.sky_statistics, image, flagged)
-    (x, y, _, fwhm), detect_s = timed(qa.detect_stars, image, flagged, sky)
-    _, fit_s = timed(qa.fit_stars, image, flagged, sky, x[:100], y[:100], float(np.median(fwhm[:100])), 13)
+    stars, detect_s = timed(qa.detect_stars, image, flagged, sky)
+    brightest = stars[:100]
+    fwhm = float(np.median(brightest["moment_fwhm"]))
+    _, fit_s = timed(qa.fit_stars, image, flagged, sky, brightest["x"], brightest["y"], fwhm, 13)
     _, png_s = timed(render_quicklook, work / "frame.png", image, flagged, model.meta.wcs, "benchmark")
     model.close()
-    _, total_s = timed(quicklook_frame, frame, work / "ql.png", work / "ql_qa.ecsv", catalog_path=catalog)
+    _, total_s = timed(
+        quicklook_frame, frame, work / "ql.png", work / "ql_qa.ecsv", catalog_path=catalog, stars_path=work / "ql_stars.ecsv"
+    )
     return {"read_s": read_s, "sky_s": sky_s, "detect_s": detect_s, "fit_100_stars_s": fit_s, "png_s": png_s,
             "quicklook_frame_s": total_s}
 

@@ -321,28 +321,24 @@ def image3_parameters(observation):
     return parameters
 
 
+#: The files of each quick-look job, beside its frame <exposure>_<product>.fits: <exposure>_<product>_<kind>.
+QUICKLOOK_KINDS = ("quicklook.png", "qa.ecsv", "stars.ecsv", "stars.reg")
+
+
 def all_mosaic_products():
-    """The default target's Level-3 products: each mosaic with its catalogue, regions, quick-look and QA row."""
+    """The default target's Level-3 products: each mosaic with its catalogue, regions and quick-look files."""
     return [
         mosaic_product(observation, suffix)
         for observation in NIGHT.mosaics
-        for suffix in (
-            "i2d.fits",
-            "cat.ecsv",
-            "cat.reg",
-            "i2d_quicklook.png",
-            "i2d_qa.ecsv",
-        )
+        for suffix in ("i2d.fits", "cat.ecsv", "cat.reg")
+        + tuple(f"i2d_{kind}" for kind in QUICKLOOK_KINDS)
     ]
 
 
 def all_quicklook_products():
-    """The default target's quick-look files: every L2b frame's PNG and QA row, the summary, the benchmarks."""
-    per_frame = [
-        f"{stem}_{kind}"
-        for stem in l2b_stems()
-        for kind in ("quicklook.png", "qa.ecsv")
-    ]
+    """The default target's quick-look files: every L2b frame's PNG, QA row and stars, the summary, the
+    benchmarks."""
+    per_frame = [f"{stem}_{kind}" for stem in l2b_stems() for kind in QUICKLOOK_KINDS]
     return (
         per_frame
         + list(rules.night_summary.output)
@@ -350,11 +346,32 @@ def all_quicklook_products():
     )
 
 
-def quicklook_png(path, observation, frame):
+#: Report caption and label of each quick-look file that goes into the report (the QA row goes through the night
+#: summary).
+QUICKLOOK_REPORT = {
+    "quicklook.png": ("../report/quicklook.rst", "quick-look"),
+    "stars.ecsv": ("../report/quicklook_stars.rst", "stars (ECSV)"),
+    "stars.reg": ("../report/quicklook_stars.rst", "stars (DS9 regions)"),
+}
+
+
+def quicklook_report(path, observation, frame):
+    """``path``, a quick-look file of ``frame`` (its kind: the end of its name), as an item of the report."""
+    kind = next(kind for kind in QUICKLOOK_REPORT if path.endswith(kind))
+    caption, label = QUICKLOOK_REPORT[kind]
     return report(
         path,
-        caption="../report/quicklook.rst",
+        caption=caption,
         category="Quick-looks",
         subcategory=observation,
-        labels={"frame": frame},
+        labels={"frame": frame, "file": label},
     )
+
+
+def batch_quicklook_reports(observation, exposures, kind):
+    """The report items of the ``kind`` quick-look files of the _cal frames of a batch."""
+    paths = batch_products(observation, exposures, f"cal_{kind}")
+    return [
+        quicklook_report(path, observation, f"{exposure}_cal")
+        for exposure, path in zip(exposures, paths)
+    ]

@@ -1,5 +1,6 @@
-# Quick-looks and QA: a PNG and a one-row QA table beside every L2b frame (_cal, _merged) and mosaic (_i2d), the night summary that
-# gathers the rows, and the table of every job's benchmark; all of them go into `snakemake --report`.
+# Quick-looks and QA: a PNG, a one-row QA table and the detected stars (ECSV table and DS9 regions) beside every L2b frame
+# (_cal, _merged) and mosaic (_i2d), the night summary that gathers the QA rows, and the table of every job's benchmark;
+# all of them but the QA rows (which the summary holds) go into `snakemake --report`.
 # The two gathering rules are short and read every frame's small table: they run where snakemake runs.
 
 
@@ -15,12 +16,22 @@ rule quicklook:
         # Downstream of the crds_select checkpoint: without this, a rerun selection reruns every quick-look.
         selection=after_selection,
     output:
-        png=quicklook_png(
+        png=quicklook_report(
             f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}_quicklook.png",
             "{observation}",
             "{exposure}_{product}",
         ),
         qa=f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}_qa.ecsv",
+        stars=quicklook_report(
+            f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}_stars.ecsv",
+            "{observation}",
+            "{exposure}_{product}",
+        ),
+        regions=quicklook_report(
+            f"{OUTPUT}/{{observation}}/{{exposure}}_{{product}}_stars.reg",
+            "{observation}",
+            "{exposure}_{product}",
+        ),
     log:
         log_of("quicklook", "{observation}/{exposure}_{product}"),
     benchmark:
@@ -57,14 +68,10 @@ for observation, number, exposures in (
             ),
             selection=after_selection,
         output:
-            png=[
-                quicklook_png(path, observation, f"{exposure}_cal")
-                for exposure, path in zip(
-                    exposures,
-                    batch_products(observation, exposures, "cal_quicklook.png"),
-                )
-            ],
+            png=batch_quicklook_reports(observation, exposures, "quicklook.png"),
             qa=batch_products(observation, exposures, "cal_qa.ecsv"),
+            stars=batch_quicklook_reports(observation, exposures, "stars.ecsv"),
+            regions=batch_quicklook_reports(observation, exposures, "stars.reg"),
         log:
             f"{OUTPUT}/logs/quicklook/{observation}/batch_{number:04d}.log",
         benchmark:
@@ -81,7 +88,7 @@ for observation, number, exposures in (
             ),
         params:
             **QUICKLOOK_PARAMS,
-            # [frame, its catalogue or None, PNG, QA table] of each frame.
+            # [frame, its catalogue or None, PNG, QA table, stars, regions] of each frame.
             batch=[
                 [
                     frame,
@@ -89,14 +96,15 @@ for observation, number, exposures in (
                         frame_catalog(Wildcards(observation=observation, exposure=e))
                         or [None]
                     )[0],
-                    png,
-                    qa,
+                    *outputs,
                 ]
-                for e, frame, png, qa in zip(
+                for e, frame, *outputs in zip(
                     exposures,
                     batch_products(observation, exposures, "cal.fits"),
-                    batch_products(observation, exposures, "cal_quicklook.png"),
-                    batch_products(observation, exposures, "cal_qa.ecsv"),
+                    *(
+                        batch_products(observation, exposures, f"cal_{kind}")
+                        for kind in QUICKLOOK_KINDS
+                    ),
                 )
             ],
         script:

@@ -5,10 +5,14 @@ import math
 import numpy as np
 import pytest
 from astropy import units as u
+from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from PIL import Image
+from scipy.spatial import cKDTree
 
-from frames import simulated_reference_steps
+from dithered import isolated
+from ds9 import read_circles
+from frames import make_frame, simulated_reference_steps
 from liger_iris_pipeline import AssignWcsStep, ProcessImagerL2Pipeline, datamodels
 from liger_iris_pipeline.assign_wcs.imager_wcs import imaging_gwcs
 from liger_iris_pipeline.quicklook import (
@@ -32,19 +36,21 @@ BLEND_FWHM = 3.0
 CASES = {
     "IRIS": dict(instrument="IRIS", seed=11, pa_deg=0.0),
     "LIGER": dict(instrument="LIGER", seed=12, pa_deg=30.0, pointing=(210.8, 54.35)),
+    # Drawn through a 20-pixel geometric distortion, reduced with its distortion reference (the truth).
+    "IRIS-distorted": dict(instrument="IRIS", seed=13, distortion_pixels=20.0),
 }
 
 
 @pytest.fixture(scope="module", params=list(CASES))
 def calibrated(request, tmp_path_factory):
-    """A simulated 256x256 frame reduced to L2b, its quick-look and QA row, and the simulation's truth."""
+    """A simulated 256x256 frame reduced to L2b, its quick-look, QA row and stars, and the simulation's truth."""
     directory = tmp_path_factory.mktemp(request.param)
     simulated = simulate_observation(directory / "raw", size=SIZE, **CASES[request.param])
     cal = ProcessImagerL2Pipeline.call(simulated.raw[0], steps=simulated_reference_steps(simulated))
     frame = directory / "frame_cal.fits"
     cal.save(frame)
     row = quicklook_frame(frame, directory / "frame_cal_quicklook.png", directory / "frame_cal_qa.ecsv",
-                          catalog_path=simulated.catalogs[0])
+                          catalog_path=simulated.catalogs[0], stars_path=directory / "frame_cal_stars.ecsv")
     return {"simulated": simulated, "frame": frame, "row": row, "directory": directory, "cal": cal,
             "catalog": Table.read(simulated.catalogs[0])}
 
@@ -118,7 +124,7 @@ def test_wcs_check_is_small_for_the_right_wcs_and_finds_a_shifted_one(calibrated
     shifted = calibrated["cal"].copy()
     shifted.meta.pointing.dec += shift_mas / 3.6e6
     path = calibrated["directory"] / "shifted_cal.fits"
-    AssignWcsStep.call(shifted, override_distortion="N/A").save(path)
+    AssignWcsStep.call(shifted, override_distortion=str(calibrated["simulated"].distortion or "N/A")).save(path)
     directory = calibrated["directory"]
     shifted_row = quicklook_frame(path, directory / "shifted.png", directory / "shifted_qa.ecsv",
                                   catalog_path=calibrated["simulated"].catalogs[0])
@@ -223,8 +229,8 @@ def test_a_frame_without_wcs_is_a_clear_error(tmp_path, calibrated):
     path = tmp_path / "nowcs_cal.fits"
     no_wcs.save(path)
     with pytest.raises(ValueError, match="nowcs_cal.fits: no WCS"):
-        quicklook_frame(path, tmp_path / "x.png", tmp_path / "x.ecsv")
-    assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.ecsv").exists()
+        quicklook_frame(path, tmp_path / "x.png", tmp_path / "x.ecsv", stars_path=tmp_path / "x_stars.ecsv")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["nowcs_cal.fits"]
 
 
 @pytest.mark.parametrize("stretch", ["zscale", "asinh"])
@@ -397,3 +403,113 @@ def test_night_summary_has_one_row_per_exposure_with_its_subarrays_and_rounded_n
     assert list(table["subarrays"]) == ["GUIDE", "", "GUIDE"]
     text = (tmp_path / "night.csv").read_text()
     assert "7.12346" in text and "61526.312346" in text and "5.123456789" not in text
+
+
+# The stars of the quick-look: <exposure>_<product>_stars.ecsv and its DS9 regions, against the simulation's truth.
+STAR_COLUMNS = ["id", "x", "y", "ra", "dec", "flux", "peak", "fwhm", "fitted"]
+
+
+def read_stars(case):
+    """The stars table of a ``calibrated`` case."""
+    return Table.read(case["directory"] / "frame_cal_stars.ecsv", format="ascii.ecsv")
+
+
+def isolated_matches(stars, truth, reach):
+    """(indices of stars, of their true stars) of the stars whose nearest true star lies within 1 pixel and has no
+    other true star within ``reach`` pixels (blends measure neither star)."""
+    distance, nearest = cKDTree(np.column_stack([truth["x"], truth["y"]])).query(np.column_stack([stars["x"], stars["y"]]))
+    keep = (distance < 1.0) & isolated(truth["x"], truth["y"], reach)[nearest]
+    return np.flatnonzero(keep), nearest[keep]
+
+
+@pytest.mark.science
+def test_stars_are_the_counted_stars_at_their_true_positions_on_the_detector_and_sky(calibrated):
+    stars, truth, row = read_stars(calibrated), calibrated["catalog"], calibrated["row"]
+    scale, fwhm = truth.meta["pixel_scale"], truth.meta["fwhm_pixels"]
+    assert stars.colnames == STAR_COLUMNS and list(stars["id"]) == list(range(1, len(stars) + 1))
+    # The stars the QA row counted, fitted and measured the FWHM of.
+    assert len(stars) == row["n_stars"] and stars["fitted"].sum() == row["n_fitted"]
+    assert np.median(stars["fwhm"][stars["fitted"]]) == pytest.approx(row["fwhm_pixels"], rel=1e-12)
+    assert np.all(np.diff(stars["flux"]) <= 0)  # brightest first
+
+    mine, true = isolated_matches(stars, truth, BLEND_FWHM * fwhm)
+    # Every isolated true star, once.
+    assert sorted(true) == list(np.flatnonzero(isolated(truth["x"], truth["y"], BLEND_FWHM * fwhm))) and len(true) >= 5
+    # x/y: 0-based detector pixels, where the simulator drew the stars (through the distortion, if any).
+    offset_pixels = np.hypot(stars["x"][mine] - truth["x"][true], stars["y"][mine] - truth["y"][true])
+    # RA/Dec: through the frame's gWCS; the same error on the sky, in pixels of the frame's plate scale.
+    measured = SkyCoord(stars["ra"][mine], stars["dec"][mine], unit="deg")
+    separation_pixels = measured.separation(SkyCoord(truth["ra"][true], truth["dec"][true], unit="deg")).arcsec / scale
+    for error in (offset_pixels, separation_pixels):
+        assert np.median(error) < 0.1 and error.max() < 0.25, error
+    # The WCS adds no error of its own: the same offsets, but where a distortion makes the local plate scale differ
+    # from the nominal one by a few per cent.
+    distorted = "x_ideal" in truth.colnames
+    np.testing.assert_allclose(separation_pixels, offset_pixels, rtol=0.06 if distorted else 0.0, atol=1e-6)
+    if distorted:  # the distortion moved the stars pixels away from where a TAN-only WCS would put them
+        assert np.median(np.hypot(truth["x"][true] - truth["x_ideal"][true], truth["y"][true] - truth["y_ideal"][true])) > 1.0
+
+    # Fluxes: isophotal sums, which miss the PSF's faint wings: a few per cent low for bright isolated stars.
+    bright = truth["flux"][true] > 100.0
+    assert bright.sum() >= 3
+    ratio = stars["flux"][mine][bright] / truth["flux"][true][bright]
+    assert np.all((ratio > 0.9) & (ratio < 1.02)), ratio
+    # Peaks: the highest pixel of the noise-free scene near the star, within the noise of a pixel.
+    with datamodels.open(calibrated["simulated"].truth[0]) as scene:
+        rate = np.asarray(scene.data, float) - truth.meta["sky_rate"]
+    x, y = (np.rint(truth[axis][true][bright]).astype(int) for axis in ("x", "y"))
+    true_peaks = np.array([rate[j - 1 : j + 2, i - 1 : i + 2].max() for i, j in zip(x, y)])
+    noise = np.hypot(row["sky_noise"], np.sqrt(true_peaks / (truth.meta["gain"] * truth.meta["exposure_time"])))
+    assert np.all(np.abs(stars["peak"][mine][bright] - true_peaks) < 5 * noise)
+
+
+def test_stars_table_says_its_units_coordinates_frame_and_wcs(calibrated):
+    stars = read_stars(calibrated)
+    meta = stars.meta
+    assert (stars["x"].unit, stars["y"].unit, stars["fwhm"].unit) == (u.pix,) * 3
+    assert (stars["ra"].unit, stars["dec"].unit) == (u.deg, u.deg)
+    assert stars["flux"].unit == stars["peak"].unit == u.Unit("DN/s")
+    assert "0-based" in stars["x"].description and "0-based" in meta["pixel_coordinates"]
+    assert "ICRS" in stars["ra"].description
+    assert (meta["frame"], meta["bunit"], meta["subarray"]) == ("frame_cal.fits", "DN/s", "FULL")
+    assert (meta["nsigma"], meta["npixels"], meta["kernel_fwhm_pixels"], meta["max_fitted"]) == (5.0, 5, 3.0, 100)
+    assert meta["sky_noise"] == pytest.approx(calibrated["row"]["sky_noise"])
+    distortion = calibrated["simulated"].distortion
+    if distortion:
+        assert meta["wcs"].endswith(f"through the geometric distortion {distortion.name}")
+    else:
+        assert "TAN projection only" in meta["wcs"]
+
+
+def test_region_file_has_a_circle_of_one_fwhm_at_every_star(calibrated):
+    stars, truth = read_stars(calibrated), calibrated["catalog"]
+    system, values = read_circles(calibrated["directory"] / "frame_cal_stars.reg")
+    assert system == "icrs" and len(values) == len(stars) > 0
+    np.testing.assert_array_equal(values[:, 3], stars["id"])
+    np.testing.assert_allclose(values[:, 0], stars["ra"], atol=1e-9)
+    np.testing.assert_allclose(values[:, 1], stars["dec"], atol=1e-9)
+    radius_arcsec = calibrated["row"]["fwhm_pixels"] * truth.meta["pixel_scale"]
+    np.testing.assert_allclose(values[:, 2], radius_arcsec, rtol=1e-4)
+
+
+def test_a_frame_without_stars_gives_an_empty_catalogue_and_region_file(tmp_path):
+    shape = (64, 64)
+    sky = 5.0 + 0.2 * np.random.default_rng(3).standard_normal(shape)
+    frame = AssignWcsStep.call(make_frame(sky, err=np.full(shape, 0.2)), override_distortion="N/A")
+    frame.save(tmp_path / "empty_cal.fits")
+    row = quicklook_frame(tmp_path / "empty_cal.fits", tmp_path / "empty.png", tmp_path / "empty_qa.ecsv",
+                          stars_path=tmp_path / "empty_stars.ecsv", regions_path=tmp_path / "empty_stars.reg")
+    stars = Table.read(tmp_path / "empty_stars.ecsv", format="ascii.ecsv")
+    assert row["n_stars"] == len(stars) == 0
+    assert stars.colnames == STAR_COLUMNS and (stars["ra"].unit, stars["x"].unit) == (u.deg, u.pix)
+    assert stars["fitted"].dtype == bool and stars["id"].dtype.kind == "i"
+    system, circles = read_circles(tmp_path / "empty_stars.reg")
+    assert system == "icrs" and circles.shape == (0, 4)
+
+
+def test_stars_and_regions_are_written_both_or_neither(calibrated, tmp_path):
+    """A region file that cannot be written (its directory is missing) leaves no catalogue either."""
+    with pytest.raises(FileNotFoundError):
+        quicklook_frame(calibrated["frame"], tmp_path / "f.png", tmp_path / "f_qa.ecsv",
+                        stars_path=tmp_path / "f_stars.ecsv", regions_path=tmp_path / "missing" / "f_stars.reg")
+    assert not (tmp_path / "f_stars.ecsv").exists() and not list(tmp_path.glob(".*part*"))

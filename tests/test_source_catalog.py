@@ -2,7 +2,6 @@
 against the formulas, flags, products and bad inputs."""
 
 import math
-import re
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from astropy.wcs import WCS
 from scipy.spatial import cKDTree
 
 from dithered import isolated
+from ds9 import read_circles
 from frames import make_frame, simulated_reference_steps
 from liger_iris_pipeline import AssignWcsStep, ProcessImagerL2Pipeline, datamodels
 from liger_iris_pipeline.base_step import StepInputError
@@ -172,12 +172,8 @@ def test_saved_catalogue_is_the_returned_one_with_its_metadata(field):
 
 def test_region_file_has_a_circle_of_the_largest_aperture_at_every_source(field):
     catalog = field["catalog"]
-    pattern = re.compile(r'circle\(([-\d.]+),([-\d.]+),([\d.]+)"\) # text=\{(\d+)\}')
-    lines = field["regions"].read_text().splitlines()
-    assert "fk5" in lines
-    circles = [pattern.fullmatch(line) for line in lines if line.startswith("circle")]
-    assert len(circles) == len(catalog) and all(circles)
-    values = np.array([[float(group) for group in circle.groups()] for circle in circles])
+    system, values = read_circles(field["regions"])
+    assert system == "icrs" and len(values) == len(catalog)  # the gWCS's sky frame (catalog_files.py)
     np.testing.assert_array_equal(values[:, 3], catalog["id"])
     np.testing.assert_allclose(values[:, 0], catalog["ra"], atol=1e-9)
     np.testing.assert_allclose(values[:, 1], catalog["dec"], atol=1e-9)
@@ -281,7 +277,7 @@ def test_a_field_without_sources_gives_an_empty_catalogue_and_region_file(tmp_pa
     catalog = catalogue(str(path), output_dir=str(tmp_path / "out"), save_results=True)
     assert len(catalog) == 0 and "aper1_flux_err" in catalog.colnames
     assert len(Table.read(tmp_path / "out" / "blank_cat.ecsv")) == 0
-    assert not [line for line in (tmp_path / "out" / "blank_cat.reg").read_text().splitlines() if line.startswith("circle")]
+    assert read_circles(tmp_path / "out" / "blank_cat.reg")[1].shape == (0, 4)
 
 
 def without_wcs(model):

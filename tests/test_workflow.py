@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.table import Table
 
 from chromium import Chromium, find_chromium
 from commands import clean_environment, command
+from ds9 import read_circles
 from frames import make_reference
 from held_job import held_run
 from workflow_copy import copy_workflow, read_config, write_config
@@ -88,8 +90,18 @@ def looks(observation, exposures):
 
 
 def frame_products(stem):
-    """The L2b product ``<stem>.fits`` and the quick-look files beside it."""
-    return [f"{stem}.fits", f"{stem}_qa.ecsv", f"{stem}_quicklook.png"]
+    """The L2b product ``<stem>.fits`` and the quick-look files beside it, in sorted order."""
+    return [f"{stem}.fits", f"{stem}_qa.ecsv", f"{stem}_quicklook.png", f"{stem}_stars.ecsv", f"{stem}_stars.reg"]
+
+
+def assert_stars_are_the_counted_ones(stem):
+    """The quick-look's stars of the frame ``<stem>.fits``: as many as its QA row counts, each with its circle."""
+    (row,) = Table.read(f"{stem}_qa.ecsv", format="ascii.ecsv")
+    stars = Table.read(f"{stem}_stars.ecsv", format="ascii.ecsv")
+    system, circles = read_circles(f"{stem}_stars.reg")
+    assert len(stars) == len(circles) == row["n_stars"] > 0 and system == "icrs"
+    np.testing.assert_array_equal(circles[:, 3], stars["id"])
+    assert stars.meta["frame"] == f"{Path(stem).name}.fits"
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +148,7 @@ def test_full_run_then_nothing_to_do(workdir):
             assert header["CRDS_CTX"] == "ligeriri_0001.pmap"
             instrument = "IRIS_IMG1" if observation == "iris_field" else "Liger_IMG"
             assert header["R_FLAT"] == f"{instrument}_FLAT_20200101T000000_1.fits"
+            assert_stars_are_the_counted_ones(workdir / "results" / observation / f"{exposure}_cal")
     # Intermediate products are temporary.
     assert sorted(path.name for path in (workdir / "results" / "liger_field").iterdir()) == frame_products(
         f"{LIGER[0]}_cal"
@@ -259,11 +272,13 @@ def test_lint_and_report_opens_in_chromium_with_every_image(workdir):
     assert '"rule": "assign_wcs"' in report, report[-2000:]
     context = json.loads((workdir / "results" / "crds" / "bestrefs.json").read_text())["context"]
     assert context.startswith("ligeriri_") and "under context" in report and context in report  # named, not "the store's"
-    embedded = {f"results/{observation}/{exposure}_cal_quicklook.png" for observation, exposures in
-                (("iris_field", IRIS), ("liger_field", LIGER)) for exposure in exposures}
+    embedded = {f"results/{observation}/{exposure}_cal_{kind}" for observation, exposures in
+                (("iris_field", IRIS), ("liger_field", LIGER)) for exposure in exposures
+                for kind in ("quicklook.png", "stars.ecsv", "stars.reg")}
     embedded |= {f"results/{name}" for name in ("night_summary.png", "night_summary.html", "benchmarks.html")}
     for path in embedded:
         assert f'"{path}": {{' in report, path
+    assert "Stars the quick-look detected on this L2b frame" in report  # the stars' caption
     # The same report with one quick-look's PNG data cut short: the check must see that image broken.
     quicklook = sorted(path for path in embedded if path.endswith("_quicklook.png"))[0]
     start = report.index("base64,", report.index(f'"{quicklook}": {{')) + len("base64,")
@@ -335,8 +350,9 @@ def test_fused_batches_give_the_same_products_in_one_job_per_batch(workdir):
                     np.testing.assert_array_equal(getattr(fused, name), getattr(steps, name))
                 assert fused.meta.cal_step.instance == steps.meta.cal_step.instance
                 assert fused.meta.ref_file.instance == steps.meta.ref_file.instance
-            qa = f"{observation}/{exposure}_cal_qa.ecsv"
-            assert (workdir / "batched" / qa).read_text() == (workdir / "results" / qa).read_text()
+            for kind in ("qa.ecsv", "stars.ecsv", "stars.reg"):
+                written = f"{observation}/{exposure}_cal_{kind}"
+                assert (workdir / "batched" / written).read_text() == (workdir / "results" / written).read_text()
             assert (workdir / "batched" / f"{observation}/{exposure}_cal_quicklook.png").stat().st_size > 0
     assert planned_jobs(workdir) == set()
 

@@ -33,7 +33,7 @@ SIZE = 64
 CHAIN = ("dq_init", "dark_current", "flat_field", "assign_wcs")
 #: The job that writes each kind of product, by the end of its file name.
 WRITERS = (
-    (re.compile(r"(.+)_(cal|merged|i2d)_(quicklook\.png|qa\.ecsv)$"), "quicklook", "{0}/{1}"),
+    (re.compile(r"(.+)_(cal|merged|i2d)_(quicklook\.png|qa\.ecsv|stars\.ecsv|stars\.reg)$"), "quicklook", "{0}/{1}"),
     (re.compile(r"(.+)/.+_(crf\.fits|i2d\.fits|cat\.ecsv|cat\.reg)$"), "image3_{0}", ""),
     (re.compile(r"(.+)_cal\.fits$"), "assign_wcs", "{0}"),
     (re.compile(r"(.+)_merged\.fits$"), "merge_subarrays", "{0}"),
@@ -176,7 +176,8 @@ def merged(observation, exposures):
     )
 
 
-#: The IRIS observation's mosaic: its job (the frames' _crf, the _i2d, catalogue and regions) and quick-look.
+#: The IRIS observation's mosaic: its job (the frames' _crf, the _i2d, catalogue and regions) and quick-look (PNG, QA
+#: row, stars and their regions).
 MOSAIC = {("image3_iris_field", ""), ("quicklook", "iris_field/iris_field/i2d")}
 
 

@@ -1,4 +1,4 @@
-"""Quick-look PNG and QA row of one calibrated (L2b) frame file."""
+"""Quick-look PNG, QA row and detected stars of one calibrated (L2b) frame file."""
 
 from pathlib import Path
 
@@ -9,8 +9,9 @@ from .. import datamodels
 from ..atomic import replacing
 from ..dqflags import pixel
 from .display import render_quicklook
-from .qa import frame_qa
+from .qa import measure_frame
 from .skipped import skipped_steps
+from .stars import describe_stars, write_stars
 
 #: DQ bits that do not make a pixel bad: SUBARRAY only says where a window was read.
 NOT_BAD = pixel["SUBARRAY"]
@@ -43,11 +44,13 @@ def read_catalog(path):
 
 
 def quicklook_frame(frame_path, png_path, qa_path, catalog_path=None, stretch="zscale", max_size=1024,
-                    match_radius_arcsec=0.1):
+                    match_radius_arcsec=0.1, stars_path=None, regions_path=None):
     """Write the quick-look PNG and the one-row QA table (ECSV) of the L2b frame (or L3 mosaic) ``frame_path``;
     return the row.
 
-    ``catalog_path``: an ECSV star list (ra, dec) to check the WCS against, or None.
+    ``catalog_path``: an ECSV star list (ra, dec) to check the WCS against, or None. ``stars_path``: also write the
+    stars the QA counted there (ECSV, ``stars.py``; none found: no row) and their DS9 regions to ``regions_path``
+    (default: ``stars_path`` with the suffix ``.reg``).
     """
     name = Path(frame_path).name
     with datamodels.open(frame_path) as model:
@@ -56,10 +59,11 @@ def quicklook_frame(frame_path, png_path, qa_path, catalog_path=None, stretch="z
         image = np.asarray(model.data, dtype=np.float64)
         flagged = flagged_pixels(model)
         catalog = read_catalog(catalog_path) if catalog_path else None
-        numbers = frame_qa(image, flagged, model.meta.wcs, catalog, match_radius_arcsec=match_radius_arcsec)
+        numbers, stars = measure_frame(image, flagged, model.meta.wcs, catalog, match_radius_arcsec=match_radius_arcsec)
         drawn = render_quicklook(png_path, image, flagged, model.meta.wcs, _title(model, name), stretch, max_size)
         meta = model.meta
         skipped = skipped_steps(meta)
+        pixel_scale = drawn["bar_arcsec"] / drawn["bar_pixels"]
         row = {
             "frame": name,
             "instrument": meta.instrument.name,
@@ -71,13 +75,19 @@ def quicklook_frame(frame_path, png_path, qa_path, catalog_path=None, stretch="z
             "date_obs": f"{meta.observation.date}T{meta.observation.time}",
             "mjd": meta.exposure.start_time,
             "bunit": meta.bunit_data,
-            "pixel_scale_arcsec": drawn["bar_arcsec"] / drawn["bar_pixels"],
+            "pixel_scale_arcsec": pixel_scale,
             **numbers,
-            "fwhm_arcsec": numbers["fwhm_pixels"] * drawn["bar_arcsec"] / drawn["bar_pixels"],
+            "fwhm_arcsec": numbers["fwhm_pixels"] * pixel_scale,
             # Steps SKIPPED, and why: "" when none was.
             "skipped_steps": SEPARATOR.join(step for step, _ in skipped),
             "skip_reasons": SEPARATOR.join(f"{step}: {reason}" for step, reason in skipped),
         }
+        if stars_path is not None:
+            # Circles of one FWHM: the frame's, else (no star fitted) the detections' first guess of it.
+            radius = numbers["fwhm_pixels"] if np.isfinite(numbers["fwhm_pixels"]) else stars.meta["fwhm_guess_pixels"]
+            describe_stars(stars, meta, name, pixel_scale, radius)
+    if stars_path is not None:
+        write_stars(stars, stars_path, regions_path or Path(stars_path).with_suffix(".reg"))
     write_qa_row(qa_path, row)
     return row
 

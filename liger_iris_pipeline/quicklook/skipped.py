@@ -34,7 +34,7 @@ def skip_reason(meta, step, statuses):
     """Why ``step`` was SKIPPED, from the product's status and reference keywords (``statuses``: every step's)."""
     entry = BY_ALIAS.get(step)
     reftypes = entry.reftypes if entry else REFERENCE_STATUSES.get(step, ())
-    not_applicable = [reftype for reftype in reftypes if _reference_name(meta, reftype) == "N/A"]
+    not_applicable = [reftype for reftype in reftypes if reference_name(meta, reftype) == "N/A"]
     if not_applicable:
         context = meta.ref_file.crds.context_used
         under = f" under {context}" if context else ""
@@ -44,5 +44,6 @@ def skip_reason(meta, step, statuses):
     return WITHOUT_INPUT.get(step, "skip parameter set")
 
 
-def _reference_name(meta, reftype):
+def reference_name(meta, reftype):
+    """The name of the ``reftype`` reference the product's ``meta`` records (R_<reftype>), or None."""
     return meta.ref_file.instance.get(reftype, {}).get("name")

@@ -214,16 +214,6 @@ def pixel_scale_arcsec(wcs, x, y):
     return np.degrees(2 * np.arcsin(np.sqrt(haversine))) * 3600.0
 
 
-def ds9_regions(ids, ra, dec, radius_arcsec, title):
-    """Text of a DS9 region file: an fk5 circle of ``radius_arcsec`` at each (ra, dec) in deg, labelled with its
-    id, after a ``title`` comment."""
-    lines = ["# Region file format: DS9 version 4.1", f"# {title}", "global color=green width=1", "fk5"]
-    lines += [
-        f'circle({r:.9f},{d:.9f},{radius:.6f}") # text={{{i}}}' for i, r, d, radius in zip(ids, ra, dec, radius_arcsec)
-    ]
-    return "\n".join(lines) + "\n"
-
-
 def empty_catalog(n_apertures):
     """A catalogue with the columns of ``measure_sources`` and no rows."""
     columns = ["x_centroid", "y_centroid", "ra", "dec", "background", "background_err", "segment_flux",

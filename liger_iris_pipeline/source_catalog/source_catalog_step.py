@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .. import atomic, units
+from .. import units
 from ..base_step import LigerIrisStep, StepInputError
+from ..catalog_files import ds9_regions, write_catalog_and_regions
 from ..code_version import code_version
 from ..dqflags import pixel
 from ..instruments import diffraction_fwhm_arcsec
@@ -17,7 +18,6 @@ from .source_catalog import (
     NoUsablePixels,
     aperture_column,
     drizzle_variance_ratio,
-    ds9_regions,
     measure_sources,
     pixel_scale_arcsec,
     unusable_pixels,
@@ -50,7 +50,7 @@ class SourceCatalogStep(LigerIrisStep):
     and return the catalogue (an astropy Table). For a mosaic, the errors are corrected for the noise correlation
     of the drizzle its meta.resample records (the variance ratio goes to the catalogue's ``noise_correlation``),
     and its context map flags the sources whose aperture the set of frames changes within (COVERAGE). Saved (``save_results`` or ``output_file``) as
-    ``<name>_cat.ecsv`` and ``<name>_cat.reg`` (DS9 fk5 circles of the largest aperture), both written whole or
+    ``<name>_cat.ecsv`` and ``<name>_cat.reg`` (DS9 ICRS circles of the largest aperture), both written whole or
     not at all. The image's S_SRCCAT becomes COMPLETE. Radii are in units of ``kernel_fwhm``, whose default is
     the diffraction limit of the telescope in the image's filter at the WCS's plate scale."""
 
@@ -193,7 +193,5 @@ class SourceCatalogStep(LigerIrisStep):
         )
         radii_arcsec = radius * pixel_scale_arcsec(wcs, x, y) if len(catalog) else np.zeros(0)
         text = ds9_regions(catalog["id"], catalog["ra"], catalog["dec"], radii_arcsec, title)
-        with atomic.replacing(catalog_path) as catalog_temporary, atomic.replacing(region_path) as region_temporary:
-            catalog.write(catalog_temporary, format="ascii.ecsv")
-            region_temporary.write_text(text)
+        write_catalog_and_regions(catalog, catalog_path, region_path, text)
         log.info("Saved %s and %s", catalog_path, region_path)
