@@ -45,6 +45,7 @@ import numpy as np
 from astropy.modeling import fitting, models
 from scipy import sparse
 from scipy.spatial import cKDTree
+from threadpoolctl import threadpool_limits
 
 from ..tweakreg.sources import background, find_stars
 
@@ -466,7 +467,16 @@ def _check_matches(frame, fixed_frame, n_frames):
 def solve_distortion(frames, shape, degree=5, catalog=None, search_radius=40.0, clip_sigma=4.0,
                      min_frames_per_star=2):
     """The DistortionSolution of ``frames`` (FrameStars, the first one the common plane's) on a detector of
-    ``shape``, against ``catalog`` (n, 2 positions in the common plane) or by self-calibration (None)."""
+    ``shape``, against ``catalog`` (n, 2 positions in the common plane) or by self-calibration (None).
+
+    BLAS runs on one thread: the normal matrices are thin (a few tens of columns), one thread is as fast as two
+    on a quiet machine, and on a busy one OpenBLAS's spinning threads made the solution 3x slower (measured).
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _solve(frames, shape, degree, catalog, search_radius, clip_sigma, min_frames_per_star)
+
+
+def _solve(frames, shape, degree, catalog, search_radius, clip_sigma, min_frames_per_star):
     if degree < 2:
         raise ValueError(f"degree must be at least 2, got {degree}")
     if catalog is None and len(frames) < 2:
