@@ -114,6 +114,27 @@ def validate_config(config, schema_path, source):
         raise ConfigFileError(f"{source}: {where}: {_short(problem.message)}")
 
 
+def config_with_defaults(config, schema_path):
+    """``config`` with the schema's defaults filled in where a key is missing (as Snakemake's ``validate``
+    does), for programs that read a workflow config outside Snakemake."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+
+    def fill(value, node):
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else node
+        if isinstance(value, dict):
+            for key, child in node.get("properties", {}).items():
+                if key not in value and "default" in child:
+                    value[key] = json.loads(json.dumps(child["default"]))
+                if key in value:
+                    fill(value[key], child)
+        elif isinstance(value, list) and "items" in node:
+            for item in value:
+                fill(item, node["items"])
+        return value
+
+    return fill(json.loads(json.dumps(config)), schema)
+
+
 def _short(message, limit=300):
     """A validation message cut to one readable line (jsonschema quotes whole values in some)."""
     message = " ".join(message.split())
