@@ -36,6 +36,7 @@ class WatcherProcess:
                 env=clean_environment(),
             )
         self.lines = queue.Queue()
+        self.seen = []  # every status line read so far
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -49,6 +50,7 @@ class WatcherProcess:
         while len(found) < count:
             line = self.lines.get(timeout=LINE_TIMEOUT)
             assert line is not None, f"the watcher ended: {self.process.wait()} {self.log.read_text()[-3000:]}"
+            self.seen.append(line)
             if line["event"] == event:
                 found.append(line)
         return found
@@ -88,10 +90,14 @@ def land_in_place(frame, raw, pieces=7):
             os.fsync(stream.fileno())
 
 
-def done_frames(directory):
-    """Every frame's "done" events in the watcher's log, over all its runs."""
+def logged(directory, event):
+    """The frames of every ``event`` line in the watcher's log, over all its runs, with their lines."""
     lines = (json.loads(line) for line in (directory / "results" / "watch" / "watch.jsonl").read_text().splitlines())
-    return sorted(os.path.basename(line["frame"]) for line in lines if line["event"] == "done")
+    return [(os.path.basename(line["frame"]), line) for line in lines if line["event"] == event]
+
+
+def done_frames(directory):
+    return sorted(frame for frame, _ in logged(directory, "done"))
 
 
 @pytest.mark.workflow
@@ -103,9 +109,10 @@ def test_frames_landing_are_reduced_as_the_workflow_reduces_them(night):
     watcher.wait_for("watching")
     land_by_rename(simulated.raw[0], raw)
     land_in_place(simulated.raw[1], raw)
-    done = watcher.wait_for("done", 2)
-    assert [os.path.basename(line["frame"]) for line in done] == [simulated.raw[0].name, simulated.raw[1].name]
-    assert {line["context"] for line in done} == {"ligeriri_0001.pmap"}
+    watcher.wait_for("done", 2)
+    reduced = [line for line in watcher.seen if line["event"] == "reduced"]
+    assert [os.path.basename(line["frame"]) for line in reduced] == [simulated.raw[0].name, simulated.raw[1].name]
+    assert {line["context"] for line in reduced} == {"ligeriri_0001.pmap"}
     assert watcher.stop() == 0  # SIGTERM: it finishes and exits
 
     # The next day's workflow over the same night reduces every frame itself (the watcher's tree is not its own).
@@ -139,8 +146,7 @@ def test_a_watcher_killed_and_restarted_reduces_every_frame_exactly_once(night):
     watcher.stop(signal.SIGKILL)
 
     watcher = WatcherProcess(directory)
-    failed = watcher.wait_for("failed")
-    assert os.path.basename(failed[0]["frame"]) == broken.name and broken.name in failed[0]["error"]
+    watcher.wait_for("watching")
     # The new frame that lands after the restart is taken in too, after the others.
     extra = simulate_observation(directory / "later", size=128, n_exposures=1, seed=52, n_stars=20, observation="002")
     land_by_rename(extra.raw[0], raw)
@@ -148,8 +154,10 @@ def test_a_watcher_killed_and_restarted_reduces_every_frame_exactly_once(night):
         watcher.wait_for("done")
     assert watcher.stop() == 0
     assert len(done_frames(directory)) == 4  # each frame once, over both runs
+    failed = logged(directory, "failed")
+    assert [frame for frame, _ in failed] == [broken.name] and broken.name in failed[0][1]["error"]
     status = Ledger(directory / "results" / "watch" / "ledger.sqlite").status()
-    assert status["counts"] == {"pending": 0, "running": 0, "done": 4, "failed": 1}
+    assert status["counts"] == {"pending": 0, "running": 0, "reduced": 0, "done": 4, "failed": 1}
     assert not list((directory / "results" / "watch").rglob(".*.part*"))  # no temporary of a killed write is left
 
     result = subprocess.run(
@@ -181,10 +189,11 @@ def test_the_ledger_keeps_each_frame_once_in_the_order_they_completed(tmp_path):
     restarted = Ledger(tmp_path / "ledger.sqlite")
     assert restarted.recover() == 1 and restarted.next_pending() == ("a.fits", "field")
     restarted.start("a.fits")
+    restarted.reduced("a.fits")
     restarted.finish("a.fits")
     restarted.start("b.fits")
     restarted.fail("b.fits", "b.fits: not a frame")
     status = restarted.status()
-    assert status["counts"] == {"pending": 0, "running": 0, "done": 1, "failed": 1}
+    assert status["counts"] == {"pending": 0, "running": 0, "reduced": 0, "done": 1, "failed": 1}
     assert status["failed"] == [{"path": "b.fits", "error": "b.fits: not a frame"}]
     assert status["last_latency_s"] > 0

@@ -1,10 +1,11 @@
 """The watcher's ledger: every frame it has seen and what became of it, in SQLite.
 
-A frame is ``pending`` once complete, ``running`` while reduced, then ``done`` (its products written) or
-``failed`` (reported and skipped). Each change is one transaction, made durable before the watcher goes on
+A frame is ``pending`` once complete, ``running`` while calibrated, ``reduced`` once its calibrated product is
+written (its quick-look owed), then ``done`` (every product written) or ``failed`` (reported and skipped). Each change is one transaction, made durable before the watcher goes on
 (``synchronous = FULL``), so a watcher killed at any moment finds on restart exactly what it had done. Products
 are written by rename: a frame left ``running`` either has a product or not, and ``recover`` sends it back to
-``pending``; reducing it again skips the products that exist (``service.reduce_frame``), so none is made twice.
+``pending``; reducing it again skips the products that exist (``service.calibrate_frame``), so none is made
+twice; a ``reduced`` frame gets its quick-look.
 """
 
 import sqlite3
@@ -16,9 +17,10 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS frames (
     path TEXT PRIMARY KEY,
     observation TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed')),
+    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'reduced', 'done', 'failed')),
     completed REAL NOT NULL,
     started REAL,
+    reduced REAL,
     finished REAL,
     attempts INTEGER NOT NULL DEFAULT 0,
     error TEXT
@@ -58,6 +60,17 @@ class Ledger:
             "UPDATE frames SET state = 'running', started = ?, attempts = attempts + 1 WHERE path = ?", (time.time(), path)
         )
 
+    def reduced(self, path):
+        """The frame's calibrated product is written (the latency the observers see ends here); its quick-look
+        is owed."""
+        self._db.execute("UPDATE frames SET state = 'reduced', reduced = ? WHERE path = ?", (time.time(), path))
+
+    def reduced_frames(self):
+        """(path, observation) of the frames calibrated whose quick-look is not yet made, in completion order."""
+        return self._db.execute(
+            "SELECT path, observation FROM frames WHERE state = 'reduced' ORDER BY completed, path"
+        ).fetchall()
+
     def finish(self, path):
         self._db.execute("UPDATE frames SET state = 'done', finished = ? WHERE path = ?", (time.time(), path))
 
@@ -76,16 +89,16 @@ class Ledger:
 
     def status(self):
         """Counts by state, the queue (pending), the last and the 99th-percentile latency (seconds from complete
-        to done) and the failed frames with their errors."""
+        to the calibrated product written) and the failed frames with their errors."""
         counts = dict(self._db.execute("SELECT state, COUNT(*) FROM frames GROUP BY state").fetchall())
         latencies = [
             row[0] for row in self._db.execute(
-                "SELECT finished - completed FROM frames WHERE state = 'done' ORDER BY finished"
+                "SELECT reduced - completed FROM frames WHERE state = 'done' AND reduced IS NOT NULL ORDER BY reduced"
             )
         ]
         failed = self._db.execute("SELECT path, error FROM frames WHERE state = 'failed' ORDER BY finished").fetchall()
         return {
-            "counts": {state: counts.get(state, 0) for state in ("pending", "running", "done", "failed")},
+            "counts": {state: counts.get(state, 0) for state in ("pending", "running", "reduced", "done", "failed")},
             "queue": counts.get("pending", 0),
             "last_latency_s": latencies[-1] if latencies else None,
             "p99_latency_s": float(np.percentile(latencies, 99)) if latencies else None,

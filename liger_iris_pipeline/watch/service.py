@@ -22,10 +22,12 @@ reduced and stop; SIGKILL loses nothing (the ledger and the atomic writes).
 
 import fnmatch
 import json
+import multiprocessing
 import os
 import signal
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..registry import BY_ALIAS
@@ -93,43 +95,56 @@ class Night:
         return steps
 
 
-def reduce_frame(night, path, observation):
-    """Reduce one raw frame into its products, skipping those that exist; the CRDS context used."""
-    from ..pipeline.process_imager_l2 import ProcessImagerL2Pipeline  # noqa: PLC0415 (heavy: once, in the service)
-    from ..quicklook import quicklook_frame  # noqa: PLC0415
+def calibrate_frame(night, path, observation):
+    """Write the frame's calibrated product unless it exists; the CRDS context used (None if it existed)."""
+    from ..pipeline.process_imager_l2 import ProcessImagerL2Pipeline  # noqa: PLC0415 (imported by Watcher.run)
     from ..reference_store import fetch_references  # noqa: PLC0415
 
-    products = night.products(path, observation)
-    products["cal"].parent.mkdir(parents=True, exist_ok=True)
-    context = None
-    if not products["cal"].exists():
-        crds = night.config["crds"]
-        selection = fetch_references(crds["store"], [path], crds["cache"], crds.get("context"))
-        context = selection.context
-        selected = selection.bestrefs[str(path)]
-        steps = night.step_parameters(observation)
-        cache = Path(crds["cache"]) / "references" / "ligeriri"
-        for step in CHAIN:
-            for reftype in BY_ALIAS[step].reftypes:
-                name = selected.get(reftype, "N/A")
-                steps[step][f"override_{reftype}"] = "N/A" if name == "N/A" else str(cache / name)
-        result = ProcessImagerL2Pipeline.call(str(path), config_file=night.step_cfg(), steps=steps)
-        result.meta.ref_file.crds.context_used = context
-        result.save(products["cal"])
-    if not all(products[name].exists() for name in ("png", "qa", "stars", "regions")):
-        catalog = Path(path).with_name(f"{Path(path).stem}_catalog.ecsv")
-        quicklook = night.config["quicklook"]
-        quicklook_frame(
-            products["cal"], products["png"], products["qa"], catalog_path=catalog if catalog.is_file() else None,
-            stars_path=products["stars"], regions_path=products["regions"], stretch=quicklook["stretch"],
-            max_size=quicklook["display_size"], match_radius_arcsec=quicklook["match_radius_arcsec"],
-        )
-    return context
+    cal = night.products(path, observation)["cal"]
+    if cal.exists():
+        return None
+    cal.parent.mkdir(parents=True, exist_ok=True)
+    crds = night.config["crds"]
+    selection = fetch_references(crds["store"], [path], crds["cache"], crds.get("context"))
+    selected = selection.bestrefs[str(path)]
+    steps = night.step_parameters(observation)
+    cache = Path(crds["cache"]) / "references" / "ligeriri"
+    for step in CHAIN:
+        for reftype in BY_ALIAS[step].reftypes:
+            name = selected.get(reftype, "N/A")
+            steps[step][f"override_{reftype}"] = "N/A" if name == "N/A" else str(cache / name)
+    result = ProcessImagerL2Pipeline.call(str(path), config_file=night.step_cfg(), steps=steps)
+    result.meta.ref_file.crds.context_used = selection.context
+    result.save(cal)
+    return selection.context
+
+
+def quicklook_products(products, catalog, settings):
+    """Write the quick-look PNG, QA row and stars of the calibrated product unless they all exist: the task of
+    the quick-look process (arguments plain paths and settings)."""
+    from ..quicklook import quicklook_frame  # noqa: PLC0415
+
+    if all(Path(products[name]).exists() for name in ("png", "qa", "stars", "regions")):
+        return
+    quicklook_frame(
+        products["cal"], products["png"], products["qa"], catalog_path=catalog, stars_path=products["stars"],
+        regions_path=products["regions"], stretch=settings["stretch"], max_size=settings["display_size"],
+        match_radius_arcsec=settings["match_radius_arcsec"],
+    )
+
+
+def _quicklook_process():
+    """The quick-look process's start: Ctrl-C (SIGINT to the terminal's whole group) is the watcher's to handle,
+    and its imports are paid before the first frame."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from .. import quicklook  # noqa: F401, PLC0415
 
 
 class Watcher:
     """Watches ``night``'s directories and reduces what lands; ``report`` gets one dict per event worth a
-    status line (a frame seen, done or failed)."""
+    status line. The calibrated products are made here, one frame after the other in completion order; their
+    quick-looks (a few seconds for a 4096 x 4096 frame) in a process of their own, so the next frame does not
+    wait for them."""
 
     def __init__(self, night, ledger_path=None, report=print):
         self.night = night
@@ -138,32 +153,42 @@ class Watcher:
         self.report = report
         self.stop = threading.Event()
         self._waiting = {}  # path -> (size, mtime_ns, monotonic and wall-clock time of its last event)
+        self._quicklooks = {}  # path -> its quick-look's future
 
     def run(self):
         """Until ``stop`` is set: take in the frames already there, then those that land, and reduce them."""
         import watchfiles  # noqa: PLC0415
 
+        from ..pipeline import process_imager_l2  # noqa: F401, PLC0415 (the first frame does not pay the imports)
+        from ..reference_store import fetch_references  # noqa: F401, PLC0415
+
         recovered = self.ledger.recover()
         if recovered:
             self.report({"event": "recovered", "frames": recovered})
         directories = self.night.directories()
-        armed = False
-        for changes in watchfiles.watch(
-            *directories, stop_event=self.stop, rust_timeout=int(SETTLE_SECONDS * 1000), yield_on_timeout=True,
-            debounce=20, step=10, recursive=False,
-        ):
-            when = (time.monotonic(), time.time())  # one time for the batch: its frames go in name order
-            if not armed:  # the watch is on: what landed before it (or while no watcher ran) is taken in now
-                for directory in directories:
-                    for entry in os.scandir(directory):
-                        self._noticed(entry.path, when)
-                self.report({"event": "watching", "directories": directories})
-                armed = True
-            for change, path in changes:
-                if change != watchfiles.Change.deleted:
-                    self._noticed(path, when)
-            self._admit()
-            self._reduce_pending()
+        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no fork of this process's threads
+        with ProcessPoolExecutor(1, mp_context=spawn, initializer=_quicklook_process) as self._pool:
+            for path, observation in self.ledger.reduced_frames():  # calibrated before a kill, quick-look owed
+                self._submit_quicklook(path, observation)
+            armed = False
+            for changes in watchfiles.watch(
+                *directories, stop_event=self.stop, rust_timeout=int(SETTLE_SECONDS * 1000), yield_on_timeout=True,
+                debounce=20, step=10, recursive=False,
+            ):
+                when = (time.monotonic(), time.time())  # one time for the batch: its frames go in name order
+                if not armed:  # the watch is on: what landed before it (or while no watcher ran) is taken in now
+                    for directory in directories:
+                        for entry in os.scandir(directory):
+                            self._noticed(entry.path, when)
+                    self.report({"event": "watching", "directories": directories})
+                    armed = True
+                for change, path in changes:
+                    if change != watchfiles.Change.deleted:
+                        self._noticed(path, when)
+                self._admit()
+                self._reduce_pending()
+                self._collect(wait=False)
+            self._collect(wait=True)
 
     def _noticed(self, path, when):
         if not path.endswith(".fits") or self.night.observation_of(path) is None:
@@ -194,6 +219,7 @@ class Watcher:
 
     def _reduce_pending(self):
         while not self.stop.is_set():
+            self._collect(wait=False)
             row = self.ledger.next_pending()
             if row is None:
                 return
@@ -201,16 +227,39 @@ class Watcher:
             self.ledger.start(path)
             started = time.perf_counter()
             try:
-                context = reduce_frame(self.night, path, observation)
+                context = calibrate_frame(self.night, path, observation)
             except Exception as error:  # a bad frame is reported and skipped; the service goes on
                 self.ledger.fail(path, one_line(error))
                 self.report({"event": "failed", "frame": path, "error": one_line(error)})
                 continue
-            self.ledger.finish(path)
+            self.ledger.reduced(path)
             self.report({
-                "event": "done", "frame": path, "observation": observation, "context": context,
+                "event": "reduced", "frame": path, "observation": observation, "context": context,
                 "seconds": round(time.perf_counter() - started, 3),
             })
+            self._submit_quicklook(path, observation)
+
+    def _submit_quicklook(self, path, observation):
+        products = {name: str(product) for name, product in self.night.products(path, observation).items()}
+        catalog = Path(path).with_name(f"{Path(path).stem}_catalog.ecsv")
+        self._quicklooks[path] = self._pool.submit(
+            quicklook_products, products, str(catalog) if catalog.is_file() else None, self.night.config["quicklook"]
+        )
+
+    def _collect(self, wait):
+        """Frames whose quick-look has finished are done (or failed); with ``wait``, all of them."""
+        for path, future in list(self._quicklooks.items()):
+            if not (wait or future.done()):
+                continue
+            del self._quicklooks[path]
+            try:
+                future.result()
+            except Exception as error:  # the calibrated product stands; the frame is reported
+                self.ledger.fail(path, f"quick-look: {one_line(error)}")
+                self.report({"event": "failed", "frame": path, "error": f"quick-look: {one_line(error)}"})
+                continue
+            self.ledger.finish(path)
+            self.report({"event": "done", "frame": path})
 
 
 def json_reporter(log_path, stream=None):
