@@ -66,6 +66,7 @@ benchmark: install $(JWST_VENV)/.installed
 	$(BIN)/python benchmarks/bench_quicklook.py
 	$(BIN)/python benchmarks/bench_distortion.py
 	$(BIN)/python benchmarks/bench_distortion_solution.py
+	$(BIN)/python benchmarks/bench_watch.py
 	$(MAKE) benchmark-image3
 
 # Level 3 alone (issue 18): a BENCH_IMAGE3_FRAMES-point dither of 4096x4096 frames to a mosaic, ours beside jwst's
