@@ -60,6 +60,7 @@ def edited(change):
         (lambda config: config.update(outputdir="x"), "Additional properties are not allowed ('outputdir' was unexpected)"),
         (lambda config: config["crds"].update(server="x"), "Additional properties are not allowed ('server' was unexpected)"),
         (lambda config: config.update(steps={"flat_field": {"skip": True}}), "('skip' was unexpected)"),
+        (lambda config: config.update(steps={"flat_field": {"cfg": "flat.yaml"}}), "'flat.yaml' does not match"),
         (lambda config: config["observations"][0].update(exposure_time=10), "('exposure_time' was unexpected)"),
         (lambda config: config.update(keep_intermediate="yes"), "'yes' is not of type 'boolean'"),
         (lambda config: config["crds"].update(cache=7), "7 is not of type 'string'"),
