@@ -83,7 +83,8 @@ def read_parameter_file(path):
         raise ParameterFileError(f"{path}: cannot read ({error.strerror or error})") from error
     if len(data) > MAX_BYTES:
         raise ParameterFileError(f"{path}: more than {MAX_BYTES} bytes, more than a parameter file holds")
-    if data.startswith(_ASDF_MAGIC):
+    asdf_file = data.startswith(_ASDF_MAGIC)
+    if asdf_file:
         _check_asdf(path, data)
     elif path.lower().endswith(".asdf"):
         raise ParameterFileError(f"{path}: not an ASDF file (it does not begin with {_ASDF_MAGIC.decode().strip()})")
@@ -92,7 +93,20 @@ def read_parameter_file(path):
     try:
         return config_parser.load_config_file(path)
     except Exception as error:  # configobj and asdf raise their own types for every kind of bad file
-        raise ParameterFileError(f"{path}: not a readable parameter file ({_first_line(error)})") from error
+        # stpipe reads a file asdf refuses as INI: asdf's reason is the one that applies.
+        reason = (asdf_file and _asdf_problem(path)) or _first_line(error)
+        raise ParameterFileError(f"{path}: not a readable parameter file ({reason})") from error
+
+
+def _asdf_problem(path):
+    """Why asdf cannot open the file ``path``, or None."""
+    import asdf  # noqa: PLC0415
+
+    try:
+        asdf.open(path, lazy_load=False, memmap=False).close()
+    except Exception as error:  # asdf's own types, and yaml's
+        return _first_line(error)
+    return None
 
 
 def _check_asdf(path, data):

@@ -87,6 +87,10 @@ def test_keyword_arguments_override_an_asdf_file(calibration_files, tmp_path):
 BAD_FILES = {
     "not ASDF": ("text", "not an ASDF file"),
     "broken YAML": (b"#ASDF 1.0.0\n%YAML 1.1\n--- {class: [unclosed\n", "not a readable ASDF file (line 4: expected ','"),
+    "no YAML header": (
+        f"#ASDF 1.0.0\nclass: {PIPELINE}\nname: l2\nparameters: {{}}\n",
+        "not a readable parameter file (Invalid content between header and tree)",
+    ),
     "no class": ({"name": "x", "parameters": {}}, "no class"),
     "no name": ({"class": PIPELINE, "parameters": {}}, "no name"),
     "class not a step": ({"class": "os.path.join", "name": "x", "parameters": {}}, "class os.path.join is not a step of"),
