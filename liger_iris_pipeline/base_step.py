@@ -395,7 +395,8 @@ class LigerIrisStepMixin:
     @classmethod
     def from_config_file(cls, config_file, parent=None, name=None):
         """stpipe's, once the file is checked (``parameter_files.check_parameter_file``)."""
-        check_parameter_file(config_file, cls, subclass_runs=True)
+        if isinstance(config_file, (str, os.PathLike)):  # (stpipe also takes an open file: read as it is)
+            check_parameter_file(config_file, cls, subclass_runs=True)
         return super().from_config_file(config_file, parent=parent, name=name)
 
     @staticmethod

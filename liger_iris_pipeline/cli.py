@@ -181,8 +181,8 @@ def main(argv=None):
         print(plain_help(__doc__), end="")
         return 0
     if any(arg.partition("=")[0] == _NO_OP_OPTION for arg in args):
-        print(f"tmtrun: error: {_NO_OP_OPTION}: the steps take no parameters from CRDS (their .cfg files and "
-              "--<param> options set them)", file=sys.stderr)
+        print(f"tmtrun: error: {_NO_OP_OPTION}: the steps take no parameters from CRDS (their parameter files "
+              "and --<param> options set them)", file=sys.stderr)
         return 1
     args = normalize_options(args)
     try:
