@@ -129,12 +129,13 @@ def bad_file(tmp_path, content):
 
 
 @pytest.mark.parametrize(("content", "problem"), BAD_FILES.values(), ids=BAD_FILES)
-def test_a_bad_asdf_file_is_refused_in_one_line_naming_it(calibration_files, tmp_path, capsys, content, problem):
-    path = bad_file(tmp_path, content)
+def test_a_bad_asdf_file_is_refused_in_one_line_naming_it(tmp_path, capsys, content, problem):
+    """Refused before anything runs: the frame (which need not exist) is never opened."""
+    path, frame = bad_file(tmp_path, content), str(tmp_path / "frame.fits")
     with pytest.raises(ParameterFileError, match=rf"^{re.escape(str(path))}: .*{re.escape(problem)}"):
-        ProcessImagerL2Pipeline.call(calibration_files["raw"], config_file=str(path))
+        ProcessImagerL2Pipeline.call(frame, config_file=str(path))
     # tmtrun <file> (in this process: the file is refused before stpipe is called)
-    status = cli.main([str(path), str(calibration_files["raw"]), f"--output-dir={tmp_path / 'out'}"])
+    status = cli.main([str(path), frame, f"--output-dir={tmp_path / 'out'}"])
     captured = capsys.readouterr()
     result = types.SimpleNamespace(returncode=status, stdout=captured.out, stderr=captured.err)
     assert_one_line_error(result, "tmtrun", f"{path}: ", problem)
