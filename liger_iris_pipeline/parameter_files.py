@@ -65,12 +65,6 @@ class ParameterFileError(ValueError):
     """A parameter file refused; the message is one line naming the file and the problem."""
 
 
-def is_asdf(path):
-    """Whether the file ``path`` is ASDF (begins with ASDF's header line), as stpipe tells the formats apart."""
-    with open(path, "rb") as stream:
-        return stream.read(len(_ASDF_MAGIC)) == _ASDF_MAGIC
-
-
 def read_parameter_file(path):
     """The parameters of the file ``path`` as stpipe reads them (a ConfigObj: ``class``, ``name``, the parameters
     and a pipeline's ``steps`` sections), after checking that it is a parameter file of its format holding
