@@ -21,6 +21,7 @@ from .associations import is_association, load_association
 from .crds_ligeriri import HERE as CRDS_PLUGIN_DIRECTORY
 from .datamodels import DataModelError
 from .datamodels.library import FrameLibrary
+from .parameter_files import check_parameter_file
 
 log = logging.getLogger(__name__)
 #: One record per finished step run, "<step name> done in <seconds> s" (``tmtrun`` prints them as progress).
@@ -373,8 +374,30 @@ class LigerIrisStepMixin:
 
     @classmethod
     def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):
-        """No step-parameter references: our CRDS rules select data references only; parameters come from .cfg."""
+        """No step-parameter references: our CRDS rules select data references only; parameters come from the
+        parameter files (.cfg or .asdf) and options."""
         return cls._empty_config()
+
+    @classmethod
+    def build_config(cls, input, **kwargs):  # noqa: A002 (stpipe's signature)
+        """stpipe's (``call`` builds the step's parameters with it), once the parameter files given are checked
+        (``parameter_files.check_parameter_file``): ``config_file``, and a pipeline step's own
+        ``steps={<step>: {"config_file": ...}}``."""
+        config_file = kwargs.get("config_file")
+        if config_file is not None:
+            check_parameter_file(config_file, cls)
+        for name, parameters in (kwargs.get("steps") or {}).items():
+            step_class = getattr(cls, "step_defs", {}).get(name)
+            if step_class is not None and isinstance(parameters, dict) and parameters.get("config_file"):
+                check_parameter_file(os.path.join(os.path.dirname(config_file or ""), parameters["config_file"]), step_class)
+        return super().build_config(input, **kwargs)
+
+    @classmethod
+    def from_config_file(cls, config_file, parent=None, name=None):
+        """stpipe's, once the file is checked (``parameter_files.check_parameter_file``)."""
+        if isinstance(config_file, (str, os.PathLike)):  # (stpipe also takes an open file: read as it is)
+            check_parameter_file(config_file, cls, subclass_runs=True)
+        return super().from_config_file(config_file, parent=parent, name=name)
 
     @staticmethod
     def remove_suffix(name):

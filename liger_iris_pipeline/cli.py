@@ -1,8 +1,9 @@
 """``tmtrun`` (or ``python -m liger_iris_pipeline``): run a step or pipeline on a file, like jwst's ``strun``,
 with one-line errors.
 
-    tmtrun <alias | ClassName | package.Class | config.cfg> <input.fits | association.json>
+    tmtrun <alias | ClassName | package.Class | params.cfg | params.asdf> <input.fits | association.json>
            [--output-dir DIR] [--<param>=<value> ...]
+    tmtrun <alias | ... | params.asdf> --save-parameters my_params.asdf [--<param>=<value> ...]
 
 Aliases: dq_init, dark_current, flat_field, assign_wcs, process_imager_l2, parse_subarray_map,
 merge_subarrays, master_dark, normalize, combine_flats, process_flatfield_l2, distortion_solution,
@@ -19,6 +20,12 @@ background members) and names each output after its product. Exit status 0 on su
 Progress goes to stdout, one line per finished step (each sub-step of a pipeline, then the pipeline):
 ``dq_init done in 0.41 s``. Logging as in jwst's ``strun``: ``--verbose`` (DEBUG), ``--log-level LEVEL``,
 ``--log-file FILE`` (the log goes there too), ``--log-stream stdout|stderr|null`` (default stderr).
+
+A parameter file, INI (.cfg) or ASDF (.asdf, as jwst's), names its step (class) and sets its parameters;
+options override it. --save-parameters FILE writes every parameter of the step as it would run to an ASDF file
+(given no input, it writes the file and runs nothing), which tmtrun FILE takes back. A parameter file is checked
+before anything runs (parameter_files.py): it must hold parameters only, of one of the package's steps, with no
+hook, each known to the step and of its type.
 
 Nothing is written over an input: a step's output, ``--log-file`` or ``--save-parameters`` that is one of the
 run's input files (the step's file, the frame, an association and its members, a reference) is refused before
@@ -38,6 +45,7 @@ from stpipe import _cmdline
 
 from liger_iris_pipeline.associations import AssociationError, is_association, load_association
 from liger_iris_pipeline.output_paths import same_file
+from liger_iris_pipeline.parameter_files import ParameterFileError, check_parameter_file
 from liger_iris_pipeline.stopping import Stopped, stopping_signals
 
 # stpipe's own options, spelled with dashes.
@@ -106,6 +114,31 @@ def check_written_files(args):
                 raise ValueError(f"{path}: {option} would write over the input {input_path}")
 
 
+#: stpipe's options that take no value; every other option without "=" takes the next argument.
+_FLAGS = {"-h", "--help", "-v", "--verbose", "--debug", _NO_OP_OPTION}
+
+
+def positional_indices(args):
+    """Indices in ``args`` of the positional arguments (the step or its parameter file, then the input)."""
+    indices, value_next = [], False
+    for index, arg in enumerate(args):
+        if value_next:
+            value_next = False
+        elif arg.startswith("-"):
+            value_next = "=" not in arg and arg not in _FLAGS
+        else:
+            indices.append(index)
+    return indices
+
+
+def save_parameters_only(args):
+    """``--save-parameters`` without an input: build the step from ``args`` and write its parameters, as stpipe
+    does before a run (which, given no input, would run the step on nothing)."""
+    step_class, config, name, config_file, parser, known = _cmdline._config_and_class_from_cmdline(args)
+    _cmdline._build_step_from_args(step_class, config, name, config_file, parser, known, args)
+    print(f"parameters saved to {known.save_parameters}")
+
+
 def resolve_step(identifier):
     """A bare class name exported by the package (``FlatFieldStep``) becomes its importable path."""
     import liger_iris_pipeline
@@ -148,8 +181,8 @@ def main(argv=None):
         print(plain_help(__doc__), end="")
         return 0
     if any(arg.partition("=")[0] == _NO_OP_OPTION for arg in args):
-        print(f"tmtrun: error: {_NO_OP_OPTION}: the steps take no parameters from CRDS (their .cfg files and "
-              "--<param> options set them)", file=sys.stderr)
+        print(f"tmtrun: error: {_NO_OP_OPTION}: the steps take no parameters from CRDS (their parameter files "
+              "and --<param> options set them)", file=sys.stderr)
         return 1
     args = normalize_options(args)
     try:
@@ -157,14 +190,23 @@ def main(argv=None):
     except ValueError as error:
         print(f"tmtrun: error: {error}", file=sys.stderr)
         return 1
-    positional = [i for i, arg in enumerate(args) if not arg.startswith("-")]
+    positional = positional_indices(args)
     if positional:
-        args[positional[0]] = resolve_step(args[positional[0]])
+        if os.path.exists(args[positional[0]]):  # a parameter file, as stpipe tells
+            try:
+                check_parameter_file(args[positional[0]])
+            except ParameterFileError as error:
+                print(f"tmtrun: error: {error}", file=sys.stderr)
+                return 1
+        else:
+            args[positional[0]] = resolve_step(args[positional[0]])
+    saving = any(_OPTION.match(arg) and _OPTION.match(arg).group(1) == "--save-parameters" for arg in args)
+    run = save_parameters_only if saving and len(positional) == 1 else _cmdline.step_from_cmdline
     # stpipe prints a multi-line banner on failure; hold its stdout so an error stays one line.
     held = io.StringIO()
     try:
         with stopping_signals(), printing_progress(sys.stdout), contextlib.redirect_stdout(held):
-            _cmdline.step_from_cmdline(args)
+            run(args)
     except Stopped as stopped:
         named = args[positional[1]] if len(positional) > 1 else "tmtrun"
         print(f"tmtrun: error: {named}: stopped by {stopped}", file=sys.stderr)

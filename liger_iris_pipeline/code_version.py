@@ -5,7 +5,7 @@ tracks a ``script:`` rule's own script but not the modules it imports, and the p
 at a release. So the version of a step is ``<package version>+<digest>``, the digest taken over the source of
 the step's module and of every project module it imports, directly or through other modules (found by
 reading their ``import`` statements, lazy ones inside functions included, without importing anything), and
-over the data files (schemas, CRDS rules, shipped .cfg) beside those modules. The workflow passes it to each
+over the data files (schemas, CRDS rules, shipped parameter files) beside those modules. The workflow passes it to each
 rule as a parameter and the step records the same string in its product (CAL_VER).
 
 Why the transitive imports and not the whole package: an edit of the quick-look code must not rerun every
@@ -26,7 +26,7 @@ CRDS_HOOK = "liger_iris_crds_hook"
 #: Modules loaded by name rather than by an import statement: {importer: [loaded packages]}.
 LOADED_BY_NAME = {CRDS_HOOK: [f"{PACKAGE}.crds_ligeriri"]}
 #: Files beside a module that are data it reads (schemas, rules, parameter files).
-DATA_SUFFIXES = (".yaml", ".json", ".cfg", ".rmap", ".imap", ".pmap")
+DATA_SUFFIXES = (".yaml", ".json", ".cfg", ".asdf", ".rmap", ".imap", ".pmap")
 
 
 def code_version(*roots):

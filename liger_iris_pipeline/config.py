@@ -1,4 +1,5 @@
-"""The default parameter files (.cfg) shipped with the package."""
+"""The default parameter files shipped with the package: each step's .cfg (the source of truth; the .asdf beside
+it is written from it, ``parameter_files.py``)."""
 
 from .registry import BY_ALIAS
 

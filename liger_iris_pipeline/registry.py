@@ -1,8 +1,9 @@
 """The one list of the package's steps and pipelines.
 
 The package's lazy names (``liger_iris_pipeline.DQInitStep``), the ``stpipe.steps`` entry point (``tmtrun``
-aliases), the shipped parameter files, the documentation's step pages and the Snakemake workflow all read
-this table; a new step is registered here once. It imports nothing, so reading it costs nothing.
+aliases), the shipped parameter files (``.cfg`` and the ``.asdf`` written from it), the documentation's step
+pages and the Snakemake workflow all read this table; a new step is registered here once. It imports nothing,
+so reading it costs nothing.
 """
 
 from dataclasses import dataclass
@@ -29,8 +30,13 @@ class StepEntry:
 
     @property
     def cfg(self):
-        """The shipped parameter file (``<step folder>/<alias>.cfg``)."""
+        """The shipped INI parameter file (``<step folder>/<alias>.cfg``), the source of truth of its parameters."""
         return _PACKAGE / self.module.split(".")[0] / f"{self.alias}.cfg"
+
+    @property
+    def asdf(self):
+        """The shipped ASDF parameter file beside the ``.cfg``, written from it (``parameter_files.py``)."""
+        return self.cfg.with_suffix(".asdf")
 
 
 STEPS = (

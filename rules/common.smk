@@ -30,7 +30,8 @@ CHAIN = {
     "flat_field": "flat",
     "assign_wcs": "cal",
 }
-#: Steps the workflow runs, each with its .cfg (config steps/<step>/cfg, by default config/steps/<step>.cfg).
+#: Steps the workflow runs, each with its parameter file (config steps/<step>/cfg, .cfg or .asdf; by default
+#: config/steps/<step>.cfg).
 WORKFLOW_STEPS = (
     *CHAIN,
     "background",
@@ -49,7 +50,7 @@ STATE_DIR = ".snakemake/liger_iris"
 
 
 def step_cfg(step):
-    """The .cfg of ``step``: the config's, or the workflow's own."""
+    """The parameter file (.cfg or .asdf) of ``step``: the config's, or the workflow's own .cfg."""
     configured = config.get("steps", {}).get(step, {}).get("cfg")
     return configured or str(WORKFLOW_DIR / "config" / "steps" / f"{step}.cfg")
 
@@ -63,7 +64,7 @@ def step_parameters(step, observation=None):
 
 
 def step_parameter_uses():
-    """(step, .cfg, parameters, where) of every set of parameters a job may run with, for their check."""
+    """(step, parameter file, parameters, where) of every set of parameters a job may run with, for their check."""
     uses = [
         (step, step_cfg(step), step_parameters(step), f"steps/{step}/parameters")
         for step in WORKFLOW_STEPS

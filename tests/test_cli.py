@@ -10,7 +10,8 @@ from astropy.io import fits
 
 from commands import assert_one_line_error, command
 from frames import SHAPE, file_digest, make_frame, make_reference
-from liger_iris_pipeline import datamodels
+from liger_iris_pipeline import cli, datamodels
+from liger_iris_pipeline.parameter_files import asdf_step_tree
 
 TMTRUN = command("tmtrun")
 RAW_NAME = "2027A-P001-001_IRIS_IMG1_SCI_LVL1_0001.fits"
@@ -53,6 +54,25 @@ def test_pipeline_from_cfg_file_with_a_skipped_step(calibration_files, tmp_path)
     result = tmtrun(cfg, calibration_files["raw"], "--output-dir", tmp_path, *reference_options(calibration_files))
     assert result.returncode == 0, result.stderr
     assert fits.getheader(tmp_path / RAW_NAME.replace(".fits", "_cal.fits"))["S_DARK"] == "SKIPPED"
+
+
+def test_save_parameters_writes_an_asdf_file_that_tmtrun_takes_back(calibration_files, tmp_path, capsys):
+    """jwst's way to a parameter file: ``--save-parameters`` (given no input, it runs nothing), edited or not, then
+    ``tmtrun <file> <input>``; saving the file's parameters again gives the same file."""
+    saved, again, out = tmp_path / "l2.asdf", tmp_path / "again.asdf", tmp_path / "out"
+    result = tmtrun("process_imager_l2", "--save-parameters", saved, "--steps.flat_field.skip=true")
+    assert result.returncode == 0 and result.stdout == f"parameters saved to {saved}\n", result.stderr
+    assert cli.main([str(saved), f"--save-parameters={again}"]) == 0  # in this process: it runs no step
+    assert capsys.readouterr().out == f"parameters saved to {again}\n"
+    assert asdf_step_tree(again) == asdf_step_tree(saved)
+    steps = {step["name"]: step["parameters"] for step in asdf_step_tree(saved)["steps"]}
+    assert steps["flat_field"]["skip"] is True and steps["dark_current"]["skip"] is False
+
+    result = tmtrun(saved, calibration_files["raw"], "--output-dir", out, *reference_options(calibration_files))
+    assert result.returncode == 0, result.stderr
+    with datamodels.open(out / RAW_NAME.replace(".fits", "_cal.fits")) as cal:
+        assert cal.meta.cal_step.flat_field == "SKIPPED" and cal.meta.cal_step.dark_current == "COMPLETE"
+        assert cal.data[0, 0] == pytest.approx(10 - 2)
 
 
 def test_non_fits_input(tmp_path):

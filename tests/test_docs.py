@@ -70,6 +70,7 @@ def test_step_page_shows_its_spec_and_references(site):
     assert "override_flat" in text
     assert "META.INSTRUMENT.FILTER" in text  # the CRDS rule of the flat
     assert "S_FLAT" in text and "_flat" in text
+    assert "flat_field/flat_field.cfg" in text and "flat_field/flat_field.asdf" in text  # both shipped files
 
 
 def test_design_page_has_the_workflow_pictures(site):

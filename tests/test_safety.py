@@ -60,6 +60,7 @@ def edited(change):
         (lambda config: config.update(outputdir="x"), "Additional properties are not allowed ('outputdir' was unexpected)"),
         (lambda config: config["crds"].update(server="x"), "Additional properties are not allowed ('server' was unexpected)"),
         (lambda config: config.update(steps={"flat_field": {"skip": True}}), "('skip' was unexpected)"),
+        (lambda config: config.update(steps={"flat_field": {"cfg": "flat.yaml"}}), "'flat.yaml' does not match"),
         (lambda config: config["observations"][0].update(exposure_time=10), "('exposure_time' was unexpected)"),
         (lambda config: config.update(keep_intermediate="yes"), "'yes' is not of type 'boolean'"),
         (lambda config: config["crds"].update(cache=7), "7 is not of type 'string'"),
@@ -122,17 +123,28 @@ def test_a_store_config_is_a_literal_never_evaluated(tmp_path):
     assert not (tmp_path / "executed").exists()
 
 
-def test_a_step_hook_in_a_parameter_file_is_refused_not_run(tmp_path):
-    """stpipe runs a hook that is not a Python name as a shell command; our steps refuse hooks."""
+@pytest.mark.parametrize("form", [".cfg", ".asdf"])
+def test_a_step_hook_in_a_parameter_file_is_refused_not_run(tmp_path, form):
+    """stpipe runs a hook that is not a Python name as a shell command; a parameter file that sets one is refused
+    as it is read, and a step given one otherwise refuses it before it runs."""
+    import asdf
+
     from frames import make_frame
     from liger_iris_pipeline import AssignWcsStep
     from liger_iris_pipeline.datamodels import DataModelError
+    from liger_iris_pipeline.parameter_files import ParameterFileError
 
     marker = tmp_path / "executed"
-    cfg = tmp_path / "assign_wcs.cfg"
-    cfg.write_text(f'name = "assign_wcs"\nclass = "liger_iris_pipeline.AssignWcsStep"\npost_hooks = "touch {marker}",\n')
-    with pytest.raises(DataModelError, match="assign_wcs: post_hooks refused"):
-        AssignWcsStep.call(make_frame(np.zeros((6, 8))), config_file=str(cfg), override_distortion="N/A")
+    path = tmp_path / f"assign_wcs{form}"
+    if form == ".cfg":
+        path.write_text(f'name = "assign_wcs"\nclass = "liger_iris_pipeline.AssignWcsStep"\npost_hooks = "touch {marker}",\n')
+    else:
+        tree = {"class": "liger_iris_pipeline.AssignWcsStep", "name": "assign_wcs", "parameters": {"post_hooks": [f"touch {marker}"]}}
+        asdf.AsdfFile(tree).write_to(path)
+    with pytest.raises(ParameterFileError, match=f"assign_wcs{form}: post_hooks refused"):
+        AssignWcsStep.call(make_frame(np.zeros((6, 8))), config_file=str(path), override_distortion="N/A")
+    with pytest.raises(DataModelError, match="AssignWcsStep: post_hooks refused"):
+        AssignWcsStep.call(make_frame(np.zeros((6, 8))), post_hooks=[f"touch {marker}"], override_distortion="N/A")
     assert not marker.exists()
 
 

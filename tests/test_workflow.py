@@ -9,6 +9,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import asdf
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -171,6 +172,27 @@ def test_bad_config_fails_before_any_job(workdir):
     result = snakemake(workdir, "--dry-run", check=False)
     assert result.returncode != 0
     assert "observation iris_field: no raw file matches raw/iris/nothing_*.fits" in result.stdout + result.stderr
+
+
+def test_a_steps_parameter_file_may_be_asdf(workdir):
+    """config ``steps.<step>.cfg`` may name an ASDF parameter file: checked before any job like a .cfg, and the
+    step's jobs run with its parameters (each product records them in its HISTORY)."""
+    parameters = workdir / "dq_init.asdf"
+    tree = {"class": "liger_iris_pipeline.DQInitStep", "name": "dq_init", "parameters": {"allow_reference_mismatch": True}}
+    asdf.AsdfFile({**tree, "parameters": {"allow_reference_mismatchh": True}}).write_to(parameters)
+    config = read_config(workdir)
+    config.update(steps={"dq_init": {"cfg": "dq_init.asdf"}}, keep_intermediate=True)
+    write_config(workdir, config)
+    result = snakemake(workdir, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "error: dq_init.asdf: Extra value 'allow_reference_mismatchh' in root" in result.stderr, result.stderr[-3000:]
+
+    asdf.AsdfFile(tree).write_to(parameters)
+    snakemake(workdir, f"results/iris_field/{IRIS[0]}_dqinit.fits")
+    with datamodels.open(workdir / "results" / "iris_field" / f"{IRIS[0]}_dqinit.fits") as product:
+        assert product.meta.cal_step.dq_init == "COMPLETE"
+        history = "".join(entry["description"] for entry in product._asdf.tree["history"]["entries"])
+    assert 'dq_init COMPLETE: DQInitStep parameters {"allow_reference_mismatch": true,' in history
 
 
 def test_failing_step_leaves_no_output_and_a_clear_log(workdir):

@@ -3,16 +3,19 @@ the night's files and names, the config checks, the selection's context, stale l
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import asdf
 import pytest
 import yaml
 
 import liger_iris_pipeline
+from liger_iris_pipeline import parameter_files
 from liger_iris_pipeline.code_version import code_files, code_version
 from liger_iris_pipeline.registry import BY_ALIAS, STEPS
 from liger_iris_pipeline.simulator import simulate_observation
@@ -208,6 +211,46 @@ def test_step_parameters_are_checked_against_the_steps_spec_and_the_check_rememb
         check_step_parameters([("flat_field", other, {}, "steps/flat_field/parameters")], state)
 
 
+def test_an_asdf_parameter_file_is_checked_like_a_cfg(tmp_path):
+    """What tmtrun --save-parameters writes passes (every parameter, the workflow's own at their defaults); one of
+    the workflow's set, an unknown parameter, another step's class or an unsafe file do not."""
+    state = tmp_path / "state"
+    cfg = REPOSITORY / "config" / "steps" / "background.cfg"
+    converted = tmp_path / "background.asdf"
+    assert parameter_files.main([str(cfg), str(converted)]) == 0
+    check_step_parameters([("background", converted, {"sigma": 4.0}, "observations/0/steps/background")], state)
+    with pytest.raises(ConfigFileError, match=f"{converted} with observations/0/steps/background: .*'sigmaa'"):
+        check_step_parameters([("background", converted, {"sigmaa": 4.0}, "observations/0/steps/background")], state)
+
+    saved = tmp_path / "saved.asdf"
+    liger_iris_pipeline.BackgroundStep.from_config_file(str(cfg)).export_config(saved, include_metadata=True)
+    assert {"save_results", "output_dir", "input_dir", "pre_hooks"} <= set(parameter_files.asdf_step_tree(saved)["parameters"])
+    check_step_parameters([("background", saved, {}, "steps/background/parameters")], state)
+
+    def edited(name, **parameters):
+        tree = parameter_files.asdf_step_tree(saved)
+        tree["parameters"].update(parameters)
+        path = tmp_path / name
+        asdf.AsdfFile(tree).write_to(path)
+        return path
+
+    for path, problem in (
+        (edited("saving.asdf", save_results=True), "saving.asdf: save_results refused"),
+        (edited("hooked.asdf", post_hooks=["touch x"]), "hooked.asdf: post_hooks refused"),
+        (edited("elsewhere.asdf", output_dir="/tmp"), "elsewhere.asdf: output_dir refused"),
+        (edited("unknown.asdf", sigmaa=4.0), "unknown.asdf: Extra value 'sigmaa' in root"),
+        (edited("typed.asdf", sigma="many"), "typed.asdf: Config parameter 'sigma': the value \"many\" is of the wrong type"),
+    ):
+        with pytest.raises(ConfigFileError, match=re.escape(problem)):
+            check_step_parameters([("background", path, {}, "steps/background/parameters")], state)
+    with pytest.raises(ConfigFileError, match="saved.asdf: class = liger_iris_pipeline.background.background_step.BackgroundStep, but steps/flat_field runs FlatFieldStep"):
+        check_step_parameters([("flat_field", saved, {}, "steps/flat_field/parameters")], state)
+    text = tmp_path / "text.asdf"
+    text.write_text("class = 'liger_iris_pipeline.BackgroundStep'\n")
+    with pytest.raises(ConfigFileError, match="text.asdf: not an ASDF file"):
+        check_step_parameters([("background", text, {}, "steps/background/parameters")], state)
+
+
 def test_a_fixed_context_and_calibrations_do_not_go_together():
     check_context_settings({"crds": {"context": "ligeriri_0003.pmap"}})
     check_context_settings({"crds": {"context": None}, "calibrations": [{"name": "darks"}]})
@@ -267,7 +310,7 @@ def test_the_registry_agrees_with_the_step_classes():
         step = getattr(liger_iris_pipeline, entry.class_name)
         assert step.__module__ == entry.module_name
         assert step.class_alias == entry.alias
-        assert entry.cfg.is_file()
+        assert entry.cfg.is_file() and entry.asdf.is_file()
         if entry.is_pipeline:
             used = {reftype for sub in step.step_defs.values() for reftype in sub.reference_file_types}
         else:

@@ -4,7 +4,8 @@
   written at each build into ``api/generated/steps/<alias>.rst``: its docstring, a table of its parameters
   parsed from its ``spec`` string (type, default and the spec's comment) plus ``override_<reftype>`` for each
   of its ``reference_file_types``, the CRDS rules that select those references, its status keyword (from
-  the data-model schema) and its shipped ``.cfg``.
+  the data-model schema) and its shipped parameter files (the ``.cfg``, and the tree of the ``.asdf`` written
+  from it).
 - One page per module group of the package (``api/generated/modules/<name>.rst``), by autodoc.
 - Tables: every step (``step-summary``), the parameters every step has (``step-common-parameters``), the
   CRDS rules (``crds-rules``, from the plug-in's ``combined_specs.json``), the DQ bits (``dq-flags``) and the
@@ -202,6 +203,17 @@ def shipped_config(alias):
     return path, Path(path).read_text()
 
 
+def shipped_asdf(alias):
+    """(path, YAML text) of the ASDF parameter file the package ships for ``alias``: its step tree (class, name,
+    parameters, steps) without ASDF's bookkeeping."""
+    import yaml
+    from liger_iris_pipeline.parameter_files import asdf_step_tree
+    from liger_iris_pipeline.registry import BY_ALIAS
+
+    path = BY_ALIAS[alias].asdf
+    return path, yaml.safe_dump(asdf_step_tree(path), sort_keys=False)
+
+
 # --- Directives ------------------------------------------------------------------------------------------------
 
 
@@ -270,8 +282,9 @@ class StepReference(GeneratedRst):
         cls, is_pipeline = step_class(alias)
         name = public_name(cls)
         cfg_path, cfg_text = shipped_config(alias)
+        asdf_path, asdf_text = shipped_asdf(alias)
         self.depend_on(
-            cfg_path, importlib.import_module(cls.__module__).__file__, CRDS_SPECS, SCHEMAS / "core.schema.yaml"
+            cfg_path, asdf_path, importlib.import_module(cls.__module__).__file__, CRDS_SPECS, SCHEMAS / "core.schema.yaml"
         )
 
         lines = [
@@ -295,7 +308,8 @@ class StepReference(GeneratedRst):
             lines += [
                 "",
                 "Each step takes its parameters as ``--steps.<step>.<parameter>=<value>`` (command line),",
-                "``steps={'<step>': {'<parameter>': value}}`` (Python) or a ``[[<step>]]`` section of the ``.cfg``.",
+                "``steps={'<step>': {'<parameter>': value}}`` (Python), a ``[[<step>]]`` section of a ``.cfg`` or",
+                "an entry of ``steps`` in an ``.asdf``.",
                 "",
             ]
 
@@ -310,9 +324,17 @@ class StepReference(GeneratedRst):
             lines += section("Reference files")
             lines += self.reference_lines(cls)
 
-        lines += section("Shipped parameter file")
+        lines += section("Shipped parameter files")
         lines += [f"``{Path(cfg_path).relative_to(PACKAGE_DIRECTORY.parent)}``:", "", ".. code-block:: ini", ""]
         lines += [f"   {line}" for line in cfg_text.splitlines()] + [""]
+        lines += [
+            f"``{Path(asdf_path).relative_to(PACKAGE_DIRECTORY.parent)}``, the same parameters in ASDF (written from the",
+            "``.cfg``, the source of truth: :ref:`parameter-files`), its tree without ASDF's bookkeeping:",
+            "",
+            ".. code-block:: yaml",
+            "",
+        ]
+        lines += [f"   {line}" for line in asdf_text.splitlines()] + [""]
         return lines
 
     @staticmethod

@@ -14,6 +14,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from ..yaml_nodes import expanded_size
+
 #: Largest config file read (bytes): a night of thousands of frames lists globs, not files.
 MAX_CONFIG_BYTES = 1 << 20
 #: Most YAML nodes the config may hold once its aliases are expanded.
@@ -53,7 +55,10 @@ def check_config_file(path):
         raise ConfigFileError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from error
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        nodes = _expanded_size(root, {}, set())
+        try:
+            nodes = expanded_size(root, MAX_CONFIG_NODES)
+        except ValueError as error:  # an alias inside the node it names
+            raise ConfigFileError(f"{path}: {error}") from error
         if nodes > MAX_CONFIG_NODES:
             raise ConfigFileError(
                 f"{path}: its aliases expand to more than {MAX_CONFIG_NODES} YAML nodes (a config of "
@@ -69,32 +74,6 @@ def check_config_file(path):
         raise ConfigFileError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from error
     if isinstance(document, dict) and "__use_yte__" in document:
         raise ConfigFileError(f"{path}: __use_yte__ is refused (YTE templates run Python expressions)")
-
-
-def _expanded_size(node, sizes, active):
-    """Number of nodes under ``node`` with every alias expanded (memoised per node: aliases share nodes)."""
-    if node is None:
-        return 0
-    key = id(node)
-    if key in sizes:
-        return sizes[key]
-    if key in active:
-        raise ConfigFileError(f"line {node.start_mark.line + 1}: an alias refers to the node that holds it")
-    active.add(key)
-    if isinstance(node, yaml.MappingNode):
-        children = [child for pair in node.value for child in pair]
-    elif isinstance(node, yaml.SequenceNode):
-        children = node.value
-    else:
-        children = []
-    total = 1
-    for child in children:
-        total += _expanded_size(child, sizes, active)
-        if total > MAX_CONFIG_NODES:
-            break
-    active.discard(key)
-    sizes[key] = total
-    return total
 
 
 def check_config_files(paths):

@@ -1,9 +1,9 @@
 """The steps' parameters of a night checked against each step's spec when the workflow is planned.
 
-A misspelt parameter or a wrong value in a step's .cfg or in the config would otherwise fail each job of
-that step, one after the other, minutes into the night. Checking needs the step classes (stpipe and the
-steps' modules, a second or two of imports), so a passed check is remembered: the same configuration is
-not checked again until a .cfg, the config's parameters or the package changes.
+A misspelt parameter or a wrong value in a step's parameter file (``.cfg`` or ``.asdf``) or in the config would
+otherwise fail each job of that step, one after the other, minutes into the night. Checking needs the step
+classes (stpipe and the steps' modules, a second or two of imports), so a passed check is remembered: the same
+configuration is not checked again until a parameter file, the config's parameters or the package changes.
 """
 
 import hashlib
@@ -11,45 +11,72 @@ import json
 from pathlib import Path
 
 from ..code_version import code_version
+from ..parameter_files import ParameterFileError, check_parameter_file, read_parameter_file
 from ..registry import BY_ALIAS
-from .config import ConfigFileError, check_workflow_owned_parameters
+from .config import WORKFLOW_OWNED_PARAMETERS, ConfigFileError, check_workflow_owned_parameters
 
 
 def check_step_parameters(uses, cache_directory):
-    """Check every (step alias, .cfg path, {parameter: value}, where) of ``uses``: the .cfg and the parameters
-    set no key the workflow owns, and fit the step's spec. ``where`` names the parameters' place in the config.
-    Raises ConfigFileError naming the file or key; remembers a passed check in ``cache_directory``."""
+    """Check every (step alias, parameter file, {parameter: value}, where) of ``uses``: the file is a safe
+    parameter file of the step (``parameter_files.check_parameter_file``), the file and the parameters set no key
+    the workflow owns to anything but its default, and they fit the step's spec. ``where`` names the parameters'
+    place in the config. Raises ConfigFileError naming the file or key; remembers a passed check in
+    ``cache_directory``."""
     uses = sorted(uses, key=lambda use: (use[0], use[1], use[3]))
     stamp = Path(cache_directory) / f"step_parameters_{_digest(uses)}.ok"
     if stamp.exists():
         return
-    from stpipe import config_parser  # noqa: PLC0415 (only when the check runs)
+    import liger_iris_pipeline  # noqa: PLC0415 (only when the check runs)
 
     for alias, cfg, parameters, where in uses:
         entry = BY_ALIAS[alias]
+        step_class = getattr(liger_iris_pipeline, entry.class_name)
         try:
-            file_parameters = config_parser.load_config_file(str(cfg))
-        except Exception as error:  # configobj raises its own types for every kind of bad file
-            raise ConfigFileError(f"{cfg}: not a readable parameter file ({_first_line(error)})") from error
-        check_workflow_owned_parameters(file_parameters, cfg)
-        check_workflow_owned_parameters(parameters, where)
-        for section in file_parameters.get("steps", {}).values():
-            check_workflow_owned_parameters(section, cfg)
+            file_parameters = read_parameter_file(cfg)
+        except ParameterFileError as error:
+            raise ConfigFileError(str(error)) from error
         named = file_parameters.get("class")
         if named and named.rsplit(".", 1)[-1] != entry.class_name:
             raise ConfigFileError(f"{cfg}: class = {named}, but steps/{alias} runs {entry.class_name}")
-        _validate(alias, cfg, parameters, where)
+        check_workflow_owned_parameters(_not_at_default(file_parameters, step_class), cfg)
+        check_workflow_owned_parameters(_not_at_default(parameters, step_class), where)
+        for name, section in file_parameters.get("steps", {}).items():
+            check_workflow_owned_parameters(_not_at_default(section, getattr(step_class, "step_defs", {}).get(name)), cfg)
+        try:
+            check_parameter_file(cfg, step_class)
+        except ParameterFileError as error:
+            raise ConfigFileError(str(error)) from error
+        _validate(step_class, cfg, parameters, where)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     for old in stamp.parent.glob("step_parameters_*.ok"):
         old.unlink(missing_ok=True)
     stamp.touch()
 
 
-def _validate(alias, cfg, parameters, where):
-    """Build the step from its .cfg with ``parameters`` on top, as a job would, letting stpipe validate."""
-    import liger_iris_pipeline  # noqa: PLC0415
+def _not_at_default(parameters, step_class):
+    """``parameters`` without the workflow-owned ones that ``step_class`` would have anyway: given their default
+    (as a file written by ``tmtrun --save-parameters`` gives every parameter), they set nothing. An empty
+    ``input_dir`` is its default (stpipe reads an unset one as "")."""
+    if step_class is None:
+        return parameters
+    from configobj.validate import Validator  # noqa: PLC0415
 
-    step_class = getattr(liger_iris_pipeline, BY_ALIAS[alias].class_name)
+    spec, validator = step_class.load_spec_file(), Validator()
+    kept = {}
+    for key, value in parameters.items():
+        if key in WORKFLOW_OWNED_PARAMETERS and key in spec:
+            try:
+                typed, default = validator.check(spec[key], value), validator.get_default_value(spec[key])
+            except Exception:  # a value of the wrong type, left for the spec's check to name
+                typed, default = value, object()
+            if typed == default or (default is None and typed == ""):
+                continue
+        kept[key] = value
+    return kept
+
+
+def _validate(step_class, cfg, parameters, where):
+    """Build the step from its parameter file with ``parameters`` on top, as a job would, letting stpipe validate."""
     try:
         config, config_file = step_class.build_config(None, config_file=str(cfg), **parameters)
         step_class.from_config_section(config, config_file=config_file)
@@ -59,7 +86,8 @@ def _validate(alias, cfg, parameters, where):
 
 
 def _digest(uses):
-    """Digest of what the check depends on: the package's step code, each .cfg's text and the parameters."""
+    """Digest of what the check depends on: the package's step code, each parameter file's content and the
+    parameters."""
     digest = hashlib.sha1(code_version(*(BY_ALIAS[alias].module_name for alias, *_ in uses)).encode())
     for alias, cfg, parameters, where in uses:
         text = Path(cfg).read_bytes() if Path(cfg).is_file() else b"<missing>"
