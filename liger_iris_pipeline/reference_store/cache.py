@@ -100,8 +100,9 @@ def install_file(store, area, name, metadata, directory, inspect=None):
 def install_mapping_closure(store, config, context, cache, records, instruments, accept_stale=False):
     """Copy ``context``, every imap it names, and the rmaps of the imaps of ``instruments`` (lower case) into the
     Layout ``cache``, each checked against the cache's ``records`` too: what crds reads to select for frames of
-    those instruments. (A context may name rmaps its store lacks: the community's Liger imap does.) Returns ({mapping name: copied?}, names of the references those rmaps select, the reports of
-    stale embedded checksums, which are refused unless ``accept_stale``)."""
+    those instruments. (A context may name rmaps its store lacks: the community's Liger imap does.) Returns
+    ({mapping name: copied?}, names of the references those rmaps select, the reports of stale embedded
+    checksums, which are refused unless ``accept_stale``)."""
     mappings, references, stale, pending = {}, set(), [], [(context, True)]
     while pending:
         name, follow = pending.pop()
@@ -138,16 +139,13 @@ def refuse_lfs_pointer(path, where):
 def claim_flat_cache(cache):
     """Say in the cache's ``ref_cache_subdir_mode`` that it is flat, as the fetch fills it (so crds never guesses);
     FetchError if the cache says it is laid out otherwise."""
-    path = cache.subdir_mode_path
-    if path.exists():
-        mode = path.read_text().strip()
-        if mode != FLAT:
-            raise FetchError(
-                f"{path}: the cache's references are laid out by {mode}; the fetch fills flat caches "
-                "(references/ligeriri/<name>): fetch into another CRDS_PATH"
-            )
-        return
-    write_text(path, FLAT)
+    if not cache.subdir_mode_path.exists():
+        write_text(cache.subdir_mode_path, FLAT)
+    elif cache.subdir_mode() != FLAT:
+        raise FetchError(
+            f"{cache.subdir_mode_path}: the cache's references are laid out by {cache.subdir_mode()}; the fetch "
+            "fills flat caches (references/ligeriri/<name>): fetch into another CRDS_PATH"
+        )
 
 
 def write_text(path, text):

@@ -24,10 +24,11 @@ Stores laid out as the community's cache (oirlab/liger-iris-crds-cache: referenc
 ``references/ligeriri/<instrument>/``, ``ref_cache_subdir_mode`` ``instrument``) are read as well as ours; the
 cache is always flat, and says so. The fetch copies the context's pmap and imaps, and the rmaps of the inputs'
 instruments (the community's context names Liger rmaps it lacks), and asks crds for the reference types of the
-pipeline (their aliases included: the community's ``dq`` is our ``mask``). A mapping whose embedded sha1sum is stale (its text edited since) is refused in one line naming it,
-unless ``CRDS_IGNORE_MAPPING_CHECKSUM`` is true (``1``): then it is used, and reported on stderr as
-``crds_fetch: warning: <mapping>: embedded sha1sum ... is stale ...``; the compute jobs need that setting too, for
-crds to load it. A reference that is a Git LFS pointer rather than the file is refused.
+pipeline (their aliases included: the community's ``dq`` is our ``mask``). A mapping whose embedded sha1sum is
+stale (its text edited since) is refused in one line naming it, unless ``CRDS_IGNORE_MAPPING_CHECKSUM`` is true
+(``1``): then it is used, and reported on stderr as ``crds_fetch: warning: <mapping>: embedded sha1sum ... is
+stale ...``; the compute jobs need that setting too, for crds to load it. A reference that is a Git LFS pointer
+rather than the file is refused.
 """
 
 import argparse

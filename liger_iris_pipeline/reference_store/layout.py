@@ -49,6 +49,8 @@ _KIND_DESCRIPTIONS = {
 #: The layouts of references/ a store or cache may have (crds's ``ref_cache_subdir_mode``).
 FLAT, BY_INSTRUMENT = "flat", "instrument"
 SUBDIR_MODES = (FLAT, BY_INSTRUMENT)
+#: The file in config/ligeriri/ that says the layout.
+SUBDIR_MODE_FILE = "ref_cache_subdir_mode"
 #: A reference's instrument, by its name's first field (the same rule as the CRDS plug-in's locate).
 _REFERENCE_INSTRUMENT = re.compile(r"(iris|liger)_", re.IGNORECASE)
 #: How a Git LFS pointer file starts (the community's reference files are LFS pointers in a plain clone).
@@ -116,7 +118,7 @@ class Layout:
         self.config_path = self.root / "config" / OBSERVATORY / "server_config"
         self.mappings = self.root / "mappings" / OBSERVATORY
         self.references = self.root / "references" / OBSERVATORY
-        self.subdir_mode_path = self.config_path.with_name("ref_cache_subdir_mode")
+        self.subdir_mode_path = self.config_path.with_name(SUBDIR_MODE_FILE)
         self.lock_path = self.config_path.with_name("server_config.lock")
 
     def subdir_mode(self):
@@ -124,10 +126,6 @@ class Layout:
         if not self.subdir_mode_path.exists():
             return FLAT
         return check_subdir_mode(self.subdir_mode_path.read_text().strip(), self.subdir_mode_path)
-
-    def reference_directory(self, name, mode):
-        """The directory of the reference ``name`` in references/ laid out by ``mode``."""
-        return self.references / reference_instrument(name, self.references) if mode == BY_INSTRUMENT else self.references
 
     @contextmanager
     def lock(self, patience=None):

@@ -19,12 +19,11 @@ import urllib.error
 import urllib.request
 
 from .errors import FetchError, MissingFromStore
-from .layout import BY_INSTRUMENT, FLAT, OBSERVATORY, check_subdir_mode, reference_instrument
+from .layout import BY_INSTRUMENT, FLAT, OBSERVATORY, SUBDIR_MODE_FILE, check_subdir_mode, reference_instrument
 
 DEADLINE = 600  # seconds, default time for one file to arrive whole
 SILENCE = 30  # seconds a store may stay silent within a file's deadline
 BLOCK_SIZE = 1 << 20
-SUBDIR_MODE_FILE = "ref_cache_subdir_mode"
 MAX_SUBDIR_MODE_BYTES = 64
 
 
