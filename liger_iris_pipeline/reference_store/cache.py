@@ -133,7 +133,9 @@ def refuse_lfs_pointer(path, where):
     """FetchError naming ``where`` if the file at ``path`` is a Git LFS pointer, not the reference it stands for."""
     with open(path, "rb") as stream:
         if is_lfs_pointer(stream.read(64)):
-            raise FetchError(f"{where}: a Git LFS pointer, not the reference (git lfs pull in the store gets the file)")
+            raise FetchError(
+                f"{where}: a Git LFS pointer, not the reference (git lfs pull in the store gets the file)"
+            )
 
 
 def claim_flat_cache(cache):

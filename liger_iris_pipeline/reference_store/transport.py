@@ -12,11 +12,11 @@ or by instrument, the community cache's; ``layout``).
 
 import functools
 import http.client
-from contextlib import closing
 import socket
 import threading
 import urllib.error
 import urllib.request
+from contextlib import closing
 
 from .errors import FetchError, MissingFromStore
 from .layout import BY_INSTRUMENT, FLAT, OBSERVATORY, SUBDIR_MODE_FILE, check_subdir_mode, reference_instrument
