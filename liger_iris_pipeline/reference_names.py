@@ -1,8 +1,11 @@
 """The design's names of reference files (``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``;
-``.asdf`` for the references that are transforms, ``ASDF_REFTYPES``),
+``.asdf`` for the references that are transforms, ``ASDF_REFTYPES``; the version an integer, ours, or a semver
+``MAJOR.MINOR.PATCH``, the community cache's, as the CRDS plug-in's name rule reads them),
 from a reference model or, for a workflow that must name products before making them, from the headers of the
 exposures it is made of. Imports astropy's FITS reader only.
 """
+
+import re
 
 from astropy.io import fits
 
@@ -11,6 +14,8 @@ from .instruments import FILE_INSTRUMENT
 
 #: Reference types whose files are ASDF (astropy transforms), not FITS images.
 ASDF_REFTYPES = ("distortion",)
+#: A reference's version: an integer (1, 2, ...) or a semver (0.0.1).
+VERSION = re.compile(r"\d+|\d+\.\d+\.\d+")
 
 
 def start_time(date, time):
@@ -24,7 +29,10 @@ def exposure_start(model):
 
 def reference_name(instrument, detector, reftype, useafter, version=1):
     """The design's reference file name, ``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``
-    (``.asdf`` for a type of ``ASDF_REFTYPES``)."""
+    (``.asdf`` for a type of ``ASDF_REFTYPES``); ``version`` an integer or a semver string ("0.0.1"), else
+    ValueError."""
+    if isinstance(version, bool) or not VERSION.fullmatch(str(version)):
+        raise ValueError(f"reference version {version!r}: not an integer or a semver MAJOR.MINOR.PATCH")
     stamp = useafter.replace("-", "").replace(":", "")[:15]
     extension = ".asdf" if reftype.lower() in ASDF_REFTYPES else ".fits"
     return f"{FILE_INSTRUMENT[instrument]}_{detector}_{reftype.upper()}_{stamp}_{version}{extension}"

@@ -39,11 +39,15 @@ def crds_environment(crds_path):
     return clean_environment(CRDS_PATH=crds_path, CRDS_MODE="local", CRDS_READONLY_CACHE=1)
 
 
-def select(crds_path, parameters, reftypes, context=None):
-    """crds's recommendations for each parameter dict, under ``context`` (default: the cache's)."""
+def select(crds_path, parameters, reftypes, context=None, ignore_checksum=False):
+    """crds's recommendations for each parameter dict, under ``context`` (default: the cache's); with
+    ``ignore_checksum``, crds loads mappings whose embedded sha1sum is stale."""
     request = json.dumps({"parameters": parameters, "reftypes": reftypes, "context": context})
+    environment = crds_environment(crds_path)
+    if ignore_checksum:
+        environment["CRDS_IGNORE_MAPPING_CHECKSUM"] = "1"
     result = subprocess.run(
-        [sys.executable, "-c", SELECT], input=request, capture_output=True, text=True, env=crds_environment(crds_path)
+        [sys.executable, "-c", SELECT], input=request, capture_output=True, text=True, env=environment
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])

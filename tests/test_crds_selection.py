@@ -1,6 +1,7 @@
 """Best references chosen by the real crds client from the rules the store writer makes."""
 
 import hashlib
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -140,6 +141,18 @@ def test_crds_internals_we_rely_on():
     assert crds.ligeriri.FILEKINDS == ["dark", "distortion", "flat", "gain", "mask", "nonlinearity", "readnoise", "saturation"]
     assert locate.get_file_properties("IRIS_IMG1_DISTORTION_20200101T000000_1.asdf") == ("iris", "distortion")
     assert rmap.Mapping._get_checksum(None, "header = {\n'sha1sum' : 'x',\n}\n") == mapping_checksum("header = {\n'sha1sum' : 'x',\n}\n")
+    # The community cache's conventions (crds_ligeriri/community.py): the alias lookup wraps crds's get_rmap, the
+    # READMODE DEFAULT hook is found by crds's name for it, and the cache's layout is crds's per-process global.
+    assert rmap.InstrumentContext.get_rmap.ligeriri_aliases
+    assert "_".join(["fallback_header", "iris", "dq", "v1"]) in vars(utils.get_object("crds", "ligeriri", "iris"))
+    hook_name = 'hook_name = "_".join([name, self.instrument, self.filekind, "v1"])'
+    assert hook_name in inspect.getsource(rmap.ReferenceMapping.get_hook)
+    assert "self.locate.fits_to_parkeys(header)" in inspect.getsource(rmap.Mapping.minimize_header)
+    from crds.core import config
+
+    assert hasattr(config, "CRDS_REF_SUBDIR_MODE") and config.get_crds_ref_subdir_file("ligeriri").endswith(
+        "config/ligeriri/ref_cache_subdir_mode"
+    )
 
 
 def test_steps_take_crds_choice_and_skip_what_does_not_apply(flat_store, tmp_path):

@@ -2,12 +2,15 @@
 
 crds finds observatory packages only as ``crds.<observatory>``; ``liger_iris_crds_hook`` makes this
 directory importable under that name. It uses only crds, so it never pulls in the pipeline.
-Reference types and their parkeys (data-model paths) are in ``specs/combined_specs.json``.
+Reference types and their parkeys (data-model paths) are in ``specs/combined_specs.json``; the community
+cache's names and selection keywords are understood beside ours (``community``).
 """
 
 import os.path
 
 from crds.core import reftypes
+
+from .community import FILEKIND_ALIASES, install_reftype_aliases  # noqa: F401 (FILEKIND_ALIASES: {theirs: ours})
 
 HERE = os.path.abspath(os.path.dirname(__file__))
 
@@ -25,3 +28,5 @@ TYPE_FIXERS = {}
 PROVENANCE_KEYWORDS = ("META.DESCRIPTION", "META.PEDIGREE", "META.USEAFTER", "META.AUTHOR")
 USEAFTER_KEYWORDS = ("META.OBSERVATION.DATE", "META.OBSERVATION.TIME")
 DEFAULT_SELECTORS = ("Match", "UseAfter")
+
+install_reftype_aliases()

@@ -1,1 +1,7 @@
-"""Instrument hooks crds looks for as ``crds.ligeriri.iris``: IRIS needs none."""
+"""Instrument hooks crds looks for as ``crds.ligeriri.iris``: the community's READMODE DEFAULT for every rmap
+(``community.fallback_header``)."""
+
+from . import FILEKINDS
+from .community import instrument_hooks
+
+globals().update(instrument_hooks("iris", FILEKINDS))

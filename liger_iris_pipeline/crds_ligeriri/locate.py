@@ -1,10 +1,14 @@
 """The ``crds.ligeriri.locate`` functions crds calls to name, place and match our files.
 
 Mappings are named ``ligeriri[_<instrument>[_<reftype>]]_<serial>.[pir]map``; references
-``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``. The cache is flat:
-every reference in ``references/ligeriri/``. Dataset parameters are data-model paths
-(``META.INSTRUMENT.DETECTOR``); a plain FITS header gets them from its keywords
-(``get_cross_strapped_pairs``).
+``{Instrument}_{DETECTOR}_{REFTYPE}_{YYYYMMDDTHHMMSS}_{version}.fits``, the version an integer (ours) or a
+semver ``MAJOR.MINOR.PATCH`` (the community cache's). A reference type is named as ours or as its community alias
+(``community.FILEKIND_ALIASES``): the properties of a file give ours. The cache says its layout in
+``config/ligeriri/ref_cache_subdir_mode`` (crds's own file): ``flat``, every reference in ``references/ligeriri/``
+(ours; also a cache without that file), or ``instrument``, in ``references/ligeriri/<instrument>/`` (the
+community's), the instrument being the first field of the reference's name. Dataset parameters are data-model
+paths (``META.INSTRUMENT.DETECTOR``); a plain FITS header gets them from its keywords
+(``get_cross_strapped_pairs``), and the community's selection keywords are added (``fits_to_parkeys``).
 """
 
 import functools
@@ -14,12 +18,18 @@ import re
 from crds.core import config, rmap, timestamp, utils
 
 from . import FILEKINDS, INSTRUMENTS, TYPES
+from .community import canonical_filekind, selection_parameters
 
 OBSERVATORY = "ligeriri"
 MAPPING_NAME = re.compile(r"^ligeriri(?:_(?P<instrument>[a-z]+))?(?:_(?P<filekind>[a-z]+))?(?:_(?P<serial>\d+))?$")
 REFERENCE_NAME = re.compile(
-    r"^(?P<instrument>IRIS|Liger|LIGER)_(?P<detector>[A-Z0-9]+)_(?P<filekind>[A-Z]+)_(?P<date>\d{8}T\d{6})_(?P<version>\d+)$"
+    r"^(?P<instrument>IRIS|Liger|LIGER)_(?P<detector>[A-Z0-9]+)_(?P<filekind>[A-Z]+)_(?P<date>\d{8}T\d{6})"
+    r"_(?P<version>\d+|\d+\.\d+\.\d+)$"
 )
+#: The instrument a reference belongs to, by its name's first field (ours and the community's names).
+REFERENCE_INSTRUMENT = re.compile(r"^(?P<instrument>iris|liger)_", re.IGNORECASE)
+#: The cache layouts (``ref_cache_subdir_mode``) this plug-in reads.
+SUBDIR_MODES = ("flat", "instrument")
 
 
 def _fields(filename):
@@ -34,13 +44,14 @@ def decompose_newstyle_name(filename):
     match = MAPPING_NAME.match(name) if config.is_mapping(filename) else None
     if match:
         instrument, filekind, serial = (match.group(key) or "" for key in ("instrument", "filekind", "serial"))
+        filekind = canonical_filekind(filekind) if filekind else filekind
         expected = {".pmap": (False, False), ".imap": (True, False), ".rmap": (True, True)}[ext]
         assert (bool(instrument), bool(filekind)) == expected, f"Invalid {ext} name {filename!r}"
     else:
         match = REFERENCE_NAME.match(name)
         assert match, f"Invalid ligeriri file name {filename!r}"
         instrument = match.group("instrument").lower()
-        filekind = match.group("filekind").lower()
+        filekind = canonical_filekind(match.group("filekind"))
         serial = f"{match.group('date')}_{match.group('version')}"
     assert instrument in INSTRUMENTS + [""], f"Invalid instrument {instrument!r} in name {filename!r}"
     assert filekind in FILEKINDS + [""], f"Invalid filekind {filekind!r} in name {filename!r}"
@@ -64,7 +75,7 @@ def properties_inside_mapping(filename):
         return "", ""
     if mapping.filekind == "INSTRUMENT":
         return mapping.instrument, ""
-    return mapping.instrument, mapping.filekind
+    return mapping.instrument, canonical_filekind(mapping.filekind)
 
 
 def get_reference_properties(filename):
@@ -82,7 +93,7 @@ def ref_properties_from_header(filename):
     path, name, ext = _fields(filename)
     header = data_file.get_header(filename)
     instrument = header["INSTRUME"].lower()
-    filekind = TYPES.filetype_to_filekind(instrument, header["REFTYPE"].lower())
+    filekind = TYPES.filetype_to_filekind(instrument, canonical_filekind(header["REFTYPE"]))
     return path, OBSERVATORY, instrument, filekind, name, ext
 
 
@@ -102,8 +113,9 @@ def condition_matching_header(rmapping, header):
 
 
 def fits_to_parkeys(header):
-    """Our parkeys are data-model paths, which the datasets already provide."""
-    return dict(header)
+    """Our parkeys are data-model paths, which the datasets already provide; the community's selection keywords
+    (era, pupil, image type, META.DATE) are added where a frame lacks them (``community.selection_parameters``)."""
+    return selection_parameters(header)
 
 
 def header_to_reftypes(header, context=None):
@@ -121,15 +133,49 @@ def filekind_to_keyword(filekind):
 
 
 def locate_file(refname, mode=None, parameters=None):
-    """Cache path of a reference: every reference lives in references/ligeriri/."""
-    return os.path.join(locate_dir(None, mode), os.path.basename(refname))
+    """Cache path of a reference: in references/ligeriri/, or below it in the directory of its instrument in a
+    cache laid out by instrument."""
+    mode = mode or reference_subdir_mode()
+    name = os.path.basename(refname)
+    return os.path.join(locate_dir(reference_instrument(name) if mode == "instrument" else None, mode), name)
 
 
 def locate_dir(instrument, mode=None):
-    """The reference directory of the cache (flat layout)."""
-    if mode is not None:
-        config.check_crds_ref_subdir_mode(mode)
-    return config.get_crds_refpath(OBSERVATORY)
+    """The reference directory of the cache, or of ``instrument`` in a cache laid out by instrument."""
+    mode = mode or reference_subdir_mode()
+    check_subdir_mode(mode, "ref_cache_subdir_mode")
+    refpath = config.get_crds_refpath(OBSERVATORY)
+    return os.path.join(refpath, instrument.lower()) if mode == "instrument" and instrument else refpath
+
+
+def reference_subdir_mode():
+    """The layout the cache says in ``config/ligeriri/ref_cache_subdir_mode``: flat where it has no such file
+    (crds would guess, and write its guess into a writable cache)."""
+    path = config.get_crds_ref_subdir_file(OBSERVATORY)
+    try:
+        with open(path) as stream:
+            mode = stream.read().strip()
+    except FileNotFoundError:
+        return "flat"
+    return check_subdir_mode(mode, path)
+
+
+def check_subdir_mode(mode, source):
+    """``mode`` if this plug-in reads caches laid out so; else ValueError naming ``source``."""
+    if mode not in SUBDIR_MODES:
+        raise ValueError(f"{source}: cache layout {mode!r} unknown to the ligeriri plug-in (flat or instrument)")
+    return mode
+
+
+def reference_instrument(refname):
+    """The instrument (lower case) of a reference, by its name's first field; ValueError if it names none."""
+    match = REFERENCE_INSTRUMENT.match(os.path.basename(refname))
+    if not match:
+        raise ValueError(
+            f"{refname}: the name does not start with an instrument (IRIS_, Liger_): no place for it in a cache "
+            "laid out by instrument"
+        )
+    return match.group("instrument").lower()
 
 
 def get_static_pairs():

@@ -16,9 +16,17 @@ _MODULES = {
     **dict.fromkeys(("checked_name", "NAME_RULES"), ".layout"),
     "store_context": ".server_config",
     **dict.fromkeys(
-        ("FetchResult", "fetch_reference", "fetch_references", "select_references", "write_bestrefs_table"), ".fetch"
+        (
+            "FetchResult",
+            "fetch_reference",
+            "fetch_references",
+            "select_references",
+            "stale_checksum_warnings",
+            "write_bestrefs_table",
+        ),
+        ".fetch",
     ),
-    **dict.fromkeys(("Store", "add_references"), ".store"),
+    **dict.fromkeys(("Store", "add_references", "index_store"), ".store"),
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _MODULES)
 

@@ -1,7 +1,9 @@
 """crds's choice of references for a set of frames, made on a local cache alone.
 
 crds runs serverless and offline, under a context given explicitly; the frames' selection parameters come
-from their data models, and an association stands for its science members.
+from their data models, and an association stands for its science members. crds is asked for the reference
+types of the pipeline (the plug-in's); a context without rules of a type (an older one, or the community's, which
+has no gain, readnoise, saturation or distortion rules) does not apply it: N/A, as the steps take it.
 """
 
 import logging
@@ -20,11 +22,16 @@ from crds.core import utils as crds_utils  # noqa: E402
 
 from .. import datamodels  # noqa: E402
 from ..associations import AssociationError, is_association, load_association  # noqa: E402
+from ..crds_ligeriri import FILEKINDS  # noqa: E402
 from .errors import FetchError  # noqa: E402
 from .layout import OBSERVATORY  # noqa: E402
 
 #: crds's own default server address: its "serverless" spelling makes crds skip every JSON-RPC call.
 SERVERLESS_URL = "https://crds-serverless-mode.stsci.edu"
+#: The reference types the fetch asks crds for: the pipeline's.
+REFTYPES = tuple(FILEKINDS)
+#: How crds answers for a type the context has no rules of.
+_UNKNOWN_TYPE = "Unknown reference type"
 
 
 class _ErrorMessages(logging.Handler):
@@ -45,11 +52,13 @@ def _replace_crds_environment(environment, server):
     os.environ.update(environment)
     crds_api.set_crds_server(server)
     crds_utils.clear_function_caches()
+    crds_config.CRDS_REF_SUBDIR_MODE = "None"  # crds keeps a cache's layout per process: read the next one's
 
 
 @contextmanager
-def local_crds(crds_path):
+def local_crds(crds_path, ignore_mapping_checksum=False):
     """crds set to use the cache at ``crds_path`` alone: local mode, read-only, serverless; restored after.
+    ``ignore_mapping_checksum``: crds loads mappings whose embedded sha1sum is stale.
 
     crds reads its configuration from ``os.environ`` (where it also keeps its defaults) and caches results
     per process (``utils.cached``). So on the way in every CRDS_* variable is replaced by crds's defaults
@@ -66,6 +75,8 @@ def local_crds(crds_path):
     os.environ.update(
         CRDS_PATH=str(crds_path), CRDS_MODE="local", CRDS_READONLY_CACHE="1", CRDS_OBSERVATORY=OBSERVATORY
     )
+    if ignore_mapping_checksum:
+        os.environ["CRDS_IGNORE_MAPPING_CHECKSUM"] = "1"
     try:
         yield
     finally:
@@ -73,17 +84,20 @@ def local_crds(crds_path):
 
 
 def best_references(parameters, context, source):
-    """{reftype: reference name or "N/A"} that crds selects for ``parameters`` under ``context``.
+    """{reftype: reference name or "N/A"} that crds selects for ``parameters`` under ``context``, for each of the
+    pipeline's reference types.
 
-    Call inside ``local_crds``. "NOT FOUND n/a" (the type does not apply) becomes "N/A"; any other
-    NOT FOUND, an exception, or an error crds only logged is a FetchError naming ``source``.
+    Call inside ``local_crds``. "NOT FOUND n/a" (the type does not apply) and a type the context has no rules of
+    become "N/A"; any other NOT FOUND, an exception, or an error crds only logged is a FetchError naming ``source``.
     """
     logged = _ErrorMessages()
     crds_logger = logging.getLogger("CRDS")
     errors_before = crds_log.errors()
     crds_logger.addHandler(logged)
     try:
-        recommendations = crds.getrecommendations(parameters, reftypes=None, context=context, observatory=OBSERVATORY)
+        recommendations = crds.getrecommendations(
+            parameters, reftypes=list(REFTYPES), context=context, observatory=OBSERVATORY
+        )
     except (Exception, SystemExit) as error:  # crds raises many types, and exits on some failures
         raise FetchError(
             f"{source}: crds cannot select references under {context} ({error or type(error).__name__})"
@@ -97,7 +111,7 @@ def best_references(parameters, context, source):
     for reftype, value in sorted(recommendations.items()):
         if value.upper().startswith("NOT FOUND"):
             reason = value[len("NOT FOUND") :].strip()
-            if reason.lower() != "n/a":
+            if reason.lower() != "n/a" and not reason.startswith(_UNKNOWN_TYPE):
                 raise FetchError(f"{source}: no {reftype} reference under {context}: {reason}")
             value = "N/A"
         bestrefs[reftype] = value

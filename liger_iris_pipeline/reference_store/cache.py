@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from .. import atomic
 from .errors import FetchError
-from .layout import OBSERVATORY, is_reference, sha1
+from .layout import FLAT, OBSERVATORY, is_lfs_pointer, is_reference, sha1
 from .mappings import mapping_children
 from .server_config import download_metadata
 
@@ -97,29 +97,57 @@ def install_file(store, area, name, metadata, directory, inspect=None):
     return True, inspected
 
 
-def install_mapping_closure(store, config, context, cache, records):
-    """Copy ``context`` and every imap and rmap under it into the Layout ``cache``, each checked against the
-    cache's ``records`` too. Returns ({mapping name: copied?}, names of all references the rmaps select)."""
-    mappings, references, pending = {}, set(), [context]
+def install_mapping_closure(store, config, context, cache, records, instruments, accept_stale=False):
+    """Copy ``context``, every imap it names, and the rmaps of the imaps of ``instruments`` (lower case) into the
+    Layout ``cache``, each checked against the cache's ``records`` too: what crds reads to select for frames of
+    those instruments. (A context may name rmaps its store lacks: the community's Liger imap does.) Returns
+    ({mapping name: copied?}, names of the references those rmaps select, the reports of stale embedded
+    checksums, which are refused unless ``accept_stale``)."""
+    mappings, references, stale, pending = {}, set(), [], [(context, True)]
     while pending:
-        name = pending.pop()
+        name, follow = pending.pop()
         if name in mappings:
             continue
         source = store.where("mappings", name)
         metadata = download_metadata(store, config, name)
         check_record(cache, records, name, metadata, store)
-        copied, children = install_file(
+        copied, content = install_file(
             store,
             "mappings",
             name,
             metadata,
             cache.mappings,
-            inspect=lambda path, name=name, source=source: mapping_children(path, name, source),
+            inspect=lambda path, name=name, source=source: mapping_children(path, name, source, accept_stale),
         )
         mappings[name] = copied
-        for child in children:
-            (references.add if is_reference(child) else pending.append)(child)
-    return mappings, references
+        stale += [content.stale] if content.stale else []
+        for key, child in content.children if follow else ():
+            if is_reference(child):
+                references.add(child)
+            else:
+                pending.append((child, not child.endswith(".imap") or key in instruments))
+    return mappings, references, stale
+
+
+def refuse_lfs_pointer(path, where):
+    """FetchError naming ``where`` if the file at ``path`` is a Git LFS pointer, not the reference it stands for."""
+    with open(path, "rb") as stream:
+        if is_lfs_pointer(stream.read(64)):
+            raise FetchError(
+                f"{where}: a Git LFS pointer, not the reference (git lfs pull in the store gets the file)"
+            )
+
+
+def claim_flat_cache(cache):
+    """Say in the cache's ``ref_cache_subdir_mode`` that it is flat, as the fetch fills it (so crds never guesses);
+    FetchError if the cache says it is laid out otherwise."""
+    if not cache.subdir_mode_path.exists():
+        write_text(cache.subdir_mode_path, FLAT)
+    elif cache.subdir_mode() != FLAT:
+        raise FetchError(
+            f"{cache.subdir_mode_path}: the cache's references are laid out by {cache.subdir_mode()}; the fetch "
+            "fills flat caches (references/ligeriri/<name>): fetch into another CRDS_PATH"
+        )
 
 
 def write_text(path, text):

@@ -12,3 +12,7 @@ class FetchError(ValueError):
 class LayoutError(StoreError, FetchError):
     """A rule that a store and a cache share was broken (a refused file name, a lock held too long): an error of
     the store writer and of the fetch alike, so each one's callers catch it as their own."""
+
+
+class MissingFromStore(FetchError):
+    """A file the store does not have (no such file, HTTP 404)."""

@@ -19,13 +19,24 @@ contacted: crds runs serverless, on the cache alone. ``--timeout`` is the deadli
 has not arrived whole within it (however slowly the store drips it), or a store silent for 30 s, or one
 that sends more bytes than ``download_metadata`` declares, fails the fetch; the partial copy is removed,
 as is one a killed fetch left, and a later fetch starts afresh.
+
+Stores laid out as the community's cache (oirlab/liger-iris-crds-cache: references in
+``references/ligeriri/<instrument>/``, ``ref_cache_subdir_mode`` ``instrument``) are read as well as ours; the
+cache is always flat, and says so. The fetch copies the context's pmap and imaps, and the rmaps of the inputs'
+instruments (the community's context names Liger rmaps it lacks), and asks crds for the reference types of the
+pipeline (their aliases included: the community's ``dq`` is our ``mask``). A mapping whose embedded sha1sum is
+stale (its text edited since) is refused in one line naming it, unless ``CRDS_IGNORE_MAPPING_CHECKSUM`` is true
+(``1``): then it is used, and reported on stderr as ``crds_fetch: warning: <mapping>: embedded sha1sum ... is
+stale ...``; the compute jobs need that setting too, for crds to load it. A reference that is a Git LFS pointer
+rather than the file is refused.
 """
 
 import argparse
+import functools
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .bestrefs import best_references, crds_parameters, expand_inputs, local_crds
@@ -33,13 +44,16 @@ from .cache import (
     cache_records,
     check_cached,
     check_record,
+    claim_flat_cache,
     install_file,
     install_mapping_closure,
+    refuse_lfs_pointer,
     write_cache_config,
     write_text,
 )
 from .errors import FetchError
 from .layout import REFERENCE, Layout, checked_name
+from .mappings import stale_checksums_accepted
 from .server_config import download_metadata, read_store_config, resolve_context
 from .transport import DEADLINE, StoreReader
 
@@ -52,13 +66,14 @@ class FetchResult:
     bestrefs: dict  # {input path: {reftype: reference name or "N/A"}}
     copied: tuple  # file names copied into the cache
     present: tuple  # file names already in the cache, verified
+    stale_checksums: tuple = ()  # one line per mapping used with a stale embedded sha1sum (accepted by opt-in)
 
     def references(self):
         """The distinct names of the references selected, sorted."""
         return sorted({name for selected in self.bestrefs.values() for name in selected.values() if name != "N/A"})
 
 
-def select_references(store, inputs, crds_path, context=None, timeout=DEADLINE):
+def select_references(store, inputs, crds_path, context=None, timeout=DEADLINE, accept_stale=None):
     """Copy the rules of ``context`` (default: the store's operational context) into the CRDS cache at
     ``crds_path`` and ask crds for the best references of ``inputs`` (frames or associations) under them.
 
@@ -67,10 +82,12 @@ def select_references(store, inputs, crds_path, context=None, timeout=DEADLINE):
     cannot substitute its file. Returns a FetchResult whose ``copied``/``present`` list the mappings; raises
     FetchError naming the file or store and the problem. crds runs inside ``local_crds`` (the CRDS_*
     environment is swapped meanwhile). ``timeout``: the deadline, in seconds, of each file from the store.
+    ``accept_stale``: use mappings whose embedded sha1sum is stale (reported in the result); default
+    ``CRDS_IGNORE_MAPPING_CHECKSUM``.
     """
     reader = StoreReader(store, timeout)
     config = read_store_config(reader)
-    selection = _select(reader, config, inputs, Layout(crds_path), context)
+    selection = _select(reader, config, inputs, Layout(crds_path), context, accept_stale)
     references = Layout(crds_path).references
     for name in selection.references():
         if (references / name).exists():
@@ -78,28 +95,36 @@ def select_references(store, inputs, crds_path, context=None, timeout=DEADLINE):
     return selection
 
 
-def _select(reader, config, inputs, cache, context):
-    """Install the mappings of the context and record the sha1 of every file under it in the cache (one
-    writer at a time), then ask crds for each frame's references."""
+def _select(reader, config, inputs, cache, context, accept_stale=None):
+    """Install the mappings of the context the inputs need and record the sha1 of every file under them in the
+    cache (one writer at a time), then ask crds for each frame's references."""
+    accept_stale = stale_checksums_accepted() if accept_stale is None else accept_stale
     context = resolve_context(reader, config, context)
     frames = expand_inputs(inputs)
     parameters = {frame: crds_parameters(frame) for frame in frames}  # a bad input stops the fetch before any copy
+    instruments = {str(values.get("meta.instrument.name", "")).lower() for values in parameters.values()}
 
     with cache.lock():
+        claim_flat_cache(cache)
         records = cache_records(cache)
-        mappings, context_references = install_mapping_closure(reader, config, context, cache, records)
-        metadata = {name: download_metadata(reader, config, name) for name in sorted(mappings) + sorted(context_references)}
-        for name in sorted(context_references):
+        mappings, context_references, stale = install_mapping_closure(
+            reader, config, context, cache, records, instruments, accept_stale
+        )
+        # A reference the rules name but the store lacks (the community's drizpars) matters only if selected.
+        listed = sorted(name for name in context_references if name in config["download_metadata"])
+        metadata = {name: download_metadata(reader, config, name) for name in sorted(mappings) + listed}
+        for name in listed:
             check_record(cache, records, name, metadata[name], reader)
         write_cache_config(cache, context, {**records, **metadata})
 
-    with local_crds(cache.root):
+    with local_crds(cache.root, ignore_mapping_checksum=bool(stale)):
         bestrefs = {frame: best_references(parameters[frame], context, frame) for frame in frames}
     return FetchResult(
         context=context,
         bestrefs=bestrefs,
         copied=tuple(name for name, copied in mappings.items() if copied),
         present=tuple(name for name, copied in mappings.items() if not copied),
+        stale_checksums=tuple(stale),
     )
 
 
@@ -110,24 +135,31 @@ def fetch_reference(store, name, crds_path, config=None, timeout=DEADLINE):
     """
     reader = StoreReader(store, timeout)
     config = config or read_store_config(reader)  # callers copying many references read it once
+    return _install_reference(reader, config, name, Layout(crds_path))
+
+
+def _install_reference(reader, config, name, cache):
+    """Copy the reference ``name`` from the store into the flat ``cache``, verified; True if copied."""
     name = checked_name(name, REFERENCE, "reference")
     metadata = download_metadata(reader, config, name)
-    cache = Layout(crds_path)
+    claim_flat_cache(cache)
     check_record(cache, cache_records(cache), name, metadata, reader)
-    copied, _ = install_file(reader, "references", name, metadata, cache.references)
+    where = reader.where("references", name)
+    inspect = functools.partial(refuse_lfs_pointer, where=where)
+    copied, _ = install_file(reader, "references", name, metadata, cache.references, inspect=inspect)
     return copied
 
 
-def fetch_references(store, inputs, crds_path, context=None, timeout=DEADLINE):
+def fetch_references(store, inputs, crds_path, context=None, timeout=DEADLINE, accept_stale=None):
     """``select_references``, then copy every selected reference into the cache: all that ``inputs`` need."""
     reader = StoreReader(store, timeout)
     config = read_store_config(reader)
-    selection = _select(reader, config, inputs, Layout(crds_path), context)
+    cache = Layout(crds_path)
+    selection = _select(reader, config, inputs, cache, context, accept_stale)
     names = selection.references()
-    copied = {name: fetch_reference(store, name, crds_path, config, timeout) for name in names}
-    return FetchResult(
-        context=selection.context,
-        bestrefs=selection.bestrefs,
+    copied = {name: _install_reference(reader, config, name, cache) for name in names}
+    return replace(
+        selection,
         copied=selection.copied + tuple(name for name in names if copied[name]),
         present=selection.present + tuple(name for name in names if not copied[name]),
     )
@@ -146,6 +178,11 @@ def summary(result):
         lines.append(f"  {frame}: {', '.join(chosen) or 'no references apply'}")
     lines.append(f"{len(result.copied)} copied, {len(result.present)} already present")
     return "\n".join(lines)
+
+
+def stale_checksum_warnings(result):
+    """One warning line per mapping the fetch used with a stale embedded sha1sum."""
+    return [f"warning: {report}; used as CRDS_IGNORE_MAPPING_CHECKSUM says" for report in result.stale_checksums]
 
 
 def _seconds(text):
@@ -183,6 +220,8 @@ def main(argv=None):
     except FetchError as error:
         print(f"crds_fetch: error: {' '.join(str(error).splitlines())}", file=sys.stderr)
         return 1
+    for line in stale_checksum_warnings(result):
+        print(f"crds_fetch: {line}", file=sys.stderr)
     print(summary(result))
     return 0
 

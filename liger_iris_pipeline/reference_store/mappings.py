@@ -1,8 +1,16 @@
 """CRDS mapping text (pmap, imap, rmap): written by the store writer, read and checked by the fetch. A mapping
-is a Python-like text, ``header = {...}`` then ``selector = ...``; it is parsed, never executed."""
+is a Python-like text, ``header = {...}`` then ``selector = ...``; it is parsed, never executed.
+
+A mapping's header carries the sha1 of its text (``sha1sum``). One whose text was edited after its sha1sum was
+written (the community cache's are all so) has a **stale** checksum: the fetch refuses it, with one line naming it,
+unless ``CRDS_IGNORE_MAPPING_CHECKSUM`` is true (crds's own setting, which crds needs too to load such a mapping
+in the compute jobs), and then reports it and uses it.
+"""
 
 import ast
 import hashlib
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import FetchError
@@ -10,6 +18,28 @@ from .layout import OBSERVATORY, REFERENCE, checked_name
 
 #: What each kind of mapping selects.
 CHILD_KIND = {".pmap": ".imap", ".imap": ".rmap", ".rmap": REFERENCE}
+#: crds's setting that loads mappings whose embedded sha1sum does not match their text; the fetch's opt-in too.
+IGNORE_CHECKSUM_VARIABLE = "CRDS_IGNORE_MAPPING_CHECKSUM"
+#: Its values, spelled as crds reads them (crds.core.config.env_str_to_bool); unset is false.
+_TRUE = ("True", "true", "TRUE", "T", "t", "1")
+_FALSE = ("False", "false", "FALSE", "F", "f", "0", "")
+
+
+def stale_checksums_accepted(environ=None):
+    """Whether ``CRDS_IGNORE_MAPPING_CHECKSUM`` is true in ``environ`` (default: this process's environment);
+    FetchError for a value crds would not read as true or false."""
+    value = (os.environ if environ is None else environ).get(IGNORE_CHECKSUM_VARIABLE, "")
+    if value not in _TRUE + _FALSE:
+        raise FetchError(f"{IGNORE_CHECKSUM_VARIABLE}={value!r}: neither true (1, true) nor false (0, false)")
+    return value in _TRUE
+
+
+@dataclass(frozen=True)
+class MappingContent:
+    """What the fetch reads from a mapping: what it selects, and the report of a stale checksum (or None)."""
+
+    children: tuple  # ((selector key, lower case: an instrument or reference type; None in an rmap), file name), ...
+    stale: str | None
 
 
 def mapping_checksum(text):
@@ -47,21 +77,39 @@ def _leaves(node):
         yield from value if isinstance(value, tuple) else (value,)
 
 
-def mapping_children(path, name, source):
-    """Checked names of the files the mapping at ``path`` selects (imaps, rmaps or references), after checking
-    that its header names it and its embedded sha1sum matches its text; FetchError naming ``source`` if not."""
+def mapping_children(path, name, source, accept_stale=False):
+    """The MappingContent of the mapping at ``path``: the checked names of the files it selects (imaps, rmaps or
+    references) with their selector keys, after checking that its header names it and that its embedded sha1sum
+    matches its text. FetchError naming ``source`` if not; a stale sha1sum is only reported with
+    ``accept_stale``."""
+    suffix = Path(name).suffix
     try:
         text = Path(path).read_text(encoding="utf-8")
         header, selector_text = split_mapping(text)
-        leaves = selected_names(selector_text)
+        if suffix == ".rmap":
+            pairs = [(None, leaf) for leaf in selected_names(selector_text)]
+        else:
+            selections = ast.literal_eval(selector_text.strip())
+            if not isinstance(selections, dict):
+                raise ValueError(f"the selector of a {suffix} is a dict, not a {type(selections).__name__}")
+            pairs = [(str(key).lower(), leaf) for key, leaf in selections.items()]
     except (ValueError, SyntaxError, IndexError, UnicodeDecodeError, RecursionError) as error:
         raise FetchError(f"{source}: not a mapping ({type(error).__name__}: {error})") from error
-    if not isinstance(header, dict) or header.get("name") != name or header.get("observatory") != OBSERVATORY.upper():
+    if not isinstance(header, dict) or header.get("observatory") != OBSERVATORY.upper():
         raise FetchError(f"{source}: header does not name it as a {OBSERVATORY.upper()} mapping")
+    if header.get("name") != name:
+        raise FetchError(f"{source}: its header names it {header.get('name')!r}, not {name!r}")
+    stale = None
     if header.get("sha1sum") != mapping_checksum(text):
-        raise FetchError(f"{source}: embedded sha1sum does not match the mapping's text")
-    child_kind = CHILD_KIND[Path(name).suffix]
-    return [checked_name(leaf, child_kind, source) for leaf in leaves if leaf != "N/A"]
+        stale = (
+            f"{source}: embedded sha1sum {header.get('sha1sum')} is stale (the text's sha1 is "
+            f"{mapping_checksum(text)})"
+        )
+        if not accept_stale:
+            raise FetchError(f"{stale}; {IGNORE_CHECKSUM_VARIABLE}=1 uses it anyway")
+    child_kind = CHILD_KIND[suffix]
+    children = tuple((key, checked_name(leaf, child_kind, source)) for key, leaf in pairs if leaf != "N/A")
+    return MappingContent(children, stale)
 
 
 def mapping_text(header, selector_text):

@@ -11,7 +11,11 @@ reference with the same match and USEAFTER as an old one replaces it.
 Writers of one store take turns (``Layout.lock``): each reads the store's config and mappings, adds its
 context and writes them back while no other writer can. A reference's name must pass the rule the fetch
 applies (``layout.checked_name``), and its match values must be plain values, which crds cannot read as a
-pattern (``*``, ``A|B``, ``(regex)``, ``NOT ...``).
+pattern (``*``, ``A|B``, ``(regex)``, ``NOT ...``). A store is flat and says so in ``ref_cache_subdir_mode``.
+
+``index_store(store)`` records the sha1 and size of every file of a store another writer laid out (the
+community's cache, by instrument, has none) in its server_config's ``download_metadata``, which the fetch checks
+every copy against.
 """
 
 import ast
@@ -24,7 +28,18 @@ from .. import atomic, datamodels, units
 from ..crds_ligeriri import HERE as PLUGIN_DIRECTORY
 from ..crds_ligeriri.locate import REFERENCE_NAME
 from .errors import StoreError
-from .layout import OBSERVATORY, REFERENCE, Layout, checked_name, sha1
+from .layout import (
+    BY_INSTRUMENT,
+    FLAT,
+    OBSERVATORY,
+    REFERENCE,
+    REFERENCE_EXTENSIONS,
+    Layout,
+    checked_name,
+    is_lfs_pointer,
+    reference_instrument,
+    sha1,
+)
 from .mappings import dict_selector, mapping_text, rmap_selector, selected_names, split_mapping
 
 INSTRUMENTS = ("iris", "liger")
@@ -181,6 +196,11 @@ def add_references(store_root, reference_paths, description="new references"):
     store = Store(store_root)
     described = _describe_new_references(reference_paths)
     with store.lock():
+        if store.subdir_mode() != FLAT:
+            raise StoreError(
+                f"{store.subdir_mode_path}: the store's references are laid out by {store.subdir_mode()}; "
+                "crds_add_references writes flat stores"
+            )
         return _add_context(store, described, description)
 
 
@@ -277,5 +297,49 @@ def _add_context(store, described, description):
     config.update(operational_context=context, edit_context=context, last_synced=now)
     config["context_history"].append((context, now, description))
     store.config_path.parent.mkdir(parents=True, exist_ok=True)
+    if not store.subdir_mode_path.exists():
+        atomic.write_text(store.subdir_mode_path, FLAT)
     atomic.write_text(store.config_path, repr(config))
     return context
+
+
+def index_store(store_root):
+    """Record the sha1 and size of every mapping and reference file of the store at ``store_root`` in its
+    server_config (``download_metadata``, replaced), for the fetch to check copies against; returns the
+    server_config. For a store another writer laid out: flat or by instrument (the community's cache), files that
+    are not mappings or references (READMEs, scripts) left out. StoreError naming the file for a name the fetch
+    would refuse, a reference in another instrument's directory or under a name already indexed, or a Git LFS
+    pointer in place of a reference."""
+    store = Store(store_root)
+    if not store.config_path.exists():
+        raise StoreError(f"{store.config_path}: no server_config: not a store")
+    with store.lock():
+        try:
+            config = ast.literal_eval(store.config_path.read_text())
+        except (ValueError, SyntaxError, UnicodeDecodeError, RecursionError) as error:
+            raise StoreError(f"{store.config_path}: not a server_config ({type(error).__name__}: {error})") from error
+        if not isinstance(config, dict) or config.get("observatory") != OBSERVATORY:
+            raise StoreError(f"{store.config_path}: not a {OBSERVATORY} server_config")
+        metadata = {}
+        for path in sorted(store.mappings.glob("*.?map")):
+            metadata[checked_name(path.name, path.suffix, path)] = _file_metadata(path)
+        pattern = "*/*" if store.subdir_mode() == BY_INSTRUMENT else "*"
+        for path in sorted(store.references.glob(pattern)):
+            if not path.name.endswith(REFERENCE_EXTENSIONS):
+                continue
+            checked_name(path.name, REFERENCE, path)
+            if pattern == "*/*" and reference_instrument(path.name, path) != path.parent.name:
+                raise StoreError(f"{path}: a {reference_instrument(path.name, path)} reference in {path.parent.name}/")
+            if path.name in metadata:
+                raise StoreError(f"{path}: another file of this name is in the store")
+            with open(path, "rb") as stream:
+                if is_lfs_pointer(stream.read(64)):
+                    raise StoreError(f"{path}: a Git LFS pointer, not the reference (git lfs pull gets the file)")
+            metadata[path.name] = _file_metadata(path)
+        config["download_metadata"] = metadata
+        atomic.write_text(store.config_path, repr(config))
+    return config
+
+
+def _file_metadata(path):
+    return {"size": path.stat().st_size, "sha1sum": sha1(path)}

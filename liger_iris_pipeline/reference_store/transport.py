@@ -5,6 +5,9 @@ A file must arrive whole within ``timeout`` seconds of its request, however slow
 the deadline passes, a watchdog shuts the connection's socket, which ends the read in progress (a socket
 timeout alone bounds each read, not the file). A store that stays silent for ``SILENCE`` seconds (connecting
 included) fails sooner. Redirects are refused: the fetch talks to the store's address and nothing else.
+
+References are read where the store's layout puts them (``config/ligeriri/ref_cache_subdir_mode``: flat, ours,
+or by instrument, the community cache's; ``layout``).
 """
 
 import functools
@@ -13,13 +16,15 @@ import socket
 import threading
 import urllib.error
 import urllib.request
+from contextlib import closing
 
-from .errors import FetchError
-from .layout import OBSERVATORY
+from .errors import FetchError, MissingFromStore
+from .layout import BY_INSTRUMENT, FLAT, OBSERVATORY, SUBDIR_MODE_FILE, check_subdir_mode, reference_instrument
 
 DEADLINE = 600  # seconds, default time for one file to arrive whole
 SILENCE = 30  # seconds a store may stay silent within a file's deadline
 BLOCK_SIZE = 1 << 20
+MAX_SUBDIR_MODE_BYTES = 64
 
 
 class _Watchdog:
@@ -107,10 +112,29 @@ class StoreReader:
         self.location = str(location).rstrip("/") or "/"
         self.is_http = self.location.startswith(("http://", "https://"))
         self.timeout = timeout
+        self._subdir_mode = None
 
     def where(self, area, name):
         """Path or URL of the checked file name ``name`` in ``area`` (config, mappings or references)."""
+        if area == "references" and self.subdir_mode() == BY_INSTRUMENT:
+            return f"{self.location}/{area}/{OBSERVATORY}/{reference_instrument(name, self.location)}/{name}"
         return f"{self.location}/{area}/{OBSERVATORY}/{name}"
+
+    def subdir_mode(self):
+        """The layout of the store's references/ (read once): what its ``ref_cache_subdir_mode`` says, or flat."""
+        if self._subdir_mode is None:
+            where = self.where("config", SUBDIR_MODE_FILE)
+            text = b""
+            try:
+                with closing(self.blocks("config", SUBDIR_MODE_FILE)) as blocks:
+                    for block in blocks:
+                        text += block
+                        if len(text) > MAX_SUBDIR_MODE_BYTES:
+                            raise FetchError(f"{where}: larger than {MAX_SUBDIR_MODE_BYTES} bytes, refused")
+            except MissingFromStore:
+                text = FLAT.encode()
+            self._subdir_mode = check_subdir_mode(text.decode("utf-8", "replace").strip(), where)
+        return self._subdir_mode
 
     def blocks(self, area, name):
         """The blocks of a store file as they arrive; FetchError naming its path or URL when the store lacks
@@ -126,7 +150,10 @@ class StoreReader:
             if watchdog.expired:  # the read the watchdog ended looks like the end of the file
                 raise FetchError(self._late(where))
         except (OSError, http.client.HTTPException) as error:
-            raise FetchError(self._late(where) if watchdog.expired else self._problem(where, error)) from error
+            if watchdog.expired:
+                raise FetchError(self._late(where)) from error
+            missing = isinstance(error, FileNotFoundError) or getattr(error, "code", None) == 404
+            raise (MissingFromStore if missing else FetchError)(self._problem(where, error)) from error
         finally:
             watchdog.stop()
 
