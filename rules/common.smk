@@ -121,6 +121,11 @@ NIGHT = plan()
 config["crds"]["selected_context"] = recorded_context(SELECTION_TABLE)
 FUSED_CHAIN = config["fused_chain"]
 
+
+# The image of every job under --software-deployment-method apptainer (containers/, built from constraints.txt).
+container: config["container"]
+
+
 #: Threads of a mosaic job: its drizzling steps drizzle two frames at once, in forked processes.
 MOSAIC_THREADS = 2
 #: Fused batches: one job reduces (and one makes the quick-looks of) several frames.

@@ -146,3 +146,49 @@ def test_planning_imports_no_crds_stpipe_or_stdatamodels(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines() == ["ligeriri_0002.pmap", "[]"]
+
+
+def definition_sections(path):
+    """{section: [lines]} of an Apptainer definition file, the header's keywords under "header"."""
+    sections, current = {"header": []}, "header"
+    for line in path.read_text().splitlines():
+        if line.startswith("%"):
+            current = line[1:].strip()
+            sections[current] = []
+        elif line.strip() and not line.startswith("#"):
+            sections[current].append(line.strip())
+    return sections
+
+
+def test_the_container_definitions_build_the_jobs_stack_from_the_constraints():
+    """containers/liger_iris_drs.def (Apptainer) and containers/Dockerfile: the same Python as the environments,
+    the package's files copied in, containers/install.sh installing the package and matplotlib (the quick-look
+    environment's requirements) at the pins of constraints.txt; the workflow runs every job in the image the
+    config names under --software-deployment-method apptainer, and the catalog says so."""
+    containers = REPOSITORY / "containers"
+    sections = definition_sections(containers / "liger_iris_drs.def")
+    header = dict(line.split(":", 1) for line in sections["header"])
+    image = header["From"].strip()
+    assert header["Bootstrap"].strip() == "docker" and image.startswith(f"python:{sys.version_info.major}.{sys.version_info.minor}.")
+    copied = {line.split()[0] for line in sections["files"]}
+    assert all(line.split()[1] == f"/opt/liger_iris_pipeline/{line.split()[0]}" for line in sections["files"])
+    assert sections["post"] == ["sh /opt/liger_iris_pipeline/containers/install.sh", "rm -rf /opt/liger_iris_pipeline"]
+    dockerfile = [line for line in (containers / "Dockerfile").read_text().splitlines() if line and not line.startswith("#")]
+    assert dockerfile[0] == f"FROM {image}"
+    docker_copied = {name for line in dockerfile if line.startswith("COPY ") for name in line.split()[1:-1]}
+    assert docker_copied == copied and f"RUN {sections['post'][0]} && {sections['post'][1]}" in dockerfile
+    ignore = (containers / "Dockerfile.dockerignore").read_text().splitlines()
+    assert {line[1:].rstrip("/") for line in ignore if line.startswith("!")} == copied
+    for name in copied:
+        assert (REPOSITORY / name).exists(), name
+    assert {"pyproject.toml", "constraints.txt", "liger_iris_pipeline", "containers/install.sh"} <= copied
+    install = (containers / "install.sh").read_text()
+    assert subprocess.run(["sh", "-n", containers / "install.sh"]).returncode == 0
+    assert "--constraint constraints.txt" in install and "python -m pip check" in install
+    assert "$pip_install --no-build-isolation . matplotlib\n" in install  # the package and the quick-looks' matplotlib
+    schema = yaml.safe_load((REPOSITORY / "config" / "config.schema.yaml").read_text())
+    default = schema["properties"]["container"]["default"]
+    assert f"apptainer build {default} containers/liger_iris_drs.def" in (containers / "liger_iris_drs.def").read_text()
+    assert re.search(r'^container: config\["container"\]$', (REPOSITORY / "rules" / "common.smk").read_text(), re.MULTILINE)
+    catalog = yaml.safe_load((REPOSITORY / ".snakemake-workflow-catalog.yml").read_text())
+    assert catalog["usage"]["software-stack-deployment"] == {"conda": True, "apptainer": True}
