@@ -4,6 +4,7 @@ the workflow: with ``snakedeploy deploy-workflow`` from its git host (a Snakemak
 module given by path in a directory of only the user's Snakefile and config. The git host is a local repository
 of this checkout's files, which git's ``url.<base>.insteadOf`` puts behind https://github.com/: no network."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 import liger_iris_pipeline
-from commands import clean_environment, command
+from commands import BIN, clean_environment, command
 from frames import file_digest
 from liger_iris_pipeline.reference_store import add_references
 from liger_iris_pipeline.simulator import simulate_observation
@@ -138,3 +139,40 @@ def test_the_workflow_is_a_module_by_path_in_a_directory_of_only_the_users_snake
     (tmp_path / "config" / "config.yaml").write_text("output_dir: !!python/name:os.system\n")
     refused = run(tmp_path, clean_environment(), "--dry-run", check=False)
     assert refused.returncode == 1 and "configs are read with a safe YAML loader" in refused.stderr, refused.stderr[-2000:]
+
+
+def demo_commands(size):
+    """The commands of the Makefile's demo that simulate the demo's night and fill its store (all but the run),
+    with frames of ``size`` pixels a side (the IRIS subarray window scaled from the 4096-pixel detector)."""
+    makefile = (REPOSITORY / "Makefile").read_text().replace("\\\n", " ")
+    recipe = makefile.split("\ndemo: install\n", 1)[1].split("\n\n", 1)[0]
+    commands = []
+    for line in recipe.splitlines():
+        line = line.strip().replace("$(BIN)/", f"{BIN}/").replace("$(DEMO)", "demo_output")
+        if "liger-iris-simulate" in line:
+            def scaled(match):
+                numbers = [max(1, round(int(value) * size / 4096)) for value in match.group(2).split(",")]
+                return f"--subarray {match.group(1)},{','.join(map(str, numbers))}"
+
+            line = re.sub(r"--subarray (\w+),([\d,]+)", scaled, line) + f" --size {size}"
+        if line.startswith(f"{BIN}/") and "snakemake" not in line:
+            commands.append(line)
+    return commands
+
+
+def test_lint_and_plan_of_the_test_config_from_another_directory(tmp_path):
+    """What the catalog's CI runs, on .test/config/config.yaml (the demo's night, simulated small): snakemake
+    --lint and a dry run, with the workflow given by -s from another directory."""
+    commands = demo_commands(size=128)
+    assert len(commands) == 4 and sum("liger-iris-simulate" in line for line in commands) == 2
+    for line in commands:
+        subprocess.run(["bash", "-c", line], cwd=tmp_path, check=True, capture_output=True, env=clean_environment())
+    arguments = ["-s", str(REPOSITORY / "Snakefile"), "--configfile", str(REPOSITORY / ".test" / "config" / "config.yaml")]
+    environment = clean_environment()
+    assert "Congratulations, your workflow is in a good condition!" in run(tmp_path, environment, *arguments, "--lint").stderr
+    output = run(tmp_path, environment, *arguments, "--dry-run").stdout
+    assert f"{REPOSITORY}/config/steps/dark_current.cfg" in output  # the workflow's own: none in the working directory
+    plan = jobs_in(output)
+    assert {rule for rule, _ in plan} >= {"master_dark", "master_flat", "crds_add_calibrations", "background",
+                                          "merge_subarrays", "image3_liger_field", "assign_wcs", "night_summary"}, plan
+    assert not list(tmp_path.glob("config")) and (tmp_path / "demo_output" / "results" / "crds" / "context.json").is_file()
