@@ -176,3 +176,34 @@ def test_lint_and_plan_of_the_test_config_from_another_directory(tmp_path):
     assert {rule for rule, _ in plan} >= {"master_dark", "master_flat", "crds_add_calibrations", "background",
                                           "merge_subarrays", "image3_liger_field", "assign_wcs", "night_summary"}, plan
     assert not list(tmp_path.glob("config")) and (tmp_path / "demo_output" / "results" / "crds" / "context.json").is_file()
+
+
+def test_a_git_workflows_files_are_copied_exactly_and_rewritten_only_when_they_change(tmp_path):
+    """WorkflowFiles on a workflow read from git: each file's copy has its exact bytes (Snakemake's own reading,
+    git show, drops the last newline, which would change a script's code version) and keeps its time stamp
+    until its content changes."""
+    from snakemake.sourcecache import LocalGitFile
+
+    from liger_iris_pipeline.workflow.files import WorkflowFiles
+
+    repository = tmp_path / "workflow"
+    (repository / "scripts").mkdir(parents=True)
+    script = repository / "scripts" / "job.py"
+    identity = ["-c", "user.name=DRS test", "-c", "user.email=drs@example.org"]
+
+    def commit(text):
+        script.write_text(text)
+        for arguments in (["add", "-A"], [*identity, "commit", "-q", "-m", "edit"]):
+            subprocess.run(["git", *arguments], cwd=repository, check=True, capture_output=True)
+
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repository, check=True)
+    commit("print('job')\n\n")
+    copies = tmp_path / "copies"
+    copy = Path(WorkflowFiles(LocalGitFile(str(repository), "", ref="main"), None, copies).path("scripts/job.py"))
+    assert copy == copies / "scripts" / "job.py" and copy.read_text() == "print('job')\n\n"
+    stamp = copy.stat().st_mtime_ns
+    assert WorkflowFiles(LocalGitFile(str(repository), "", ref="main"), None, copies).path("scripts/job.py") == str(copy)
+    assert copy.stat().st_mtime_ns == stamp
+    commit("print('edited job')\n")
+    WorkflowFiles(LocalGitFile(str(repository), "", ref="main"), None, copies).path("scripts/job.py")
+    assert copy.read_text() == "print('edited job')\n"

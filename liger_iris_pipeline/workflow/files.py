@@ -68,7 +68,8 @@ class WorkflowFiles:
                 repository = source.hosted_repo.repo
             else:
                 repository = git.Repo(source.repo_path)
-            return repository.commit(source.ref).tree[source.path].data_stream.read()
+            # A local repository's paths from the top directory come out of Snakemake's join as "/<path>".
+            return repository.commit(source.ref).tree[source.path.lstrip("/")].data_stream.read()
         with self.sourcecache.open(source, "rb") as stream:
             return stream.read()
 
