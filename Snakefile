@@ -3,11 +3,14 @@
 # each observation that asks for one (rules/level3.smk).
 # Your night: config/config.yaml (a commented template), or your own file with --configfile, which replaces it;
 # every key is explained in config/README.md. The demo's and tests' night: .test/config/config.yaml.
+# Also usable as a Snakemake module (`module drs: snakefile: ...`, or `snakedeploy deploy-workflow`): its own
+# files are found from where Snakemake reads it (docs/workflow.rst, "Deploying the workflow").
 import sys
 
 from snakemake.utils import min_version
 
 from liger_iris_pipeline.workflow.config import ConfigFileError, check_config_files
+from liger_iris_pipeline.workflow.files import WorkflowFiles
 from liger_iris_pipeline.workflow.garbage_collection import tune_garbage_collection
 
 min_version("9.0")
@@ -16,15 +19,20 @@ min_version("9.0")
 # liger_iris_pipeline/workflow/garbage_collection.py.
 tune_garbage_collection()
 
-# Snakemake's own YAML loader builds Python objects and runs YTE templates: check the files safely first.
-# A --configfile is the whole config of a night: it replaces config/config.yaml rather than being merged into it.
+#: The workflow's own files (steps' .cfg, config schema and template, scripts), wherever Snakemake reads it from.
+WORKFLOW_FILES = WorkflowFiles(workflow.current_basedir, workflow.sourcecache)
+DEFAULT_CONFIGFILE = WORKFLOW_FILES.default_configfile()
+
+# Snakemake's own YAML loader builds Python objects and runs YTE templates: check the files safely first (as a
+# module: the files its user's Snakefile read, see workflow.configfiles). A --configfile is the whole config of a
+# night: it replaces config/config.yaml rather than being merged into it.
 try:
-    check_config_files(workflow.overwrite_configfiles or ["config/config.yaml"])
+    check_config_files(workflow.configfiles or [DEFAULT_CONFIGFILE])
 except ConfigFileError as error:
     sys.exit(f"error: {error}")
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: DEFAULT_CONFIGFILE
 
 
 report: "report/workflow.rst"

@@ -421,7 +421,7 @@ def trivial_workflow(directory, n_frames, directives, checkpoint):
     The same garbage-collector settings as the workflow's."""
     (directory / "raw").mkdir(parents=True)
     (directory / "touch.py").write_text("open(snakemake.output[0], 'w').close()\n")
-    shutil.copy(REPOSITORY / "envs" / "drs.yaml", directory / "drs.yaml")
+    shutil.copy(REPOSITORY / "envs" / "steps.yaml", directory / "drs.yaml")
     for number in range(n_frames):
         (directory / "raw" / f"{number:04d}.txt").write_text("x")
     (directory / "selection").mkdir()

@@ -29,7 +29,7 @@ for spec in STEP_RULES:
         group:
             spec.get("group")
         conda:
-            "../envs/drs.yaml"
+            "../envs/steps.yaml"
         threads: spec.get("threads", 1)
         resources:
             **spec["resources"],

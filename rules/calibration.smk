@@ -33,7 +33,7 @@ rule crds_add_calibrations:
     benchmark:
         f"{OUTPUT}/benchmarks/crds_add_calibrations.tsv"
     conda:
-        "../envs/drs.yaml"
+        "../envs/steps.yaml"
     threads: 1
     resources:
         mem_mb=500,

@@ -22,7 +22,6 @@ from liger_iris_pipeline.workflow.selection import check_context_settings, mark_
 from liger_iris_pipeline.workflow.selection import recorded_context
 from liger_iris_pipeline.workflow.step_parameters import check_step_parameters
 
-WORKFLOW_DIR = Path(workflow.basedir)
 #: The steps of the chain, in order, and the suffix of each one's product.
 CHAIN = {
     "dq_init": "dqinit",
@@ -50,9 +49,10 @@ STATE_DIR = ".snakemake/liger_iris"
 
 
 def step_cfg(step):
-    """The parameter file (.cfg or .asdf) of ``step``: the config's, or the workflow's own .cfg."""
+    """The parameter file (.cfg or .asdf) of ``step``: the config's, else the working directory's
+    config/steps/<step>.cfg or the workflow's own."""
     configured = config.get("steps", {}).get(step, {}).get("cfg")
-    return configured or str(WORKFLOW_DIR / "config" / "steps" / f"{step}.cfg")
+    return configured or WORKFLOW_FILES.step_cfg(step)
 
 
 def step_parameters(step, observation=None):
@@ -96,10 +96,9 @@ def plan():
     """
     global OBSERVATIONS
     try:
-        validate_config(
-            config, WORKFLOW_DIR / "config" / "config.schema.yaml", "config"
-        )
-        validate(config, WORKFLOW_DIR / "config" / "config.schema.yaml")  # defaults
+        schema = WORKFLOW_FILES.path("config/config.schema.yaml")
+        validate_config(config, schema, "config")
+        validate(config, schema)  # defaults
         OBSERVATIONS = {entry["name"]: entry for entry in config["observations"]}
         check_context_settings(config)
         night = plan_night(config)
@@ -123,6 +122,12 @@ NIGHT = plan()
 # The context of the night's last reference selection, which the report names (None before the first).
 config["crds"]["selected_context"] = recorded_context(SELECTION_TABLE)
 FUSED_CHAIN = config["fused_chain"]
+
+
+# The image of every job under --software-deployment-method apptainer (containers/, built from constraints.txt).
+container: config["container"]
+
+
 #: Threads of a mosaic job: its drizzling steps drizzle two frames at once, in forked processes.
 MOSAIC_THREADS = 2
 #: Fused batches: one job reduces (and one makes the quick-looks of) several frames.
@@ -209,7 +214,7 @@ def step_code(step):
 
 def script_code(script):
     """Params value: the version of the package code a workflow script runs."""
-    return code_version(str(WORKFLOW_DIR / "scripts" / script))
+    return code_version(WORKFLOW_FILES.path(f"scripts/{script}"))
 
 
 def print_dry_run_summary():

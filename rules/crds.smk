@@ -25,7 +25,7 @@ checkpoint crds_select:
     benchmark:
         f"{OUTPUT}/benchmarks/crds_select.tsv"
     conda:
-        "../envs/drs.yaml"
+        "../envs/steps.yaml"
     threads: 1
     resources:
         mem_mb=800,
@@ -51,7 +51,7 @@ rule crds_reference:
     wildcard_constraints:
         reference=NAME_RULES[REFERENCE].pattern,
     conda:
-        "../envs/drs.yaml"
+        "../envs/steps.yaml"
     threads: 1
     resources:
         mem_mb=200,

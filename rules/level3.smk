@@ -24,7 +24,7 @@ for observation, frames in NIGHT.mosaics.items():
         benchmark:
             f"{OUTPUT}/benchmarks/image3/{observation}.tsv"
         conda:
-            "../envs/drs.yaml"
+            "../envs/steps.yaml"
         threads: MOSAIC_THREADS
         resources:
             mem_mb=measured.mosaic_memory(NIGHT.instrument(observation)),

@@ -40,7 +40,7 @@ rule quicklook:
         # With fused batches, the batch's quick-look rule (below) makes those of the _cal frames.
         product="merged|i2d" if BATCHED_FRAMES else "cal|merged|i2d",
     conda:
-        "../envs/drs.yaml"
+        "../envs/quicklook.yaml"
     threads: 1
     resources:
         mem_mb=measured.measured_memory(NIGHT, "quicklook"),
@@ -79,7 +79,7 @@ for observation, number, exposures in (
         group:
             "frame"
         conda:
-            "../envs/drs.yaml"
+            "../envs/quicklook.yaml"
         threads: 1
         resources:
             mem_mb=measured.batch_memory(NIGHT.instrument(observation), "quicklook"),
@@ -139,7 +139,7 @@ rule night_summary:
     benchmark:
         f"{OUTPUT}/benchmarks/night_summary.tsv"
     conda:
-        "../envs/drs.yaml"
+        "../envs/quicklook.yaml"
     threads: 1
     resources:
         mem_mb=500,
@@ -166,7 +166,7 @@ rule benchmark_table:
     benchmark:
         f"{OUTPUT}/benchmarks/benchmark_table.tsv"
     conda:
-        "../envs/drs.yaml"
+        "../envs/quicklook.yaml"
     threads: 1
     resources:
         mem_mb=500,
