@@ -25,8 +25,20 @@ def frame_rule(name, step, input, output, parameters=None, **settings):
 
 
 def fused_parameters(observation):
-    """Parameters of the fused chain: each step's for the observation."""
-    return {"steps": {step: step_parameters(step, observation) for step in CHAIN}}
+    """Parameters of the fused chain: each step's for the observation, and the step's parameter file where the
+    config names one (process_imager_l2.cfg names the workflow's own .cfg of each step)."""
+    return {
+        "steps": {
+            step: {**configured_cfg(step), **step_parameters(step, observation)}
+            for step in CHAIN
+        }
+    }
+
+
+def configured_cfg(step):
+    """``{"config_file": <absolute path>}`` of the parameter file the config gives ``step``, else nothing."""
+    configured = config.get("steps", {}).get(step, {}).get("cfg")
+    return {"config_file": os.path.abspath(configured)} if configured else {}
 
 
 def chain_rules():

@@ -398,3 +398,12 @@ def test_fused_chain_gives_the_same_products_in_one_job_per_frame(workdir):
             assert fused.meta.cal_step.instance == steps.meta.cal_step.instance
             assert fused.meta.ref_file.instance == steps.meta.ref_file.instance
             assert fused.meta.wcsinfo.instance == steps.meta.wcsinfo.instance
+
+    # A step's own parameter file in the config applies in the fused chain too (it was once only tracked).
+    (workdir / "my_flat_field.cfg").write_text('name = "flat_field"\nclass = "liger_iris_pipeline.FlatFieldStep"\nskip = True\n')
+    config["steps"] = {"flat_field": {"cfg": "my_flat_field.cfg"}}
+    write_config(workdir, config)
+    assert {rule for rule, _ in executed_jobs(workdir)} >= {"process_imager_l2"}
+    for frame in frames:
+        with datamodels.open(workdir / "fused" / f"{frame}_cal.fits") as fused:
+            assert fused.meta.cal_step.flat_field == "SKIPPED"

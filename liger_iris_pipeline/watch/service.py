@@ -85,13 +85,15 @@ class Night:
         return configured or str(self.workflow_dir / "config" / "steps" / "process_imager_l2.cfg")
 
     def step_parameters(self, observation):
-        """Each chain step's parameters from the config, the observation's on top (as the workflow's jobs)."""
+        """Each chain step's parameter file where the config names one, and its parameters from the config with
+        the observation's on top (as the workflow's fused jobs)."""
         overrides = next(entry for entry in self.config["observations"] if entry["name"] == observation).get("steps", {})
         steps = {}
         for step in CHAIN:
-            parameters = dict(self.config.get("steps", {}).get(step, {}).get("parameters") or {})
-            parameters.update(overrides.get(step) or {})
-            steps[step] = parameters
+            configured = self.config.get("steps", {}).get(step, {})
+            steps[step] = {"config_file": os.path.abspath(configured["cfg"])} if configured.get("cfg") else {}
+            steps[step].update(configured.get("parameters") or {})
+            steps[step].update(overrides.get(step) or {})
         return steps
 
 
