@@ -26,7 +26,8 @@ def frame_rule(name, step, input, output, parameters=None, **settings):
 
 def fused_parameters(observation):
     """Parameters of the fused chain: each step's for the observation, and the step's parameter file where the
-    config names one (process_imager_l2.cfg names the workflow's own .cfg of each step)."""
+    config names one (process_imager_l2.cfg names the workflow's own .cfg of each step).
+    """
     return {
         "steps": {
             step: {**configured_cfg(step), **step_parameters(step, observation)}
