@@ -12,6 +12,8 @@ from liger_iris_pipeline.base_step import StepInputError
 from liger_iris_pipeline.distortion_solution.distortion_solution import (
     DistortionSolution,
     FrameStars,
+    _match_each_other,
+    _outliers,
     monomials,
     solve_distortion,
     vote_shift,
@@ -195,3 +197,28 @@ def test_exact_detections_give_the_exact_distortion(with_catalog):
     np.testing.assert_allclose(solution.shifts + steps, shifts, atol=1e-6)
     assert set(solution.coefficients) == set(monomials(5))
     assert solution.n_rejected == 0
+
+
+def test_outliers_are_those_beyond_clip_sigma_times_the_typical_scatter():
+    """chi^2 of 2 degrees of freedom against clip_sigma^2 times its median over 2 ln 2 (at least 1): a residual of
+    (4, 3) sigma (5 in all) is rejected at 4 sigma and kept at 6; the typical scatter, not the weights, sets
+    the scale."""
+    rng = np.random.default_rng(7)
+    residual = rng.normal(0, 1.0, (2000, 2))
+    residual[0] = (4.0, 3.0)  # chi^2 = 25: beyond 4^2 x ~1, within 6^2 x ~1
+    weight = np.ones(2000)
+    assert _outliers(residual, weight, 4.0)[0] and not _outliers(residual, weight, 6.0)[0]
+    # The same residuals with errors underestimated 3x: the median rescales them, that one is no outlier.
+    wide = residual * 3.0
+    wide[0] = (4.0, 3.0)
+    assert not _outliers(wide, weight, 4.0)[0]
+    assert np.mean(_outliers(residual, weight, 4.0)) < 0.002
+
+
+def test_a_frame_gives_each_star_its_nearest_detection_only():
+    """Two detections of the second frame near one star of the first: the nearer joins it, the other is a new star."""
+    common = np.array([[10.0, 10.0], [10.3, 10.0], [10.1, 10.0], [50.0, 50.0]])
+    frame = np.array([0, 1, 1, 1])
+    star, positions = _match_each_other(common, frame, 1.0)
+    assert star[2] == star[0] == 0 and star[1] not in (0, star[3])
+    assert len(positions) == 3

@@ -39,7 +39,7 @@ the 1-sigma error of D at a pixel is sqrt(g^T C g) per axis with g the monomials
 and maximum over the detector.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from astropy.modeling import fitting, models
@@ -110,9 +110,9 @@ class FrameStars:
 
 @dataclass
 class DistortionSolution:
-    """The solved D: ``coefficients[(i, j)] = (a_ij, b_ij)`` in pixels, on a detector of ``shape``; the
-    frames' placements (``rotations`` radians, ``shifts`` pixels, beyond the nominal ones); residuals of the
-    kept detections (pixels, per axis); the 1-sigma error of D over the detector."""
+    """The solved D: ``coefficients[(i, j)] = (a_ij, b_ij)`` in pixels, on a detector of ``shape``, and their
+    ``covariance`` (a's block, then b's); the frames' placements (``rotations`` radians, ``shifts`` pixels,
+    beyond the nominal ones); residuals of the kept detections (pixels, per axis)."""
 
     shape: tuple
     degree: int
@@ -124,15 +124,30 @@ class DistortionSolution:
     n_stars: int
     n_detections: int
     n_rejected: int
-    uncertainty_rms: float
-    uncertainty_max: float
     method: str
-    frames_per_star: np.ndarray = field(repr=False)
 
     def largest_displacement(self):
         """The largest length of D(x, y) - (x, y) on the uncertainty grid over the detector (pixels)."""
         x, y = _detector_grid(self.shape)
         return float(np.hypot(*self.offsets(x, y)).max())
+
+    def uncertainty(self):
+        """The 1-sigma error (pixels, distance) of D on the grid over the detector, from the covariance."""
+        terms = basis(*_detector_grid(self.shape), self.shape, self.degree)
+        n = terms.shape[1]
+        variance = sum(
+            np.einsum("mt,tu,mu->m", terms, self.covariance[block, block], terms)
+            for block in (slice(0, n), slice(n, 2 * n))
+        )
+        return np.sqrt(variance)
+
+    @property
+    def uncertainty_rms(self):
+        return float(np.sqrt(np.mean(self.uncertainty() ** 2)))
+
+    @property
+    def uncertainty_max(self):
+        return float(self.uncertainty().max())
 
     @property
     def rms_residual(self):
@@ -389,18 +404,6 @@ def _outliers(residual, weight, clip_sigma):
     return chi2 > clip_sigma**2 * scale
 
 
-def _uncertainty(covariance, shape, degree):
-    """The 1-sigma error (pixels, distance) of D on a grid over the detector, from the coefficients'
-    ``covariance`` (a's block, then b's)."""
-    terms = basis(*_detector_grid(shape), shape, degree)
-    n = terms.shape[1]
-    variance = sum(
-        np.einsum("mt,tu,mu->m", terms, covariance[block, block], terms)
-        for block in (slice(0, n), slice(n, 2 * n))
-    )
-    return np.sqrt(variance)
-
-
 def _detector_grid(shape):
     """(x, y) of ``UNCERTAINTY_GRID`` x ``UNCERTAINTY_GRID`` points over the detector, its edges included."""
     ny, nx = shape
@@ -436,11 +439,10 @@ def _match_each_other(common, frame, radius):
     return star, positions
 
 
-def _initial_shifts(model, detections, catalog, search_radius):
+def _initial_shifts(model, detections, central, catalog, search_radius):
     """Each frame's shift by voting: against the catalogue, or against the stars of the frames placed before it
-    (its neighbours in the dither pattern overlap it the most), each frame's brightest central stars."""
+    (its neighbours in the dither pattern overlap it the most), each frame's brightest ``central`` stars."""
     common = model.common(detections)
-    central = np.max(np.abs(normalised(detections.x, detections.y, model.shape)), axis=0) < STAGES[0][0]
     placed = []
     for k in range(len(model.rotations)):
         rows = np.flatnonzero((detections.frame == k) & central)
@@ -482,18 +484,19 @@ def _solve(frames, shape, degree, catalog, search_radius, clip_sigma, min_frames
     if catalog is None and len(frames) < 2:
         raise ValueError("self-calibration needs at least 2 dithered frames")
     catalog_mode = catalog is not None
+    catalog = np.asarray(catalog, float) if catalog_mode else None
     detections = _flatten(frames, shape, degree)
+    extent = np.max(np.abs(normalised(detections.x, detections.y, shape)), axis=0)  # max(|u|, |v|)
     model = _Model(frames, shape, min(degree, STAGES[0][1]))
-    _initial_shifts(model, detections, None if catalog is None else np.asarray(catalog, float), search_radius)
+    _initial_shifts(model, detections, extent < STAGES[0][0], catalog, search_radius)
     fixed_frame = None if catalog_mode else 0
-    extent = np.max(np.abs(normalised(detections.x, detections.y, shape)), axis=0)
 
     for region, stage_degree, radius in STAGES:
         model.with_degree(min(degree, stage_degree or degree))
         used = detections[extent < region]
         common = model.common(used)
         if catalog_mode:
-            star, positions = _match_catalog(common, catalog, radius), np.asarray(catalog, float).copy()
+            star, positions = _match_catalog(common, catalog, radius), catalog
         else:
             star, positions = _match_each_other(common, used.frame, radius)
         rows, rejected = np.flatnonzero(star >= 0), 0
@@ -509,11 +512,10 @@ def _solve(frames, shape, degree, catalog, search_radius, clip_sigma, min_frames
                 break
             rows, rejected = rows[~outliers], rejected + int(outliers.sum())
 
-    terms_count = len(monomials(model.degree))
+    terms_count = len(model.a)
     chi2 = float(np.sum(np.sum(residual**2, axis=1) * kept.weight))
     dof = max(2 * len(kept) - len(normal) - (0 if catalog_mode else 2 * len(positions)), 1)
     covariance = np.linalg.inv(normal)[: 2 * terms_count, : 2 * terms_count] * (chi2 / dof)
-    uncertainty = _uncertainty(covariance, shape, model.degree)
     counts = np.bincount(star[rows], minlength=len(positions))
     return DistortionSolution(
         shape=tuple(shape),
@@ -526,8 +528,5 @@ def _solve(frames, shape, degree, catalog, search_radius, clip_sigma, min_frames
         n_stars=int(np.count_nonzero(counts)),
         n_detections=len(kept),
         n_rejected=rejected,
-        uncertainty_rms=float(np.sqrt(np.mean(uncertainty**2))),
-        uncertainty_max=float(uncertainty.max()),
         method="catalog" if catalog_mode else "self-calibration",
-        frames_per_star=counts[counts > 0],
     )
