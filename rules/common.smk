@@ -21,6 +21,7 @@ from liger_iris_pipeline.workflow.plan import plan_night
 from liger_iris_pipeline.workflow.selection import check_context_settings, mark_context
 from liger_iris_pipeline.workflow.selection import recorded_context
 from liger_iris_pipeline.workflow.step_parameters import check_step_parameters
+from liger_iris_pipeline.workflow.step_parameters import configured_parameters
 
 #: The steps of the chain, in order, and the suffix of each one's product.
 CHAIN = {
@@ -57,10 +58,7 @@ def step_cfg(step):
 
 def step_parameters(step, observation=None):
     """The step's parameters from the config, with the observation's overrides on top."""
-    parameters = dict(config.get("steps", {}).get(step, {}).get("parameters") or {})
-    if observation is not None:
-        parameters.update(OBSERVATIONS[observation].get("steps", {}).get(step) or {})
-    return parameters
+    return configured_parameters(config, step, observation)
 
 
 def step_parameter_uses():

@@ -2,6 +2,7 @@
 # the configured mode, its batches, and the calibration products; rules/calibrate.smk declares a rule from each.
 from liger_iris_pipeline.reference_names import reference_name_of_exposures
 from liger_iris_pipeline.workflow import resources as measured
+from liger_iris_pipeline.workflow.step_parameters import fused_chain_parameters
 
 
 def frame_rule(name, step, input, output, parameters=None, **settings):
@@ -25,21 +26,8 @@ def frame_rule(name, step, input, output, parameters=None, **settings):
 
 
 def fused_parameters(observation):
-    """Parameters of the fused chain: each step's for the observation, and the step's parameter file where the
-    config names one (process_imager_l2.cfg names the workflow's own .cfg of each step).
-    """
-    return {
-        "steps": {
-            step: {**configured_cfg(step), **step_parameters(step, observation)}
-            for step in CHAIN
-        }
-    }
-
-
-def configured_cfg(step):
-    """``{"config_file": <absolute path>}`` of the parameter file the config gives ``step``, else nothing."""
-    configured = config.get("steps", {}).get(step, {}).get("cfg")
-    return {"config_file": os.path.abspath(configured)} if configured else {}
+    """Parameters of the fused chain for the observation (the watcher's too)."""
+    return fused_chain_parameters(config, observation)
 
 
 def chain_rules():

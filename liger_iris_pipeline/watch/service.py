@@ -32,12 +32,12 @@ from pathlib import Path
 
 from ..registry import BY_ALIAS
 from ..workflow.job import one_line
+from ..workflow.step_parameters import CHAIN_STEPS, fused_chain_parameters
 from .completeness import fits_complete
 from .ledger import Ledger
 
 #: Seconds a whole file must stay unchanged after its last event before it is reduced (in-place writers).
 SETTLE_SECONDS = 0.2
-CHAIN = ("dq_init", "dark_current", "flat_field", "assign_wcs")
 
 
 class Night:
@@ -84,18 +84,6 @@ class Night:
         configured = self.config.get("steps", {}).get("process_imager_l2", {}).get("cfg")
         return configured or str(self.workflow_dir / "config" / "steps" / "process_imager_l2.cfg")
 
-    def step_parameters(self, observation):
-        """Each chain step's parameter file where the config names one, and its parameters from the config with
-        the observation's on top (as the workflow's fused jobs)."""
-        overrides = next(entry for entry in self.config["observations"] if entry["name"] == observation).get("steps", {})
-        steps = {}
-        for step in CHAIN:
-            configured = self.config.get("steps", {}).get(step, {})
-            steps[step] = {"config_file": os.path.abspath(configured["cfg"])} if configured.get("cfg") else {}
-            steps[step].update(configured.get("parameters") or {})
-            steps[step].update(overrides.get(step) or {})
-        return steps
-
 
 def calibrate_frame(night, path, observation):
     """Write the frame's calibrated product unless it exists; the CRDS context used (None if it existed)."""
@@ -109,9 +97,9 @@ def calibrate_frame(night, path, observation):
     crds = night.config["crds"]
     selection = fetch_references(crds["store"], [path], crds["cache"], crds.get("context"))
     selected = selection.bestrefs[str(path)]
-    steps = night.step_parameters(observation)
+    steps = fused_chain_parameters(night.config, observation)["steps"]
     cache = Path(crds["cache"]) / "references" / "ligeriri"
-    for step in CHAIN:
+    for step in CHAIN_STEPS:
         for reftype in BY_ALIAS[step].reftypes:
             name = selected.get(reftype, "N/A")
             steps[step][f"override_{reftype}"] = "N/A" if name == "N/A" else str(cache / name)

@@ -8,12 +8,38 @@ configuration is not checked again until a parameter file, the config's paramete
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from ..code_version import code_version
 from ..parameter_files import ParameterFileError, check_parameter_file, read_parameter_file
 from ..registry import BY_ALIAS
 from .config import WORKFLOW_OWNED_PARAMETERS, ConfigFileError, check_workflow_owned_parameters
+
+
+#: The steps of the calibration chain, in order: the workflow's per-step rules, or its fused process_imager_l2.
+CHAIN_STEPS = ("dq_init", "dark_current", "flat_field", "assign_wcs")
+
+
+def configured_parameters(config, step, observation=None):
+    """The step's parameters from the workflow ``config``, with the observation's overrides on top."""
+    parameters = dict(config.get("steps", {}).get(step, {}).get("parameters") or {})
+    if observation is not None:
+        entry = next(item for item in config["observations"] if item["name"] == observation)
+        parameters.update(entry.get("steps", {}).get(step) or {})
+    return parameters
+
+
+def fused_chain_parameters(config, observation):
+    """Parameters of the fused chain (process_imager_l2) for ``observation``: each step's parameter file where the
+    config names one (process_imager_l2.cfg names the workflow's own .cfg of each step), then its parameters. The
+    workflow's fused jobs and the watcher both run with them."""
+    steps = {}
+    for step in CHAIN_STEPS:
+        configured = config.get("steps", {}).get(step, {}).get("cfg")
+        steps[step] = {"config_file": os.path.abspath(configured)} if configured else {}
+        steps[step].update(configured_parameters(config, step, observation))
+    return {"steps": steps}
 
 
 def check_step_parameters(uses, cache_directory):
